@@ -1,0 +1,30 @@
+"""pinet_keras: polynomial neural networks (Π-nets) for Keras 3.
+
+A Π-net has no activation function: each block multiplies the outputs of
+two linear branches elementwise, so ``n`` stacked blocks make a polynomial
+of degree ``2**n`` in the input (Chrysos et al., "Π-nets: Deep Polynomial
+Neural Networks", CVPR 2020).
+
+Example:
+
+>>> from pinet_keras import PolyNet, polynomial_degree
+>>> model = PolyNet(input_shape=(28, 28, 1), num_classes=10)
+>>> polynomial_degree(model)
+32
+"""
+
+from pinet_keras.initializers import BranchUniform
+from pinet_keras.layers import PolynomialConv2D
+from pinet_keras.layers import PolynomialDense
+from pinet_keras.models import PolyNet
+from pinet_keras.models import polynomial_degree
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BranchUniform",
+    "PolyNet",
+    "PolynomialConv2D",
+    "PolynomialDense",
+    "polynomial_degree",
+]

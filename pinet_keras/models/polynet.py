@@ -1,0 +1,147 @@
+"""`PolyNet`: the five-block Π-net of the original experiment, as a Sequential."""
+
+import keras
+
+from pinet_keras.layers import PolynomialConv2D
+
+# (filters as a multiple of width, kernel, stride, padding) of the original
+# network; PyTorch's padding=1 equals "same" for every row here.
+DEFAULT_BLOCKS = (
+    (1, 3, 1, "same"),
+    (2, 4, 2, "same"),
+    (4, 4, 2, "same"),
+    (8, 2, 1, "valid"),
+    (16, 4, 2, "same"),
+)
+
+
+def _positive_int(value, name):
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f"Argument `{name}` must be a positive int. Received: {name}={value!r}")
+
+
+def PolyNet(
+    input_shape=(28, 28, 1),
+    num_classes=10,
+    width=16,
+    num_blocks=None,
+    blocks=DEFAULT_BLOCKS,
+    use_skip=False,
+    normalization=None,
+    product_scale=None,
+    dropout=0.0,
+    kernel_regularizer=None,
+    kernel_initializer=None,
+    bias_initializer=None,
+    use_bias=True,
+    dtype=None,
+    name="polynet",
+):
+    """Builds a PolyNet: stacked `PolynomialConv2D` blocks, flatten, dense.
+
+    With default arguments it is the network of the original PyTorch
+    experiment: five blocks, each ``conv_a(x) ⊙ conv_b(x)`` with bias, of
+    ``width * (1, 2, 4, 8, 16)`` filters, a flatten and a dense head giving
+    logits; 1,220,362 parameters for 28×28×1 input and no activation
+    function anywhere. The network is a polynomial of degree ``2**num_blocks``
+    in its input (32 by default; see `pinet_keras.polynomial_degree`).
+
+    Args:
+        input_shape: ``(height, width, channels)``.
+        num_classes: number of logits.
+        width: filters of the first block (``N``); block ``i`` has
+            ``N * multiplier_i``.
+        num_blocks: keep only the first ``num_blocks`` rows of ``blocks``
+            (the degree is ``2**num_blocks``). Defaults to all of them.
+        blocks: rows ``(multiplier, kernel, stride, padding)``.
+        use_skip, normalization, product_scale: passed to every block (see
+            `PolynomialConv2D`).
+        dropout: rate of a dropout layer before the head (0 for none).
+        kernel_regularizer: applied to every block and the head.
+        kernel_initializer, bias_initializer: passed to every block.
+        use_bias: whether the blocks and the head have biases (without them
+            the network is a homogeneous polynomial of degree ``2**n``).
+        dtype: dtype or dtype policy of every layer (default: the global
+            policy, e.g. ``keras.config.set_dtype_policy("mixed_bfloat16")``).
+        name: model name.
+
+    Returns:
+        An uncompiled `keras.Sequential` producing logits (use
+        ``from_logits=True`` in the loss).
+
+    Example:
+
+    >>> model = PolyNet()
+    >>> model.count_params()
+    1220362
+    >>> model.output_shape
+    (None, 10)
+    """
+    _positive_int(num_classes, "num_classes")
+    _positive_int(width, "width")
+    if len(input_shape) != 3 or not all(
+        isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in input_shape
+    ):
+        raise ValueError(
+            "Argument `input_shape` must be (height, width, channels) of positive ints. "
+            f"Received: input_shape={input_shape!r}"
+        )
+    blocks = tuple(tuple(row) for row in blocks)
+    if not blocks or any(len(row) != 4 for row in blocks):
+        raise ValueError(
+            "Argument `blocks` must be a non-empty list of (multiplier, kernel, stride, "
+            f"padding) rows. Received: blocks={blocks!r}"
+        )
+    if num_blocks is not None:
+        _positive_int(num_blocks, "num_blocks")
+        if num_blocks > len(blocks):
+            raise ValueError(
+                f"Argument `num_blocks` must be at most len(blocks)={len(blocks)}. "
+                f"Received: num_blocks={num_blocks}"
+            )
+        blocks = blocks[:num_blocks]
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"Argument `dropout` must be in [0, 1). Received: dropout={dropout!r}")
+
+    model = keras.Sequential(name=name)
+    # The input takes the policy's variable dtype: float64 for "float64",
+    # float32 for the mixed policies (the layers cast to their compute dtype).
+    input_dtype = keras.dtype_policies.get(dtype).variable_dtype if dtype is not None else None
+    model.add(keras.Input(shape=tuple(input_shape), dtype=input_dtype))
+    for index, (multiplier, kernel, stride, padding) in enumerate(blocks, start=1):
+        model.add(
+            PolynomialConv2D(
+                width * multiplier,
+                kernel,
+                strides=stride,
+                padding=padding,
+                use_skip=use_skip,
+                normalization=normalization,
+                product_scale=product_scale,
+                kernel_regularizer=kernel_regularizer,
+                kernel_initializer=kernel_initializer,
+                bias_initializer=bias_initializer,
+                use_bias=use_bias,
+                dtype=dtype,
+                name=f"block{index}",
+            )
+        )
+        spatial = model.output_shape[1:3]
+        if min(spatial) < 1:
+            raise ValueError(
+                f"Input of shape {tuple(input_shape)} is too small for block {index}: "
+                f"its output would be {model.output_shape[1:]}."
+            )
+    model.add(keras.layers.Flatten(dtype=dtype, name="flatten"))
+    if dropout:
+        model.add(keras.layers.Dropout(dropout, dtype=dtype, name="dropout"))
+    model.add(
+        keras.layers.Dense(
+            num_classes,
+            use_bias=use_bias,
+            kernel_regularizer=kernel_regularizer,
+            dtype=dtype,
+            name="logits",
+        )
+    )
+    return model

@@ -1,0 +1,60 @@
+"""Shared test helpers. Tests run on the backend that KERAS_BACKEND selects."""
+
+import os
+
+# The algebra tests use float64, which JAX only provides when asked first.
+os.environ.setdefault("JAX_ENABLE_X64", "1")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+BACKEND = keras.backend.backend()
+SHARED_DATA = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data")
+
+tensorflow_only = pytest.mark.skipif(
+    BACKEND != "tensorflow", reason="needs the TensorFlow backend"
+)
+
+
+def gradients(layer, x):
+    """Gradients of sum(r * layer(x)), r fixed random, w.r.t. each trainable variable.
+
+    A random projection rather than sum(y**2), whose gradient through a batch
+    normalization is zero by construction.
+    """
+    if not layer.built:
+        layer(x)
+    r = np.random.default_rng(1).normal(size=layer.compute_output_shape(x.shape)).astype(x.dtype)
+    variables = layer.trainable_variables
+    if BACKEND == "tensorflow":
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(r * layer(x, training=True))
+        grads = tape.gradient(loss, variables)
+    elif BACKEND == "jax":
+        import jax
+        import jax.numpy as jnp
+
+        trainable = [v.value for v in variables]
+        other = [v.value for v in layer.non_trainable_variables]
+
+        def loss_fn(values):
+            y, _ = layer.stateless_call(values, other, x, training=True)
+            return jnp.sum(r * y)
+
+        grads = jax.grad(loss_fn)(trainable)
+    elif BACKEND == "torch":
+        y = layer(x, training=True)
+        import torch
+
+        (torch.as_tensor(r) * y).sum().backward()
+        grads = [v.value.grad for v in variables]
+    else:
+        pytest.skip(f"no gradient helper for backend {BACKEND}")
+    return {v.path: keras.ops.convert_to_numpy(g) for v, g in zip(variables, grads)}
+
+
+def random_images(shape, seed=0, dtype="float32"):
+    return np.random.default_rng(seed).normal(size=shape).astype(dtype)

@@ -1,0 +1,39 @@
+"""Runs the core tests (layers, models) again on the other backends.
+
+The backend is chosen once per process, so each backend gets a subprocess.
+"""
+
+import importlib.util
+import os
+import subprocess
+import sys
+
+import keras
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CORE_TESTS = [
+    "tests/test_polynomial_conv2d.py",
+    "tests/test_polynomial_dense.py",
+    "tests/test_polynet.py",
+    "tests/test_precision.py",
+]
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_core_suite_on_backend(backend):
+    if backend == keras.backend.backend():
+        pytest.skip(f"this process already runs on {backend}")
+    if importlib.util.find_spec(backend) is None:
+        pytest.skip(f"{backend} is not installed")
+    env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *CORE_TESTS],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-2000:]
+    assert " passed" in result.stdout and " failed" not in result.stdout
