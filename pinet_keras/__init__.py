@@ -16,7 +16,9 @@ Example:
 from pinet_keras.initializers import BranchUniform
 from pinet_keras.layers import PolynomialConv2D
 from pinet_keras.layers import PolynomialDense
+from pinet_keras.losses import SparseCategoricalCrossentropy
 from pinet_keras.models import PolyNet
+from pinet_keras.models import get_model
 from pinet_keras.models import polynomial_degree
 
 __version__ = "0.1.0"
@@ -26,5 +28,7 @@ __all__ = [
     "PolyNet",
     "PolynomialConv2D",
     "PolynomialDense",
+    "SparseCategoricalCrossentropy",
+    "get_model",
     "polynomial_degree",
 ]

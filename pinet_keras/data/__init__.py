@@ -1,6 +1,72 @@
-"""Data: raw-file readers (and, with TensorFlow, input pipelines)."""
+"""Data: mnist, fashion_mnist, cifar10 and digits as arrays and `tf.data` pipelines.
 
+Example:
+
+>>> from pinet_keras.data import make_datasets
+>>> datasets = make_datasets("mnist", data_dir="../shared/data/mnist")  # doctest: +SKIP
+>>> model.fit(datasets.train, validation_data=datasets.validation)  # doctest: +SKIP
+>>> model.evaluate(datasets.test)  # doctest: +SKIP
+
+Importing this package needs neither TensorFlow, TFDS nor scikit-learn: each
+is imported by the function that uses it.
+
+Sources (`load_arrays`, first match wins):
+
+- digits: scikit-learn's bundled `load_digits()` (1797 8x8 images, values
+  0..16 scaled to 0..255); the first 1437 are the training split, the last
+  360 the test split. No network, no files.
+- `data_dir` with raw files (directly or in a subfolder named like the data
+  set): the four IDX files, plain or .gz, for mnist and fashion_mnist;
+  `train/<class>/*.jpg|png` and `test/<class>/...` folders, or a tar archive
+  holding them (read in place), for cifar10, with the class folders
+  `airplane automobile bird cat deer dog frog horse ship truck` (label =
+  index in that order).
+- TFDS data prepared in `data_dir` (or `$TFDS_DATA_DIR`, else
+  `~/tensorflow_datasets`), loaded with `download=False`: nothing is ever
+  downloaded.
+- fashion_mnist: the IDX files of Debian's `dataset-fashion-mnist` package,
+  in `/usr/share/datasets/fashion-mnist`.
+
+Otherwise the error says which files to pass as `data_dir`.
+
+Normalization (`normalize`): `"unit"`, the default and the original
+experiment's recipe, maps pixels to `[0, 1]` (pixels / 255); `"standardize"`
+then subtracts a fixed per-channel mean and divides by a fixed standard
+deviation of the training split (`dataset_info(name).mean` / `.std`, e.g.
+0.1307 / 0.3081 for MNIST). `make_datasets` augments uint8 pixels before it
+normalizes, so padding is black either way.
+"""
+
+from pinet_keras.data.arrays import load_arrays
+from pinet_keras.data.augmentation import AUGMENTATIONS
+from pinet_keras.data.augmentation import augment_image
 from pinet_keras.data.idx import load_idx_dataset
 from pinet_keras.data.idx import read_idx
+from pinet_keras.data.image_folder import load_image_folder_dataset
+from pinet_keras.data.info import DATASETS
+from pinet_keras.data.info import DatasetInfo
+from pinet_keras.data.info import dataset_info
+from pinet_keras.data.normalization import NORMALIZATIONS
+from pinet_keras.data.normalization import normalize
+from pinet_keras.data.pipeline import Datasets
+from pinet_keras.data.pipeline import PipelineInfo
+from pinet_keras.data.pipeline import make_datasets
+from pinet_keras.data.pipeline import split_validation
 
-__all__ = ["load_idx_dataset", "read_idx"]
+__all__ = [
+    "AUGMENTATIONS",
+    "DATASETS",
+    "DatasetInfo",
+    "Datasets",
+    "NORMALIZATIONS",
+    "PipelineInfo",
+    "augment_image",
+    "dataset_info",
+    "load_arrays",
+    "load_idx_dataset",
+    "load_image_folder_dataset",
+    "make_datasets",
+    "normalize",
+    "read_idx",
+    "split_validation",
+]

@@ -1,0 +1,223 @@
+"""Reader for image class folders (`train/<class>/*.jpg`, `test/<class>/*.png`),
+on disk or inside a tar archive (the layout of the CIFAR-10 JPEG copy)."""
+
+import io
+import os
+import posixpath
+import tarfile
+import zlib
+
+import numpy as np
+
+SPLITS = ("train", "test")
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".ppm", ".webp")
+ARCHIVE_EXTENSIONS = (".tar.gz", ".tgz", ".tar", ".tar.bz2", ".tar.xz")
+
+
+def is_archive(path):
+    """Whether `path` names a tar archive (by its extension)."""
+    return os.fspath(path).lower().endswith(ARCHIVE_EXTENSIONS)
+
+
+def find_archives(folder):
+    """The tar archives directly inside `folder`, sorted by name."""
+    return sorted(
+        os.path.join(folder, name)
+        for name in os.listdir(folder)
+        if is_archive(name) and os.path.isfile(os.path.join(folder, name))
+    )
+
+
+def load_image_folder_dataset(path, class_names, image_shape=None):
+    """Loads `train/<class>/*` and `test/<class>/*` images into uint8 arrays.
+
+    `path` is a folder holding `train/` and `test/`, a tar archive holding
+    them (read member by member, nothing is extracted to disk), or a folder
+    holding exactly one such archive. Folders above `train/` inside the
+    archive (`cifar10/train/...`) are allowed. The label of an image is the
+    index of its class folder in `class_names`; images are ordered by label,
+    then file name, so the result does not depend on the order of the
+    archive.
+
+    Args:
+        path: folder or archive, as above.
+        class_names: the class folder names, in label order. Every split
+            must have each of them, and no other.
+        image_shape: `(height, width, channels)` every image must have
+            (channels 1 or 3: images are converted to grey or RGB). `None`
+            means RGB of any single size.
+
+    Returns:
+        `((x_train, y_train), (x_test, y_test))`: uint8 images NHWC, int64
+        labels.
+
+    Raises:
+        FileNotFoundError: a missing folder, split or class folder.
+        ValueError: an unreadable archive or image, an image of the wrong
+            size, an unknown class folder or a class without images.
+
+    Example:
+
+    >>> (x_train, y_train), _ = load_image_folder_dataset(  # doctest: +SKIP
+    ...     "cifar10-jpeg.tar.gz", ["airplane", "automobile", ...], (32, 32, 3))
+    """
+    path = os.fspath(path)
+    decode = _image_decoder(image_shape)
+    if os.path.isfile(path):
+        if not is_archive(path):
+            raise ValueError(
+                f"{path} is neither a folder nor a tar archive ({', '.join(ARCHIVE_EXTENSIONS)})."
+            )
+        return _load_archive(path, class_names, decode)
+    if not os.path.isdir(path):
+        raise FileNotFoundError(f"Image folder not found: {path}")
+    if any(os.path.isdir(os.path.join(path, split)) for split in SPLITS):
+        return _load_folders(path, class_names, decode)
+    archives = find_archives(path)
+    if len(archives) == 1:
+        return _load_archive(archives[0], class_names, decode)
+    if archives:
+        names = ", ".join(os.path.basename(a) for a in archives)
+        raise ValueError(f"{path} holds several archives ({names}); pass the path of one of them.")
+    raise FileNotFoundError(
+        f"{path} holds neither train/ and test/ class folders nor a tar archive with them."
+    )
+
+
+def _load_folders(root, class_names, decode):
+    splits = []
+    for split in SPLITS:
+        split_dir = os.path.join(root, split)
+        if not os.path.isdir(split_dir):
+            raise FileNotFoundError(f"Missing {split}/ folder in {root}.")
+        present = {n for n in os.listdir(split_dir) if not n.startswith(".")}
+        present = {n for n in present if os.path.isdir(os.path.join(split_dir, n))}
+        _check_classes(split_dir, present, class_names)
+        images, labels = [], []
+        for label, class_name in enumerate(class_names):
+            class_dir = os.path.join(split_dir, class_name)
+            files = sorted(f for f in os.listdir(class_dir) if _is_image_name(f))
+            if not files:
+                raise ValueError(
+                    f"Class folder {class_dir} holds no images ({', '.join(IMAGE_EXTENSIONS)})."
+                )
+            for file_name in files:
+                file_path = os.path.join(class_dir, file_name)
+                with open(file_path, "rb") as f:
+                    images.append(decode(f.read(), file_path))
+            labels += [label] * len(files)
+        splits.append(_stack(images, labels))
+    return tuple(splits)
+
+
+def _load_archive(path, class_names, decode):
+    labels_of = {name: label for label, name in enumerate(class_names)}
+    found = {split: {} for split in SPLITS}  # split -> {(label, name): image}
+    unknown = set()
+    try:
+        # Stream mode ("r|*") reads the archive once, front to back: the
+        # fastest way through a gzip stream, and any compression works.
+        with tarfile.open(path, "r|*") as tar:
+            for member in tar:
+                parts = member.name.split("/")
+                if not member.isfile() or len(parts) < 3 or parts[-3] not in SPLITS:
+                    continue
+                split, class_name, file_name = parts[-3:]
+                if not _is_image_name(file_name):
+                    continue
+                if class_name not in labels_of:
+                    unknown.add(posixpath.join(split, class_name))
+                    continue
+                where = f"{path}:{member.name}"
+                image = decode(tar.extractfile(member).read(), where)
+                found[split][(labels_of[class_name], member.name)] = image
+    except (tarfile.TarError, OSError, EOFError, zlib.error) as error:
+        raise ValueError(f"Cannot read archive {path}: {error}") from error
+    if unknown:
+        raise ValueError(
+            f"{path} has class folders {sorted(unknown)} that are not among {list(class_names)}."
+        )
+    splits = []
+    for split in SPLITS:
+        if not found[split]:
+            raise FileNotFoundError(
+                f"Archive {path} has no {split}/ folder with images "
+                f"(expected {split}/<class>/*.jpg or *.png)."
+            )
+        present = {class_names[label] for label, _ in found[split]}
+        _check_classes(f"{path}:{split}/", present, class_names)
+        keys = sorted(found[split])
+        splits.append(_stack([found[split][k] for k in keys], [label for label, _ in keys]))
+    return tuple(splits)
+
+
+def _check_classes(where, present, class_names):
+    missing = [name for name in class_names if name not in present]
+    if missing:
+        raise FileNotFoundError(
+            f"{where} lacks class folders {missing} "
+            f"(expected one folder per class: {list(class_names)})."
+        )
+    unknown = sorted(set(present) - set(class_names))
+    if unknown:
+        raise ValueError(
+            f"{where} has class folders {unknown} that are not among {list(class_names)}."
+        )
+
+
+def _is_image_name(name):
+    # Skips hidden files, e.g. the "._0001.jpg" resource forks macOS adds to archives.
+    return not name.startswith(".") and name.lower().endswith(IMAGE_EXTENSIONS)
+
+
+def _stack(images, labels):
+    return np.stack(images), np.asarray(labels, dtype=np.int64)
+
+
+def _image_decoder(image_shape):
+    """Returns `decode(data, where) -> uint8 HWC array`, with PIL or else TensorFlow."""
+    channels = 3 if image_shape is None else image_shape[-1]
+    if channels not in (1, 3):
+        raise ValueError(f"image_shape {image_shape} must have 1 or 3 channels.")
+    try:
+        from PIL import Image
+    except ImportError:
+        Image = None
+
+    def check(array, where):
+        if image_shape is not None and array.shape != tuple(image_shape):
+            raise ValueError(
+                f"Image {where} has shape {array.shape}, expected {tuple(image_shape)}."
+            )
+        return array
+
+    if Image is not None:
+        mode = "RGB" if channels == 3 else "L"
+
+        def decode(data, where):
+            try:
+                with Image.open(io.BytesIO(data)) as image:
+                    if image.mode != mode:
+                        image = image.convert(mode)
+                    array = np.asarray(image)
+            except (OSError, SyntaxError, ValueError) as error:
+                raise ValueError(f"Cannot decode image {where}: {error}") from error
+            return check(array.reshape(array.shape[:2] + (channels,)), where)
+
+        return decode
+
+    import tensorflow as tf
+
+    def decode(data, where):
+        try:
+            if tf.io.is_jpeg(data):
+                # PIL's (libjpeg's) default IDCT: the same pixels as with PIL.
+                image = tf.io.decode_jpeg(data, channels=channels, dct_method="INTEGER_ACCURATE")
+            else:
+                image = tf.io.decode_image(data, channels=channels, expand_animations=False)
+            array = image.numpy()
+        except (tf.errors.InvalidArgumentError, ValueError) as error:
+            raise ValueError(f"Cannot decode image {where}: {error}") from error
+        return check(array, where)
+
+    return decode

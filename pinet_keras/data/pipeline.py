@@ -1,0 +1,163 @@
+"""`make_datasets`: batched `tf.data` pipelines for training, validation and test."""
+
+import collections
+
+import numpy as np
+
+from pinet_keras.data.arrays import load_arrays
+from pinet_keras.data.augmentation import augment_image
+from pinet_keras.data.info import DatasetInfo
+from pinet_keras.data.info import dataset_info
+from pinet_keras.data.normalization import check_normalization
+from pinet_keras.data.normalization import normalize
+
+Datasets = collections.namedtuple("Datasets", ["train", "validation", "test", "info"])
+Datasets.__doc__ = """What `make_datasets` returns.
+
+Attributes:
+    train: batched `tf.data.Dataset` of `(float32 images NHWC, int64 labels)`.
+    validation: the same, carved from the training split, or `None`.
+    test: the same, from the untouched test split.
+    info: a `PipelineInfo`.
+"""
+
+PipelineInfo = collections.namedtuple(
+    "PipelineInfo",
+    DatasetInfo._fields
+    + ("num_train", "num_validation", "num_test", "normalization", "augment", "batch_size"),
+)
+PipelineInfo.__doc__ = """`DatasetInfo` plus what `make_datasets` made.
+
+Attributes:
+    name, input_shape, num_classes, class_names, mean, std: as in `DatasetInfo`.
+    num_train, num_validation, num_test: examples in each split (before
+        batching; `num_validation` is 0 without a validation split).
+    normalization: `"unit"` or `"standardize"`, see `normalize`.
+    augment: whether the training split is augmented.
+    batch_size: the batch size of the three datasets.
+"""
+
+
+def split_validation(num_examples, validation_split, seed=0):
+    """Splits `range(num_examples)` into training and validation indices.
+
+    The validation part is `round(num_examples * validation_split)` indices
+    drawn with a permutation seeded by `seed`; both parts are returned
+    sorted, so they keep the original order of the examples.
+
+    Example:
+
+    >>> train, validation = split_validation(10, 0.2, seed=0)
+    >>> len(train), len(validation), set(train) & set(validation)
+    (8, 2, set())
+    """
+    if not 0 <= validation_split < 1:
+        raise ValueError(f"validation_split must be in [0, 1), got {validation_split}.")
+    num_validation = int(round(num_examples * validation_split))
+    if validation_split > 0 and not 0 < num_validation < num_examples:
+        raise ValueError(
+            f"validation_split={validation_split} of {num_examples} training examples leaves "
+            f"{num_validation} for validation and {num_examples - num_validation} for training."
+        )
+    permutation = np.random.default_rng(seed).permutation(num_examples)
+    return np.sort(permutation[num_validation:]), np.sort(permutation[:num_validation])
+
+
+def make_datasets(
+    name,
+    data_dir=None,
+    batch_size=128,
+    validation_split=0.1,
+    seed=0,
+    augment=False,
+    normalization="unit",
+    cache=True,
+    shuffle=True,
+    drop_remainder=False,
+):
+    """Builds batched training, validation and test `tf.data` pipelines.
+
+    The arrays come from `load_arrays(name, data_dir)`. The validation split
+    is carved from the training split (`split_validation`); the test split
+    is used as is. Each dataset yields `(float32 images NHWC, int64 labels)`.
+
+    Training: cache, shuffle (all examples, seeded, reshuffled each epoch),
+    augment, batch, normalize, prefetch. Validation and test: cache, batch,
+    normalize, prefetch. Examples stay uint8 until a batch is normalized: the
+    cache holds a quarter of the float32 bytes, and augmentation pads with
+    black pixels whatever the normalization.
+
+    Args:
+        name: one of `DATASETS`.
+        data_dir: see `load_arrays`.
+        batch_size: examples per batch.
+        validation_split: fraction of the training split held out for
+            validation; 0 means no validation dataset (`None`).
+        seed: seeds the validation split, the shuffling and the augmentation.
+        augment: whether to augment the training examples on the fly, with
+            `augmentation.AUGMENTATIONS[name]`: a random translation by up to
+            4 pixels and a horizontal flip for cifar10, up to 2 pixels for
+            mnist (no flip) and fashion_mnist (flip), 1 pixel for digits.
+        normalization: `"unit"` (pixels / 255) or `"standardize"`; see
+            `normalize`.
+        cache: whether to cache the examples in memory after the first epoch.
+        shuffle: whether to shuffle the training examples.
+        drop_remainder: whether to drop the last, smaller training batch.
+            Validation and test always keep every example.
+
+    Returns:
+        A `Datasets` `(train, validation, test, info)`, `info` a `PipelineInfo`.
+
+    Example:
+
+    >>> datasets = make_datasets("digits", batch_size=32)
+    >>> datasets.info.num_train, datasets.info.num_validation, datasets.info.num_test
+    (1293, 144, 360)
+    >>> images, labels = next(iter(datasets.train))
+    >>> images.shape, images.dtype, labels.dtype
+    (TensorShape([32, 8, 8, 1]), tf.float32, tf.int64)
+    """
+    import tensorflow as tf
+
+    info = dataset_info(name)
+    check_normalization(normalization)
+    if int(batch_size) != batch_size or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size}.")
+    (x_train, y_train), (x_test, y_test) = load_arrays(name, data_dir)
+    train_indices, validation_indices = split_validation(len(x_train), validation_split, seed)
+
+    def pipeline(images, labels, training):
+        dataset = tf.data.Dataset.from_tensor_slices((images, labels))
+        if cache:
+            dataset = dataset.cache()
+        if training and shuffle:
+            dataset = dataset.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
+        if training and augment:
+            seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+            dataset = tf.data.Dataset.zip((dataset, seeds)).map(
+                lambda example, s: (augment_image(example[0], s, name), example[1]),
+                num_parallel_calls=tf.data.AUTOTUNE,
+            )
+        dataset = dataset.batch(int(batch_size), drop_remainder=training and drop_remainder)
+        dataset = dataset.map(
+            lambda x, y: (normalize(x, name, normalization), y), num_parallel_calls=tf.data.AUTOTUNE
+        )
+        return dataset.prefetch(tf.data.AUTOTUNE)
+
+    train = pipeline(x_train[train_indices], y_train[train_indices], training=True)
+    validation = None
+    if len(validation_indices):
+        validation = pipeline(
+            x_train[validation_indices], y_train[validation_indices], training=False
+        )
+    test = pipeline(x_test, y_test, training=False)
+    pipeline_info = PipelineInfo(
+        *info,
+        num_train=len(train_indices),
+        num_validation=len(validation_indices),
+        num_test=len(x_test),
+        normalization=normalization,
+        augment=bool(augment),
+        batch_size=int(batch_size),
+    )
+    return Datasets(train, validation, test, pipeline_info)

@@ -1,0 +1,162 @@
+"""Files: loading a Keras model, and writing outputs all at once or not at all."""
+
+import contextlib
+import json
+import os
+import shutil
+import uuid
+import zipfile
+
+import keras
+
+# Registers the pinet_keras layers with Keras' serialization before any load.
+import pinet_keras.layers  # noqa: F401
+
+KERAS_EXTENSIONS = (".keras", ".h5", ".hdf5")
+
+
+def load_keras_model(path):
+    """Loads a ``.keras`` (or legacy ``.h5``) model, without its optimizer.
+
+    A model saved under any backend (TensorFlow, JAX, PyTorch) loads here:
+    the file holds the configuration and the weights, not backend code.
+
+    Raises:
+        FileNotFoundError: no file at ``path``.
+        ValueError: naming the file, when it is not a Keras model file (for
+            example a SavedModel folder, a ``.tflite`` file, a text file) or
+            when Keras cannot rebuild the model from it.
+    """
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"Keras model file not found: {path}")
+    if os.path.isdir(path):
+        what = (
+            "a TensorFlow SavedModel folder"
+            if os.path.exists(os.path.join(path, "saved_model.pb"))
+            else "a folder"
+        )
+        raise ValueError(
+            f"{path} is {what}, not a Keras model file. Pass the `.keras` file the "
+            "model was saved to with `model.save(...)`."
+        )
+    extension = os.path.splitext(path)[1].lower()
+    if extension not in KERAS_EXTENSIONS:
+        raise ValueError(
+            f"{path} is not a Keras model file: expected a `.keras` file "
+            f"(or legacy `.h5`), got a file ending in {extension or '(no extension)'!r}."
+        )
+    if extension == ".keras" and not _is_keras_archive(path):
+        raise ValueError(
+            f"{path} is not a Keras model file: a `.keras` file is a zip archive holding "
+            "config.json and model.weights.h5, and this file is not."
+        )
+    try:
+        model = keras.saving.load_model(path, compile=False)
+    except Exception as error:  # Keras raises many types; name the file in one.
+        raise ValueError(f"Cannot load the Keras model {path}: {error}") from error
+    if not isinstance(model, keras.Model):
+        raise ValueError(f"{path} holds a {type(model).__name__}, not a Keras model.")
+    return model
+
+
+def _is_keras_archive(path):
+    if not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as archive:
+        return "config.json" in archive.namelist()
+
+
+def read_training_metadata(model_path, filename="metrics.json"):
+    """The JSON object saved beside a model (e.g. ``metrics.json``), or ``{}``."""
+    path = os.path.join(os.path.dirname(os.path.abspath(model_path)), filename)
+    if not os.path.isfile(path):
+        return {}
+    with open(path) as f:
+        data = json.load(f)
+    return data if isinstance(data, dict) else {}
+
+
+def check_overwrite(path, overwrite=False):
+    """Raises ``FileExistsError`` naming ``path`` if it exists and not ``overwrite``."""
+    path = os.fspath(path)
+    if not overwrite and os.path.lexists(path):
+        raise FileExistsError(
+            f"{path} already exists. Pass overwrite=True (--overwrite) to replace it."
+        )
+
+
+@contextlib.contextmanager
+def atomic_output(path, overwrite=False):
+    """Yields a temporary path beside ``path``, moved onto ``path`` on success.
+
+    The caller writes a file or a folder at the yielded path. When the block
+    ends normally the result replaces ``path`` with a rename in the same
+    folder; when it raises, the temporary output is removed and ``path`` is
+    left as it was (absent, or the previous version). ``FileExistsError``
+    is raised before any work if ``path`` exists and ``overwrite`` is False.
+    """
+    path = os.fspath(path)
+    check_overwrite(path, overwrite)
+    parent = os.path.dirname(os.path.abspath(path))
+    os.makedirs(parent, exist_ok=True)
+    temporary = os.path.join(parent, f".{os.path.basename(path)}.tmp-{uuid.uuid4().hex[:12]}")
+    try:
+        yield temporary
+        if not os.path.lexists(temporary):
+            raise RuntimeError(f"Nothing was written for {path}.")
+        _move_into_place(temporary, path, overwrite)
+    finally:
+        _remove(temporary)
+
+
+def _move_into_place(temporary, path, overwrite):
+    check_overwrite(path, overwrite)
+    if not os.path.lexists(path):
+        os.replace(temporary, path)
+        return
+    if os.path.isfile(temporary) and not os.path.isdir(path):
+        os.replace(temporary, path)  # atomic for files
+        return
+    # A folder cannot be renamed onto an existing one: set the old one aside
+    # first and put it back if the new one cannot take its place.
+    previous = f"{temporary}.previous"
+    os.replace(path, previous)
+    try:
+        os.replace(temporary, path)
+    except BaseException:
+        os.replace(previous, path)
+        raise
+    _remove(previous)
+
+
+def _remove(path):
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path, ignore_errors=True)
+    elif os.path.lexists(path):
+        os.remove(path)
+
+
+def write_bytes(path, data, overwrite=False):
+    """Writes ``data`` to ``path`` all at once (see `atomic_output`)."""
+    with atomic_output(path, overwrite) as temporary:
+        with open(temporary, "wb") as f:
+            f.write(data)
+    return os.fspath(path)
+
+
+def write_text(path, text, overwrite=False):
+    """Writes ``text`` (UTF-8) to ``path`` all at once (see `atomic_output`)."""
+    return write_bytes(path, text.encode("utf-8"), overwrite)
+
+
+def output_size(path):
+    """Size in bytes of a file, or of all files under a folder."""
+    path = os.fspath(path)
+    if os.path.isfile(path):
+        return os.path.getsize(path)
+    return sum(
+        os.path.getsize(os.path.join(root, name))
+        for root, _, names in os.walk(path)
+        for name in names
+    )

@@ -1,0 +1,80 @@
+"""Mixed precision: rebuild a model in float32 with the same weights before export."""
+
+import keras
+import numpy as np
+
+_FLOAT_DTYPES = ("float16", "bfloat16", "float64")
+_POLICY_CLASSES = ("DTypePolicy", "FloatDTypePolicy")
+
+
+def is_float32(model):
+    """Whether every layer of ``model`` computes and stores in float32."""
+    for layer in [model] + list(model._flatten_layers(include_self=False, recursive=True)):
+        policy = getattr(layer, "dtype_policy", None)
+        if policy is None:
+            continue
+        if policy.compute_dtype != "float32" or policy.variable_dtype != "float32":
+            return False
+    return True
+
+
+def as_float32(model):
+    """Returns ``model`` itself if it is float32, else a float32 copy with its weights.
+
+    A model under a mixed precision policy (``mixed_float16``,
+    ``mixed_bfloat16``) keeps float32 variables but computes in half
+    precision; converted as is, its casts need Flex (SELECT_TF_OPS) kernels
+    that the LiteRT interpreter does not have. The copy is rebuilt from the
+    model's configuration with every dtype policy set to float32 (so is a
+    ``float64`` or ``float16`` model) and receives the same weights, cast to
+    float32.
+
+    Raises:
+        ValueError: if the model cannot be rebuilt from its configuration
+            (a custom layer that is not registered with
+            ``keras.saving.register_keras_serializable``).
+    """
+    if is_float32(model):
+        return model
+    config = _float32_config(keras.saving.serialize_keras_object(model))
+    try:
+        rebuilt = keras.saving.deserialize_keras_object(config)
+    except Exception as error:
+        raise ValueError(
+            f"Cannot rebuild model {model.name!r} in float32 from its configuration "
+            f"({error}). Register its custom layers with "
+            "keras.saving.register_keras_serializable, or rebuild it in float32 yourself."
+        ) from error
+    if not rebuilt.built:
+        rebuilt.build(model.input_shape)
+    weights = model.get_weights()
+    expected = [tuple(w.shape) for w in rebuilt.weights]
+    if [tuple(w.shape) for w in weights] != expected:
+        raise ValueError(
+            f"The float32 rebuild of model {model.name!r} does not have the same weights "
+            "as the original; cannot export it in float32."
+        )
+    rebuilt.set_weights([np.asarray(w, dtype="float32") for w in weights])
+    return rebuilt
+
+
+def _float32_config(value):
+    """Replaces every floating dtype policy in a serialized model by float32."""
+    if isinstance(value, list):
+        return [_float32_config(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if value.get("class_name") in _POLICY_CLASSES and isinstance(value.get("config"), dict):
+        name = value["config"].get("name", "")
+        if name.startswith("mixed_") or name in _FLOAT_DTYPES:
+            return {**value, "config": {**value["config"], "name": "float32"}}
+        return value
+    result = {}
+    for key, item in value.items():
+        if key == "dtype" and isinstance(item, str) and (
+            item.startswith("mixed_") or item in _FLOAT_DTYPES
+        ):
+            result[key] = "float32"
+        else:
+            result[key] = _float32_config(item)
+    return result

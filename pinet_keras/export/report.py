@@ -1,0 +1,103 @@
+"""Checking exported files against the Keras model: agreement, accuracy, size, ops, latency."""
+
+import numpy as np
+
+from pinet_keras.export.files import output_size
+from pinet_keras.export.runtime import TFLiteRunner
+from pinet_keras.export.runtime import tflite_ops
+from pinet_keras.export.saved_model import predict_saved_model
+
+
+def compare_logits(logits, reference=None, labels=None):
+    """``max_abs_diff`` and ``top1_agreement`` against reference logits, ``accuracy`` on labels."""
+    logits = np.asarray(logits, dtype="float32")
+    result = {}
+    if reference is not None:
+        reference = np.asarray(reference, dtype="float32")
+        if reference.shape != logits.shape:
+            raise ValueError(
+                f"Reference logits of shape {reference.shape} do not match logits {logits.shape}."
+            )
+        result["max_abs_diff"] = float(np.max(np.abs(logits - reference))) if logits.size else 0.0
+        result["top1_agreement"] = _mean(logits.argmax(-1) == reference.argmax(-1))
+    if labels is not None:
+        result["accuracy"] = _mean(logits.argmax(-1) == np.asarray(labels).reshape(-1))
+    return result
+
+
+def _mean(values):
+    return float(np.mean(values)) if len(values) else float("nan")
+
+
+def evaluate_tflite(path, images, labels=None, reference=None, latency_runs=50, batch_size=64):
+    """Everything `examples/export.py` reports for one ``.tflite`` file.
+
+    Returns a dict: ``size_bytes``, ``ops`` (sorted), ``input_dtype``,
+    ``output_dtype``, ``accuracy`` (with ``labels``), ``max_abs_diff`` and
+    ``top1_agreement`` (with the Keras ``reference`` logits), ``latency_ms``
+    (mean per image at batch 1, after warm-up) and ``interpreter``.
+    """
+    runner = TFLiteRunner(path)
+    logits = runner.predict(images, batch_size=batch_size)
+    result = {
+        "size_bytes": output_size(path),
+        "ops": sorted(tflite_ops(path)),
+        "input_dtype": runner.input_dtype.name,
+        "output_dtype": runner.output_dtype.name,
+    }
+    result.update(compare_logits(logits, reference, labels))
+    if latency_runs and len(images):
+        latency = TFLiteRunner(path).latency_ms(np.asarray(images[:1]), runs=latency_runs)
+        result["latency_ms"] = latency
+    result["interpreter"] = runner.interpreter_name
+    return result
+
+
+def evaluate_saved_model(path, images, labels=None, reference=None, batch_size=256):
+    """Size, and the reloaded SavedModel against the Keras logits: ``reload_max_abs_diff``..."""
+    logits = predict_saved_model(path, images, batch_size=batch_size)
+    result = {"size_bytes": output_size(path)}
+    compared = compare_logits(logits, reference, labels)
+    if "max_abs_diff" in compared:
+        compared["reload_max_abs_diff"] = compared.pop("max_abs_diff")
+    result.update(compared)
+    return result
+
+
+def format_table(formats, keras_accuracy=None):
+    """A text table of a report's formats (a dict of format name to `evaluate_*` results)."""
+    columns = [
+        ("format", lambda name, r: name),
+        ("size", lambda name, r: _size(r.get("size_bytes"))),
+        ("accuracy", lambda name, r: _number(r.get("accuracy"), "{:.4f}")),
+        (
+            "max|Δ logits|",
+            lambda name, r: _number(r.get("max_abs_diff", r.get("reload_max_abs_diff")), "{:.2e}"),
+        ),
+        ("top-1 agree", lambda name, r: _number(r.get("top1_agreement"), "{:.2%}")),
+        ("ms/image", lambda name, r: _number(r.get("latency_ms"), "{:.3f}")),
+        ("io", lambda name, r: r.get("input_dtype", "")),
+    ]
+    rows = []
+    if keras_accuracy is not None:
+        rows.append(["keras", "", _number(keras_accuracy, "{:.4f}"), "", "", "", ""])
+    rows += [[cell(name, result) for _, cell in columns] for name, result in formats.items()]
+    header = [title for title, _ in columns]
+    widths = [max(len(str(row[i])) for row in [header] + rows) for i in range(len(header))]
+    lines = ["  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip()
+             for row in [header] + rows]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    return "\n".join(lines)
+
+
+def _number(value, pattern):
+    return "" if value is None else pattern.format(value)
+
+
+def _size(size):
+    if size is None:
+        return ""
+    for unit in ("B", "KB", "MB"):
+        if size < 1024 or unit == "MB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024

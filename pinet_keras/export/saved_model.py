@@ -1,0 +1,152 @@
+"""SavedModel export with a named serving signature: ``images`` in, ``logits`` out."""
+
+import os
+
+import keras
+import numpy as np
+
+from pinet_keras.export.files import atomic_output
+from pinet_keras.export.files import check_overwrite
+from pinet_keras.export.files import load_keras_model
+from pinet_keras.export.precision import as_float32
+
+SIGNATURE_KEY = "serving_default"
+INPUT_NAME = "images"
+OUTPUT_NAME = "logits"
+
+
+def _tf():
+    import tensorflow as tf
+
+    return tf
+
+
+def require_tensorflow_backend(what="Export"):
+    if keras.backend.backend() != "tensorflow":
+        raise RuntimeError(
+            f"{what} needs the TensorFlow backend (KERAS_BACKEND=tensorflow); the current "
+            f"backend is {keras.backend.backend()!r}. A `.keras` file saved under any "
+            "backend can be loaded and exported under TensorFlow."
+        )
+
+
+def prepare_model(model):
+    """A float32 `keras.Model` from a model or a ``.keras`` path, with a known input shape."""
+    require_tensorflow_backend()
+    if isinstance(model, (str, bytes)) or hasattr(model, "__fspath__"):
+        model = load_keras_model(model)
+    if not isinstance(model, keras.Model):
+        raise TypeError(
+            f"Expected a keras.Model or the path of a `.keras` file. Received: {type(model).__name__}"
+        )
+    input_shape = model_input_shape(model)
+    if not model.built:
+        model.build((None,) + input_shape)
+    return as_float32(model)
+
+
+def model_input_shape(model):
+    """The shape of one example, ``(H, W, C)`` for an image model, as a tuple of ints."""
+    inputs = getattr(model, "inputs", None)
+    try:
+        shape = model.input_shape if inputs else None
+    except (AttributeError, ValueError):
+        shape = None
+    if shape is None:
+        raise ValueError(
+            f"Model {model.name!r} has no known input shape: build it on an input "
+            "(e.g. keras.Input((H, W, C))) before exporting."
+        )
+    if isinstance(shape, list) or (shape and isinstance(shape[0], (tuple, list))):
+        raise ValueError(f"Model {model.name!r} has several inputs; export needs a single input.")
+    example = tuple(shape[1:])
+    if any(d is None for d in example):
+        raise ValueError(
+            f"Model {model.name!r} has input shape {tuple(shape)}: every dimension but the "
+            "batch must be known to export it."
+        )
+    return tuple(int(d) for d in example)
+
+
+def serving_signature(model):
+    """The TensorSpec of the serving input: ``(None,) + input_shape``, float32, ``images``."""
+    tf = _tf()
+    return tf.TensorSpec((None,) + model_input_shape(model), tf.float32, name=INPUT_NAME)
+
+
+def write_saved_model(model, path):
+    """Writes a float32, built ``model`` as a SavedModel at ``path`` (no checks)."""
+    tf = _tf()
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+
+    def serve(images):
+        logits = model(images, training=False)
+        return {OUTPUT_NAME: tf.cast(logits, tf.float32)}
+
+    archive.add_endpoint(name=SIGNATURE_KEY, fn=serve, input_signature=[serving_signature(model)])
+    archive.write_out(path, verbose=False)
+
+
+def export_saved_model(model, path, overwrite=False):
+    """Exports a Keras model as a TensorFlow SavedModel for serving.
+
+    The SavedModel has one signature, ``serving_default``:
+
+    - input ``images``: float32, shape ``(None, H, W, C)`` (any batch size),
+      the images normalized as at training time (e.g. pixels / 255);
+    - output ``logits``: float32, shape ``(None, num_classes)`` (no softmax).
+
+    It runs the model in inference mode (``training=False``: dropout off,
+    batch normalization with its moving statistics). A mixed-precision model
+    is exported in float32 with the same weights (see `as_float32`).
+
+    Example:
+
+    >>> export_saved_model(model, "exported/saved_model")  # doctest: +SKIP
+    >>> serve = tf.saved_model.load("exported/saved_model").signatures["serving_default"]  # doctest: +SKIP
+    >>> serve(images=tf.zeros((1, 28, 28, 1)))["logits"].shape  # doctest: +SKIP
+    TensorShape([1, 10])
+
+    Args:
+        model: a `keras.Model`, or the path of a ``.keras`` file.
+        path: the folder to create.
+        overwrite: replace an existing ``path``. Otherwise an existing path
+            raises ``FileExistsError``.
+
+    Returns:
+        ``path``. The SavedModel is written to a temporary folder beside it and
+        renamed into place, so a failure leaves no partial folder.
+    """
+    check_overwrite(path, overwrite)
+    model = prepare_model(model)
+    with atomic_output(path, overwrite) as temporary:
+        write_saved_model(model, temporary)
+    return os.fspath(path)
+
+
+def load_saved_model(path):
+    """Loads a SavedModel and checks it has the ``serving_default`` signature.
+
+    Call it as ``loaded.signatures["serving_default"](images=...)["logits"]``.
+    """
+    tf = _tf()
+    loaded = tf.saved_model.load(path)
+    if SIGNATURE_KEY not in loaded.signatures:
+        raise ValueError(
+            f"{path} has no {SIGNATURE_KEY!r} signature; its signatures: {list(loaded.signatures)}"
+        )
+    return loaded
+
+
+def predict_saved_model(path, images, batch_size=256):
+    """Logits of a SavedModel from `export_saved_model` on ``images``, batch by batch."""
+    tf = _tf()
+    loaded = load_saved_model(path)  # keeps the variables alive while serving
+    serve = loaded.signatures[SIGNATURE_KEY]
+    images = np.asarray(images, dtype="float32")
+    outputs = [
+        serve(**{INPUT_NAME: tf.constant(images[start : start + batch_size])})[OUTPUT_NAME].numpy()
+        for start in range(0, len(images), batch_size)
+    ]
+    return np.concatenate(outputs)

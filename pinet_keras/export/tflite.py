@@ -1,0 +1,298 @@
+"""TFLite (LiteRT) conversion: float32, float16, dynamic-range and int8, builtin ops only."""
+
+import os
+import re
+import shutil
+import tempfile
+
+import numpy as np
+
+from pinet_keras.export.files import check_overwrite
+from pinet_keras.export.files import write_bytes
+from pinet_keras.export.runtime import TFLiteRunner
+from pinet_keras.export.runtime import non_builtin_ops
+from pinet_keras.export.runtime import tflite_ops
+from pinet_keras.export.saved_model import model_input_shape
+from pinet_keras.export.saved_model import prepare_model
+from pinet_keras.export.saved_model import write_saved_model
+
+QUANTIZATIONS = ("float32", "float16", "dynamic", "int8")
+
+
+class TFLiteConversionError(ValueError):
+    """The model cannot be converted with TFLite builtin ops (or fully to int8).
+
+    Attributes:
+        ops: names of the offending operators.
+        layers: names of the model's layers they come from (when known).
+    """
+
+    def __init__(self, message, ops=(), layers=()):
+        super().__init__(message)
+        self.ops = list(ops)
+        self.layers = list(layers)
+
+
+def export_tflite(
+    model,
+    path,
+    quantization="float32",
+    representative_data=None,
+    int8_io=False,
+    overwrite=False,
+):
+    """Converts a Keras model to a ``.tflite`` file that runs on TFLite builtin ops only.
+
+    The file has one signature, ``serving_default``: input ``images``, shape
+    ``(1, H, W, C)`` resizable to any batch (shape signature
+    ``(-1, H, W, C)``), output ``logits`` ``(batch, num_classes)``. No Flex
+    (SELECT_TF_OPS) or custom op is allowed: the file runs in the plain
+    LiteRT interpreter, on Android/iOS/microcontrollers alike.
+
+    Quantization:
+
+    - ``"float32"``: no quantization, the reference.
+    - ``"float16"``: weights stored in float16 (half the size), computed in
+      float32 on CPU (float16 on GPU delegates).
+    - ``"dynamic"``: dynamic-range quantization, int8 weights (about a
+      quarter of the size), activations quantized on the fly.
+    - ``"int8"``: full-integer quantization: int8 weights and activations,
+      calibrated on ``representative_data``. Every operator must have an int8
+      kernel (``TFLITE_BUILTINS_INT8``). Input and output stay float32
+      (quantize/dequantize inside the model) unless ``int8_io=True``, which
+      gives int8 input and output tensors with their scale and zero point (see
+      `TFLiteRunner`).
+
+    A mixed-precision model is converted in float32 with the same weights
+    (see `as_float32`).
+
+    Args:
+        model: a `keras.Model` or the path of a ``.keras`` file.
+        path: the ``.tflite`` file to write.
+        quantization: one of ``QUANTIZATIONS``.
+        representative_data: for ``"int8"``, required: float images
+            normalized as at training time, shape ``(N, H, W, C)``, or an
+            iterable of such batches (or of ``(images, labels)`` pairs). A
+            couple of hundred training images is enough. Ignored otherwise.
+        int8_io: for ``"int8"``, int8 input and output tensors.
+        overwrite: replace an existing ``path``; otherwise an existing path
+            raises ``FileExistsError`` before any work.
+
+    Returns:
+        ``path``. The file is written under a temporary name beside it and
+        renamed into place: a failure leaves nothing at ``path``.
+
+    Raises:
+        FileExistsError: ``path`` exists and ``overwrite`` is False.
+        ValueError: a bad argument, a file that is not a Keras model, or
+            representative data of the wrong shape (naming the expected and
+            the received shape).
+        TFLiteConversionError: the model needs ops that TFLite does not have
+            as builtins, or (``"int8"``) ops without an int8 kernel; the
+            message names the ops and the layers they come from.
+    """
+    if quantization not in QUANTIZATIONS:
+        raise ValueError(
+            f"Argument `quantization` must be one of {QUANTIZATIONS}. "
+            f"Received: quantization={quantization!r}"
+        )
+    if int8_io and quantization != "int8":
+        raise ValueError(
+            f"int8_io=True needs quantization='int8'. Received: quantization={quantization!r}"
+        )
+    check_overwrite(path, overwrite)
+    model = prepare_model(model)
+    content = convert_to_tflite(model, quantization, representative_data, int8_io)
+    return write_bytes(path, content, overwrite)
+
+
+def convert_to_tflite(model, quantization="float32", representative_data=None, int8_io=False):
+    """The bytes of the ``.tflite`` file `export_tflite` writes (same arguments)."""
+    import tensorflow as tf
+
+    if quantization not in QUANTIZATIONS:
+        raise ValueError(
+            f"Argument `quantization` must be one of {QUANTIZATIONS}. "
+            f"Received: quantization={quantization!r}"
+        )
+    model = prepare_model(model)
+    representative = None
+    if quantization == "int8":
+        representative = representative_images(representative_data, model_input_shape(model))
+
+    folder = tempfile.mkdtemp(prefix="pinet_keras_export_")
+    try:
+        saved_model = os.path.join(folder, "saved_model")
+        write_saved_model(model, saved_model)
+        converter = tf.lite.TFLiteConverter.from_saved_model(saved_model)
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+        if quantization != "float32":
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        if quantization == "float16":
+            converter.target_spec.supported_types = [tf.float16]
+        if quantization == "int8":
+            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+            converter.representative_dataset = lambda: ([image[None]] for image in representative)
+            if int8_io:
+                converter.inference_input_type = tf.int8
+                converter.inference_output_type = tf.int8
+        try:
+            content = converter.convert()
+        except Exception as error:
+            raise _conversion_error(error, model, quantization) from error
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+    check_builtin_ops(content, model, quantization)
+    if quantization == "int8":
+        check_fully_quantized(content, model)
+    return content
+
+
+def representative_images(data, example_shape):
+    """Validates ``representative_data`` and returns it as one float32 array ``(N, H, W, C)``."""
+    expected = "(batch, " + ", ".join(str(d) for d in example_shape) + ")"
+    if data is None:
+        raise ValueError(
+            "quantization='int8' needs `representative_data`: a few hundred training "
+            f"images normalized as at training time, of shape {expected}."
+        )
+    if hasattr(data, "shape") and hasattr(data, "ndim") or isinstance(data, (list, tuple)) and (
+        len(data) and np.ndim(data[0]) == len(example_shape)
+    ):
+        batches = [data]
+    else:
+        batches = data
+    images = []
+    for batch in batches:
+        if isinstance(batch, (tuple, list)) and len(batch) and np.ndim(batch[0]) > len(example_shape):
+            batch = batch[0]  # (images, labels) pairs
+        elif isinstance(batch, dict) and len(batch) == 1:
+            batch = next(iter(batch.values()))
+        batch = np.asarray(batch)
+        if batch.ndim != len(example_shape) + 1 or tuple(batch.shape[1:]) != tuple(example_shape):
+            raise ValueError(
+                f"`representative_data` must have the model's input shape {expected}; "
+                f"received a batch of shape {tuple(batch.shape)}."
+            )
+        if not (np.issubdtype(batch.dtype, np.number) or batch.dtype == bool):
+            raise ValueError(
+                f"`representative_data` must be numeric images; received dtype {batch.dtype}."
+            )
+        batch = batch.astype("float32")
+        if not np.isfinite(batch).all():
+            raise ValueError("`representative_data` contains NaN or infinite values.")
+        images.append(batch)
+    if not images or sum(len(b) for b in images) == 0:
+        raise ValueError(f"`representative_data` is empty; expected images of shape {expected}.")
+    return np.concatenate(images)
+
+
+def check_builtin_ops(content, model=None, quantization="float32"):
+    """Raises `TFLiteConversionError` if a converted model has Flex or custom ops."""
+    bad = sorted(non_builtin_ops(tflite_ops(content)))
+    if bad:
+        name = f"model {model.name!r}" if model is not None else "the model"
+        raise TFLiteConversionError(
+            f"The TFLite conversion of {name} (quantization={quantization!r}) uses "
+            f"non-builtin ops {bad}; only TFLite builtin ops are allowed.",
+            ops=bad,
+        )
+
+
+def check_fully_quantized(content, model=None):
+    """Raises `TFLiteConversionError` naming the ops (and layers) an int8 model runs in float.
+
+    The converter keeps an op that has no int8 kernel in float, between a
+    DEQUANTIZE and a QUANTIZE, instead of failing; a full-integer model must
+    not have any (they would fail on int8-only hardware such as an Edge TPU
+    or a microcontroller).
+    """
+    interpreter = TFLiteRunner(content).interpreter
+    tensors = {t["index"]: t for t in interpreter.get_tensor_details()}
+    floating = []
+    for op in interpreter._get_ops_details():
+        if op["op_name"] in ("QUANTIZE", "DEQUANTIZE"):
+            continue  # the float input and output of a model with float io
+        for index in op["outputs"]:
+            tensor = tensors.get(index)
+            if tensor is not None and np.issubdtype(np.dtype(tensor["dtype"]), np.floating):
+                floating.append((op["op_name"], tensor["name"]))
+                break
+    if floating:
+        layers = _unique(_layer_of(tensor, model) for _, tensor in floating)
+        ops = _unique(name for name, _ in floating)
+        where = ", ".join(
+            f"{name} ({_layer_of(tensor, model) or tensor})" for name, tensor in floating
+        )
+        name = f"Model {model.name!r}" if model is not None else "The model"
+        raise TFLiteConversionError(
+            f"{name} cannot be fully quantized to int8: "
+            + (f"layer(s) {layers} use " if layers else "")
+            + f"op(s) {ops} without an int8 TFLite kernel, which would run in float "
+            f"({where}). Replace these layers, or export with quantization='dynamic' or "
+            "'float16'.",
+            ops=ops,
+            layers=layers,
+        )
+
+
+def _unique(items):
+    seen = []
+    for item in items:
+        if item and item not in seen:
+            seen.append(item)
+    return seen
+
+
+def _layer_of(scope, model):
+    """The top-level layer of ``model`` a TensorFlow name scope belongs to, or None.
+
+    Tensor and op names look like ``"polynet_1/block2_1/branch_a_1/convolution"``
+    (TensorFlow adds ``_<n>`` to a scope used more than once).
+    """
+    if model is None or not scope:
+        return None
+    names = {layer.name for layer in model.layers}
+    for part in re.split(r"[/;]", scope):
+        part = part.split("@")[0]
+        for candidate in (part, re.sub(r"_\d+$", "", part)):
+            if candidate in names:
+                return candidate
+    return None
+
+
+def _conversion_error(error, model, quantization):
+    """A `TFLiteConversionError` naming the TensorFlow ops and layers the converter rejected."""
+    ops, scopes, messages = [], [], []
+    for data in getattr(error, "errors", None) or []:
+        op = getattr(getattr(data, "operator", None), "name", "")
+        if op:
+            ops.append(op[3:] if op.startswith("tf.") else op)
+        calls = getattr(getattr(data, "location", None), "call", None) or []
+        scopes.extend(call.name for call in calls)
+        if getattr(data, "error_message", ""):
+            messages.append(data.error_message.splitlines()[0])
+    text = str(error)
+    if not ops:
+        ops = re.findall(r"'tf\.(\w+)' op", text)
+    if not scopes:
+        scopes = re.findall(r'"([^"@]+)@__inference', text)
+    layers = _unique(_layer_of(scope, model) for scope in scopes)
+    ops = _unique(ops)
+    detail = "; ".join(_unique(messages)) or text.strip().splitlines()[0][:500]
+    if ops:
+        what = (
+            (f"layer(s) {layers} use " if layers else "the model uses ")
+            + f"TensorFlow op(s) {ops}, which have no TFLite builtin kernel"
+            + (" (int8)" if quantization == "int8" else "")
+        )
+    else:
+        what = "the converter failed"
+    return TFLiteConversionError(
+        f"Cannot convert model {model.name!r} to TFLite (quantization={quantization!r}) "
+        f"with TFLite builtin ops only: {what}. Flex (SELECT_TF_OPS) and custom ops are "
+        f"not allowed; replace these ops. Converter: {detail}",
+        ops=ops,
+        layers=layers,
+    )

@@ -1,0 +1,27 @@
+"""Training runs: `train(TrainConfig(...))` and the pieces it is made of.
+
+This part of the package uses the TensorFlow backend's `tf.data` pipelines
+(`pinet_keras.data`) and `tf.distribute`; the layers and models do not.
+"""
+
+from pinet_keras.training.callbacks import BestModelCheckpoint
+from pinet_keras.training.callbacks import DivergenceGuard
+from pinet_keras.training.callbacks import HistoryCSV
+from pinet_keras.training.callbacks import TrainingDiverged
+from pinet_keras.training.optimizers import build_optimizer
+from pinet_keras.training.optimizers import learning_rate_schedule
+from pinet_keras.training.trainer import TrainConfig
+from pinet_keras.training.trainer import compile_model
+from pinet_keras.training.trainer import train
+
+__all__ = [
+    "BestModelCheckpoint",
+    "DivergenceGuard",
+    "HistoryCSV",
+    "TrainConfig",
+    "TrainingDiverged",
+    "build_optimizer",
+    "compile_model",
+    "learning_rate_schedule",
+    "train",
+]

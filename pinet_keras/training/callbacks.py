@@ -1,0 +1,129 @@
+"""Callbacks that make a training run safe to interrupt and to diverge."""
+
+import csv
+import math
+import os
+
+import keras
+
+
+class TrainingDiverged(RuntimeError):
+    """Raised when the loss becomes NaN or infinite.
+
+    Attributes: ``epoch`` and ``batch`` (0-based, as Keras counts),
+    ``value`` and ``checkpoint`` (the last good one, or None).
+    """
+
+    def __init__(self, epoch, batch, value, checkpoint):
+        self.epoch, self.batch, self.value, self.checkpoint = epoch, batch, value, checkpoint
+        where = f"at epoch {epoch + 1}, batch {batch + 1}" if batch is not None else f"at the end of epoch {epoch + 1}"
+        kept = (
+            f"The last good checkpoint is kept at {checkpoint}."
+            if checkpoint
+            else "No epoch had finished, so there is no checkpoint."
+        )
+        super().__init__(
+            f"Training diverged {where}: the loss is {value}. {kept} "
+            "High-degree polynomials amplify large steps; try a lower --learning_rate, "
+            "--clipnorm=1.0, a warm-up (--warmup_epochs), the normalized variant "
+            "(--model=polynet_bn), or float32 instead of mixed precision."
+        )
+
+
+class DivergenceGuard(keras.callbacks.Callback):
+    """Stops training at the first NaN or infinite loss, by raising.
+
+    Raising (rather than setting ``stop_training``) matters: Keras would
+    still run ``on_epoch_end``, and the checkpoint callbacks would overwrite
+    the last good checkpoint with the diverged weights.
+    """
+
+    def __init__(self, checkpoint=None):
+        super().__init__()
+        self.checkpoint = checkpoint
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def _check(self, logs, batch):
+        for key in ("loss", "val_loss"):
+            value = (logs or {}).get(key)
+            if value is not None and not math.isfinite(float(value)):
+                checkpoint = self.checkpoint if self.checkpoint and os.path.exists(self.checkpoint) else None
+                raise TrainingDiverged(self._epoch, batch, float(value), checkpoint)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._check(logs, batch)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._check(logs, None)
+
+
+def _atomic_save(model, path):
+    tmp = f"{path}.tmp{os.getpid()}.keras"
+    model.save(tmp)
+    os.replace(tmp, path)
+
+
+class BestModelCheckpoint(keras.callbacks.Callback):
+    """Saves the model when ``monitor`` improves, atomically (temp file, rename).
+
+    A run killed while saving leaves the previous best file intact.
+    ``best`` is the value to beat, for a resumed run.
+    """
+
+    def __init__(self, path, monitor="val_accuracy", mode="max", best=None):
+        super().__init__()
+        self.path, self.monitor, self.mode = path, monitor, mode
+        self.best = best
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(self.monitor)
+        if value is None or not math.isfinite(value):
+            return
+        better = self.best is None or (value > self.best if self.mode == "max" else value < self.best)
+        if better:
+            self.best = float(value)
+            _atomic_save(self.model, self.path)
+
+
+class HistoryCSV(keras.callbacks.Callback):
+    """Appends one row per epoch to a CSV file (``epoch`` counted from 1).
+
+    Unlike ``keras.callbacks.CSVLogger`` it is made for resumed runs:
+    `truncate` drops the rows of epochs that will be trained again.
+    """
+
+    def __init__(self, path):
+        super().__init__()
+        self.path = path
+
+    @staticmethod
+    def read(path):
+        if not os.path.exists(path):
+            return []
+        with open(path, newline="") as f:
+            return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
+
+    def truncate(self, epochs_done):
+        rows = [r for r in self.read(self.path) if r["epoch"] <= epochs_done]
+        self._write(rows)
+        return rows
+
+    def _write(self, rows):
+        tmp = f"{self.path}.tmp"
+        with open(tmp, "w", newline="") as f:
+            if rows:
+                writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+                writer.writeheader()
+                writer.writerows(rows)
+        os.replace(tmp, self.path)
+
+    def on_epoch_end(self, epoch, logs=None):
+        row = {"epoch": epoch + 1}
+        row.update({k: float(v) for k, v in sorted((logs or {}).items()) if k != "learning_rate"})
+        learning_rate = self.model.optimizer.learning_rate
+        row["learning_rate"] = float(keras.ops.convert_to_numpy(learning_rate))
+        rows = self.read(self.path)
+        self._write(rows + [row])

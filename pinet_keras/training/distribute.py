@@ -1,0 +1,47 @@
+"""`tf.distribute` strategies by name (TensorFlow backend)."""
+
+import json
+import os
+
+STRATEGIES = ("default", "mirrored", "multi_worker")
+
+
+def split_cpu(num_devices):
+    """Splits the CPU into ``num_devices`` logical devices.
+
+    Must run before TensorFlow initializes its devices; lets
+    ``MirroredStrategy`` be exercised on a machine without GPUs.
+    """
+    import tensorflow as tf
+
+    cpus = tf.config.list_physical_devices("CPU")
+    tf.config.set_logical_device_configuration(
+        cpus[0], [tf.config.LogicalDeviceConfiguration() for _ in range(num_devices)]
+    )
+
+
+def get_strategy(name="default"):
+    """Returns ``(strategy, is_chief)``.
+
+    ``"mirrored"``: `tf.distribute.MirroredStrategy` over the local devices
+    (GPUs, or logical CPUs from `split_cpu`). ``"multi_worker"``:
+    `tf.distribute.MultiWorkerMirroredStrategy`, configured by the
+    ``TF_CONFIG`` environment variable; the chief is worker 0 (or the task
+    of type ``chief``).
+    """
+    import tensorflow as tf
+
+    if name not in STRATEGIES:
+        raise ValueError(f"Unknown strategy {name!r}. Available: {', '.join(STRATEGIES)}.")
+    if name == "default":
+        return tf.distribute.get_strategy(), True
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy(), True
+    if "TF_CONFIG" not in os.environ:
+        raise ValueError(
+            "--strategy=multi_worker needs the TF_CONFIG environment variable, e.g. "
+            '{"cluster": {"worker": ["host1:port", "host2:port"]}, "task": {"type": "worker", "index": 0}}'
+        )
+    task = json.loads(os.environ["TF_CONFIG"]).get("task", {})
+    is_chief = task.get("type") == "chief" or (task.get("type") == "worker" and task.get("index", 0) == 0)
+    return tf.distribute.MultiWorkerMirroredStrategy(), is_chief

@@ -1,0 +1,295 @@
+"""`train`: one training run, from a dataset name to the files of its output folder."""
+
+import dataclasses
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+
+import keras
+
+from pinet_keras.losses import SparseCategoricalCrossentropy
+from pinet_keras.models import get_model
+from pinet_keras.training.callbacks import BestModelCheckpoint
+from pinet_keras.training.callbacks import DivergenceGuard
+from pinet_keras.training.callbacks import HistoryCSV
+from pinet_keras.training.optimizers import build_optimizer
+
+MIXED_PRECISION = {"none": "float32", "bf16": "mixed_bfloat16", "fp16": "mixed_float16"}
+OUTPUTS = ("model.keras", "history.csv", "curves.png", "metrics.json", "logs", "backup")
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Everything a training run depends on; `examples/train.py` maps its flags here."""
+
+    dataset: str = "mnist"
+    data_dir: str = None
+    model: str = "polynet"
+    model_overrides: dict = dataclasses.field(default_factory=dict)
+    epochs: int = 10
+    batch_size: int = 128
+    optimizer: str = "adam"
+    learning_rate: float = 1e-3
+    lr_schedule: str = "constant"
+    warmup_epochs: float = 0.0
+    weight_decay: float = 0.0
+    label_smoothing: float = 0.0
+    clipnorm: float = None
+    augment: bool = False
+    normalization: str = "unit"
+    validation_split: float = 0.1
+    mixed_precision: str = "none"
+    strategy: str = "default"
+    steps_per_execution: int = 1
+    seed: int = 0
+    output_dir: str = "runs/default"
+    overwrite: bool = False
+    verbose: str = "auto"
+    tensorboard: bool = True
+
+    def validate(self):
+        if not isinstance(self.epochs, int) or self.epochs < 1:
+            raise ValueError(f"`epochs` must be a positive int. Received: {self.epochs!r}")
+        if not isinstance(self.batch_size, int) or self.batch_size < 1:
+            raise ValueError(f"`batch_size` must be a positive int. Received: {self.batch_size!r}")
+        if self.mixed_precision not in MIXED_PRECISION:
+            raise ValueError(
+                f"`mixed_precision` must be one of {sorted(MIXED_PRECISION)}. Received: {self.mixed_precision!r}"
+            )
+        if not 0.0 < self.validation_split < 1.0:
+            raise ValueError(
+                "`validation_split` must be in (0, 1): the best model is chosen on it. "
+                f"Received: {self.validation_split!r}"
+            )
+
+
+def _verbose(setting):
+    if setting != "auto":
+        return int(setting)
+    # Keras' progress bar on a terminal, one line per epoch in logs and CI.
+    return 1 if sys.stdout.isatty() else 2
+
+
+def _prepare_output_dir(output_dir, overwrite):
+    os.makedirs(output_dir, exist_ok=True)
+    if os.path.exists(os.path.join(output_dir, "metrics.json")):
+        if not overwrite:
+            raise FileExistsError(
+                f"{output_dir} holds a finished run (metrics.json). Choose another "
+                "--output_dir, or pass --overwrite to train again from scratch."
+            )
+        for name in OUTPUTS:
+            path = os.path.join(output_dir, name)
+            if os.path.isdir(path):
+                shutil.rmtree(path)
+            elif os.path.exists(path):
+                os.remove(path)
+
+
+def _epochs_done(backup_dir):
+    """Epochs completed by an interrupted run, from BackupAndRestore's record."""
+    path = os.path.join(backup_dir, "training_metadata.json")
+    if not os.path.exists(path):
+        return 0
+    with open(path) as f:
+        return int(json.load(f)["epoch"])
+
+
+def _write_json(path, payload):
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as f:
+        json.dump(payload, f, indent=2, sort_keys=True)
+    os.replace(tmp, path)
+
+
+def _build_for_multi_worker(model, strategy, dataset):
+    """Works around keras-team/keras#20585 (Keras 3 with MultiWorkerMirroredStrategy).
+
+    ``fit`` builds the metrics by reducing a distributed batch eagerly, which
+    the multi-worker strategy cannot do. Build them from a local batch here,
+    then let ``fit`` take the strategy from the enclosing scope instead of
+    the one recorded at compile time, which skips that reduction.
+    """
+    with strategy.scope():
+        model._symbolic_build(data_batch=next(iter(dataset)))
+    model._distribute_strategy = None
+    _patch_multi_worker_mean()
+
+
+def _patch_multi_worker_mean():
+    """Second half of the keras-team/keras#20585 workaround.
+
+    Keras averages each step's scalar logs across workers with
+    ``strategy.reduce("MEAN", v, axis=0)``, which fails on scalars; reduce
+    them with ``axis=None`` instead. Other strategies are left untouched.
+    """
+    import tensorflow as tf
+    from keras.src.backend.tensorflow import trainer as tf_trainer
+
+    if getattr(tf_trainer.reduce_per_replica, "_pinet_patched", False):
+        return
+    original = tf_trainer.reduce_per_replica
+
+    def reduce_per_replica(values, strategy, reduction):
+        if reduction in ("auto", "mean") and tf_trainer._collective_all_reduce_multi_worker(strategy):
+
+            def mean(v):
+                local = v._values[0] if isinstance(v, tf.distribute.DistributedValues) else v
+                if isinstance(local, tf.Tensor) and local.shape.rank == 0:
+                    return strategy.reduce("MEAN", v, axis=None)
+                return original(v, strategy, reduction)
+
+            return keras.tree.map_structure(mean, values)
+        return original(values, strategy, reduction)
+
+    reduce_per_replica._pinet_patched = True
+    tf_trainer.reduce_per_replica = reduce_per_replica
+
+
+def compile_model(model, config, steps_per_epoch):
+    """Compiles ``model`` with the optimizer, schedule and loss of ``config``."""
+    optimizer = build_optimizer(
+        config.optimizer,
+        config.learning_rate,
+        config.lr_schedule,
+        total_steps=steps_per_epoch * config.epochs,
+        warmup_steps=int(config.warmup_epochs * steps_per_epoch),
+        weight_decay=config.weight_decay,
+        clipnorm=config.clipnorm,
+    )
+    model.compile(
+        optimizer=optimizer,
+        loss=SparseCategoricalCrossentropy(from_logits=True, label_smoothing=config.label_smoothing),
+        metrics=["accuracy"],
+        steps_per_execution=config.steps_per_execution,
+    )
+    return model
+
+
+def train(config):
+    """Trains ``config.model`` on ``config.dataset`` and writes into ``config.output_dir``:
+
+    - ``model.keras``: the model of the best epoch on the validation split;
+    - ``history.csv``: one row per epoch (train and validation loss/accuracy,
+      learning rate);
+    - ``curves.png``: accuracy and loss per epoch, train and validation;
+    - ``metrics.json``: test accuracy and loss of ``model.keras`` (measured
+      once, at the end), epochs, dataset, parameters, time, configuration;
+    - ``logs/``: TensorBoard logs.
+
+    A run interrupted mid-epoch resumes from its last completed epoch when
+    called again with the same ``output_dir`` (``backup/`` holds that state
+    and is removed when the run finishes). A finished run is not trained
+    over unless ``overwrite``. A NaN or infinite loss raises
+    `TrainingDiverged`, naming the epoch and batch, and keeps the last good
+    checkpoint.
+
+    Returns the dict written to ``metrics.json``.
+
+    Example:
+
+    >>> metrics = train(TrainConfig(dataset="digits", epochs=2, output_dir="/tmp/run"))  # doctest: +SKIP
+    """
+    from pinet_keras.training.distribute import get_strategy
+
+    config.validate()
+    strategy, is_chief = get_strategy(config.strategy)
+    output_dir = config.output_dir
+    if not is_chief:
+        # Workers other than the chief train in lockstep but write elsewhere.
+        output_dir = tempfile.mkdtemp(prefix="pinet_worker_")
+    _prepare_output_dir(output_dir, config.overwrite)
+    keras.utils.set_random_seed(config.seed)
+    previous_policy = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(MIXED_PRECISION[config.mixed_precision])
+    try:
+        return _train(config, strategy, is_chief, output_dir)
+    finally:
+        keras.config.set_dtype_policy(previous_policy)
+
+
+def _train(config, strategy, is_chief, output_dir):
+    from pinet_keras.data import make_datasets
+
+    data = make_datasets(
+        config.dataset,
+        data_dir=config.data_dir,
+        batch_size=config.batch_size,
+        validation_split=config.validation_split,
+        seed=config.seed,
+        augment=config.augment,
+        normalization=config.normalization,
+    )
+    info = data.info
+    steps_per_epoch = -(-info.num_train // config.batch_size)
+    with strategy.scope():
+        model = get_model(config.model, info.input_shape, info.num_classes, **config.model_overrides)
+        compile_model(model, config, steps_per_epoch)
+
+    paths = {name: os.path.join(output_dir, name) for name in OUTPUTS}
+    backup_dir = os.path.join(paths["backup"], "chief" if is_chief else "worker")
+    history = HistoryCSV(paths["history.csv"])
+    done = _epochs_done(backup_dir)
+    rows = history.truncate(done)
+    best = max((r["val_accuracy"] for r in rows), default=None)
+    if done:
+        print(f"Resuming {output_dir} after epoch {done} of {config.epochs}.", flush=True)
+    callbacks = [
+        DivergenceGuard(checkpoint=paths["model.keras"]),
+        # Order matters at the end of an epoch: the history row and the best
+        # model are on disk before the backup records the epoch as done.
+        history,
+        BestModelCheckpoint(paths["model.keras"], monitor="val_accuracy", mode="max", best=best),
+        keras.callbacks.BackupAndRestore(backup_dir, double_checkpoint=True, delete_checkpoint=False),
+    ]
+    if config.tensorboard:
+        callbacks.append(keras.callbacks.TensorBoard(paths["logs"]))
+
+    if config.strategy == "multi_worker":
+        _build_for_multi_worker(model, strategy, data.train)
+    start = time.time()
+    with strategy.scope():
+        model.fit(
+            data.train,
+            validation_data=data.validation,
+            epochs=config.epochs,
+            callbacks=callbacks,
+            verbose=_verbose(config.verbose),
+        )
+    train_seconds = time.time() - start
+
+    best_model = keras.saving.load_model(paths["model.keras"])
+    best_model.compile(loss=model.loss, metrics=["accuracy"])
+    test_loss, test_accuracy = best_model.evaluate(data.test, verbose=0)
+    rows = HistoryCSV.read(paths["history.csv"])
+    best_row = max(rows, key=lambda r: r["val_accuracy"])
+    metrics = {
+        "dataset": config.dataset,
+        "model": config.model,
+        "params": int(model.count_params()),
+        "epochs": len(rows),
+        "best_epoch": int(best_row["epoch"]),
+        "val_accuracy": best_row["val_accuracy"],
+        "test_accuracy": float(test_accuracy),
+        "test_loss": float(test_loss),
+        # Time of this invocation only: a resumed run reports its last part.
+        "train_seconds": round(train_seconds, 1),
+        "num_train": info.num_train,
+        "num_validation": info.num_validation,
+        "num_test": info.num_test,
+        "normalization": config.normalization,
+        "backend": keras.backend.backend(),
+        "config": dataclasses.asdict(config),
+    }
+    if is_chief:
+        from pinet_keras.training.plots import plot_history
+
+        plot_history(rows, os.path.join(output_dir, "curves.png"), title=f"{config.model} on {config.dataset}")
+        _write_json(paths["metrics.json"], metrics)
+    shutil.rmtree(paths["backup"], ignore_errors=True)
+    if not is_chief:
+        shutil.rmtree(output_dir, ignore_errors=True)
+    return metrics

@@ -1,0 +1,210 @@
+"""`tune`: one hyperparameter search, from a dataset name to the files of its output folder."""
+
+import dataclasses
+import json
+import os
+import shutil
+import sys
+import time
+import warnings
+
+import keras
+
+from pinet_keras.tuning.data import search_datasets
+from pinet_keras.tuning.hypermodel import PolyNetHyperModel
+from pinet_keras.tuning.results import plot_trials
+from pinet_keras.tuning.results import trial_rows
+from pinet_keras.tuning.results import write_trials_csv
+from pinet_keras.tuning.tuners import TUNERS
+from pinet_keras.tuning.tuners import make_tuner
+
+PROJECT = "search"  # KerasTuner's state, in output_dir/search
+CONFIG_FILE = "search_config.json"
+OUTPUTS = ("best_hyperparameters.json", "best_model.keras", "trials.csv", "trials.png", "metrics.json")
+# Settings a resumed search must share with the search it resumes: the
+# trials already run are only comparable with new ones under the same ones.
+# `max_trials` may grow; `data_dir`, `output_dir`, `verbose` may change.
+_SEARCH_SETTINGS = (
+    "dataset",
+    "tuner",
+    "epochs",
+    "validation_split",
+    "max_train_examples",
+    "augment",
+    "normalization",
+    "fixed",
+    "seed",
+)
+
+
+@dataclasses.dataclass
+class TuneConfig:
+    """Everything a search depends on; `examples/tune.py` maps its flags here."""
+
+    dataset: str = "mnist"
+    data_dir: str = None
+    tuner: str = "random"
+    max_trials: int = 10
+    epochs: int = 3
+    validation_split: float = 0.1
+    max_train_examples: int = None
+    augment: bool = False
+    normalization: str = "unit"
+    fixed: dict = dataclasses.field(default_factory=dict)
+    seed: int = 0
+    output_dir: str = "runs/tune"
+    overwrite: bool = False
+    verbose: str = "auto"
+
+    def validate(self):
+        if self.tuner not in TUNERS:
+            raise ValueError(f"Unknown tuner {self.tuner!r}. Available: {', '.join(TUNERS)}.")
+        for name in ("max_trials", "epochs"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"`{name}` must be a positive int. Received: {value!r}")
+
+
+def _verbose(setting):
+    if setting != "auto":
+        return int(setting)
+    return 1 if sys.stdout.isatty() else 2
+
+
+def _write_json(path, payload):
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as f:
+        json.dump(payload, f, indent=2, sort_keys=True)
+    os.replace(tmp, path)
+
+
+def _prepare_output_dir(config):
+    """Starts over with ``overwrite``; else checks a search to resume was made with the same settings."""
+    output_dir = config.output_dir
+    if config.overwrite:
+        for name in OUTPUTS + (PROJECT, CONFIG_FILE):
+            path = os.path.join(output_dir, name)
+            if os.path.isdir(path):
+                shutil.rmtree(path)
+            elif os.path.exists(path):
+                os.remove(path)
+    os.makedirs(output_dir, exist_ok=True)
+    settings = {name: getattr(config, name) for name in _SEARCH_SETTINGS}
+    path = os.path.join(output_dir, CONFIG_FILE)
+    if os.path.exists(path):
+        with open(path) as f:
+            previous = json.load(f)
+        settings = json.loads(json.dumps(settings))  # tuples to lists, as saved
+        changed = {k: (previous.get(k), v) for k, v in settings.items() if previous.get(k) != v}
+        if changed:
+            details = ", ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in sorted(changed.items()))
+            raise ValueError(
+                f"{output_dir} holds a search made with other settings ({details}). Choose another "
+                "--output_dir, or pass --overwrite to start that search again."
+            )
+    else:
+        _write_json(path, settings)
+
+
+def tune(config):
+    """Searches PolyNet's hyperparameters on ``config.dataset`` and writes into ``config.output_dir``:
+
+    - ``best_hyperparameters.json``: the values of the best trial (by
+      validation accuracy);
+    - ``best_model.keras``: that trial's model, at its best epoch;
+    - ``trials.csv``: one row per trial (`trial_rows`): id, status,
+      val_accuracy, seconds, hyperparameters;
+    - ``trials.png``: validation accuracy per trial;
+    - ``metrics.json``: test accuracy and loss of ``best_model.keras``,
+      measured once at the end (the search itself only ever sees the
+      training and validation splits), and a summary of the search;
+    - ``search/``: KerasTuner's state; ``search_config.json``: the settings.
+
+    Called again with the same ``output_dir``, the search resumes: finished
+    trials are kept and only the missing ones run (a larger ``max_trials``
+    adds trials, the same one adds none; the outputs are written again).
+    Other search settings must not change, unless ``overwrite`` starts over.
+
+    Returns the dict written to ``metrics.json``.
+
+    Example:
+
+    >>> metrics = tune(TuneConfig(dataset="digits", max_trials=3, epochs=2, output_dir="/tmp/search"))  # doctest: +SKIP
+    """
+    config.validate()
+    _prepare_output_dir(config)
+    output_dir = config.output_dir
+    keras.utils.set_random_seed(config.seed)
+    data = search_datasets(
+        config.dataset,
+        data_dir=config.data_dir,
+        validation_split=config.validation_split,
+        seed=config.seed,
+        augment=config.augment,
+        normalization=config.normalization,
+        max_train_examples=config.max_train_examples,
+    )
+    info = data.info
+    hypermodel = PolyNetHyperModel(info.input_shape, info.num_classes, fixed=config.fixed)
+    tuner = make_tuner(
+        config.tuner,
+        hypermodel,
+        directory=output_dir,
+        project_name=PROJECT,
+        max_trials=config.max_trials,
+        epochs=config.epochs,
+        seed=config.seed,
+        overwrite=config.overwrite,
+    )
+    ended_before = len(tuner.oracle.end_order)
+    start = time.time()
+    tuner.search(data.train, validation_data=data.validation, epochs=config.epochs, verbose=_verbose(config.verbose))
+    search_seconds = time.time() - start
+
+    rows = trial_rows(tuner)
+    paths = {name: os.path.join(output_dir, name) for name in OUTPUTS}
+    write_trials_csv(rows, paths["trials.csv"])
+    plot_trials(rows, paths["trials.png"], title=f"{config.tuner} search on {config.dataset}")
+    completed = [r for r in rows if r["status"] == "COMPLETED"]
+    if not completed:
+        raise RuntimeError(f"No trial completed; see the error column of {paths['trials.csv']}.")
+    best_trial = tuner.oracle.get_best_trials(1)[0]
+    # Hyperband's bookkeeping (tuner/epochs...) stays in trials.csv.
+    best_values = {k: v for k, v in best_trial.hyperparameters.values.items() if not k.startswith("tuner/")}
+    _write_json(paths["best_hyperparameters.json"], best_values)
+    with warnings.catch_warnings():
+        # The checkpoint holds the trial's optimizer state too; the best
+        # model is rebuilt with a fresh optimizer and only needs the weights.
+        warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
+        best_model = tuner.get_best_models(1)[0]
+    # Weights only came from the checkpoint: give the optimizer its (fresh)
+    # variables so that best_model.keras loads without a mismatch warning.
+    best_model.optimizer.build(best_model.trainable_variables)
+    best_model.save(paths["best_model.keras"])
+
+    # The only time the test split is read.
+    test_loss, test_accuracy = best_model.evaluate(data.test, verbose=0)
+    metrics = {
+        "dataset": config.dataset,
+        "tuner": config.tuner,
+        "max_trials": config.max_trials,
+        "trials_completed": len(completed),
+        "trials_run_now": len(tuner.oracle.end_order) - ended_before,
+        "epochs": config.epochs,
+        "best_trial_id": best_trial.trial_id,
+        "best_val_accuracy": float(best_trial.score),
+        "best_hyperparameters": best_values,
+        "params": int(best_model.count_params()),
+        "test_accuracy": float(test_accuracy),
+        "test_loss": float(test_loss),
+        # Time of this invocation only: a resumed search reports its last part.
+        "search_seconds": round(search_seconds, 1),
+        "trial_seconds": round(sum(r["seconds"] or 0.0 for r in rows), 1),
+        "num_train": info.num_train,
+        "num_validation": info.num_validation,
+        "num_test": info.num_test,
+        "backend": keras.backend.backend(),
+        "config": dataclasses.asdict(config),
+    }
+    _write_json(paths["metrics.json"], metrics)
+    return metrics

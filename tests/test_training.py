@@ -1,0 +1,208 @@
+"""Training runs: outputs, resume after a kill, divergence, distribution strategies."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import keras
+import numpy as np
+import pytest
+
+from tests.conftest import tensorflow_only
+
+pytestmark = tensorflow_only
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TRAIN = os.path.join(ROOT, "examples", "train.py")
+TINY = ["--dataset=digits", "--width=4", "--num_blocks=3"]
+
+
+def _config(tmp_path, **kwargs):
+    from pinet_keras.training import TrainConfig
+
+    defaults = dict(
+        dataset="digits",
+        model_overrides=dict(width=4, num_blocks=3),
+        epochs=2,
+        batch_size=64,
+        output_dir=str(tmp_path / "run"),
+        verbose="0",
+        tensorboard=False,
+    )
+    defaults.update(kwargs)
+    return TrainConfig(**defaults)
+
+
+def _run_script(args, env=None, **kwargs):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": ROOT, **(env or {})}
+    return subprocess.run([sys.executable, TRAIN, *args], capture_output=True, text=True, env=env, **kwargs)
+
+
+def test_train_writes_every_output(tmp_path):
+    from pinet_keras.training import HistoryCSV
+    from pinet_keras.training import train
+
+    config = _config(tmp_path, tensorboard=True, label_smoothing=0.1, lr_schedule="cosine", warmup_epochs=0.5)
+    metrics = train(config)
+    out = tmp_path / "run"
+    for name in ("model.keras", "history.csv", "curves.png", "metrics.json"):
+        assert (out / name).is_file(), name
+    assert any((out / "logs").rglob("*tfevents*"))
+    assert not (out / "backup").exists()
+    assert (out / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    saved = json.loads((out / "metrics.json").read_text())
+    for key in ("test_accuracy", "test_loss", "epochs", "dataset", "params"):
+        assert key in saved
+    assert saved == json.loads(json.dumps(metrics))
+    assert saved["epochs"] == 2 and saved["dataset"] == "digits"
+    assert 0.0 <= saved["test_accuracy"] <= 1.0
+    rows = HistoryCSV.read(str(out / "history.csv"))
+    assert [r["epoch"] for r in rows] == [1, 2]
+    assert {"loss", "accuracy", "val_loss", "val_accuracy", "learning_rate"} <= set(rows[0])
+    # The saved model is the best epoch on validation and reproduces it.
+    model = keras.saving.load_model(out / "model.keras")
+    assert model.count_params() == saved["params"]
+
+
+def test_finished_run_is_not_overwritten(tmp_path):
+    from pinet_keras.training import train
+
+    train(_config(tmp_path, epochs=1))
+    before = (tmp_path / "run" / "metrics.json").read_text()
+    with pytest.raises(FileExistsError, match="overwrite"):
+        train(_config(tmp_path, epochs=1))
+    assert (tmp_path / "run" / "metrics.json").read_text() == before
+    train(_config(tmp_path, epochs=1, overwrite=True, seed=1))
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["config"]["seed"] == 1
+
+
+def test_killed_run_resumes_from_last_epoch(tmp_path):
+    out = tmp_path / "run"
+    args = TINY + ["--epochs=6", "--batch_size=8", f"--output_dir={out}"]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": ROOT}
+    process = subprocess.Popen([sys.executable, TRAIN, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    metadata = out / "backup" / "chief" / "training_metadata.json"
+    deadline = time.time() + 240
+    while time.time() < deadline and process.poll() is None:
+        if metadata.exists() and json.loads(metadata.read_text() or "{}").get("epoch", 0) >= 2:
+            break
+        time.sleep(0.05)
+    assert process.poll() is None, "the run ended before it could be killed"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not (out / "metrics.json").exists()
+    done = json.loads(metadata.read_text())["epoch"]
+    assert 2 <= done < 6
+
+    result = _run_script(args, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"Resuming {out} after epoch {done} of 6" in result.stdout
+    from pinet_keras.training import HistoryCSV
+
+    rows = HistoryCSV.read(str(out / "history.csv"))
+    assert [r["epoch"] for r in rows] == [1, 2, 3, 4, 5, 6]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["epochs"] == 6
+    # The resumed run trained only the missing epochs.
+    trained = result.stdout.count("Epoch ")
+    assert trained == 6 - done, result.stdout
+
+
+def test_divergence_stops_with_epoch_and_batch(tmp_path):
+    from pinet_keras.training import TrainingDiverged
+    from pinet_keras.training import train
+
+    with pytest.raises(TrainingDiverged, match=r"at epoch 1, batch \d+.*learning_rate") as info:
+        train(_config(tmp_path, optimizer="sgd", learning_rate=1e6))
+    assert info.value.epoch == 0
+    assert info.value.checkpoint is None
+
+
+def test_divergence_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+    import tensorflow as tf
+
+    import pinet_keras.data
+    from pinet_keras.training import TrainingDiverged
+    from pinet_keras.training import train
+
+    real = pinet_keras.data.make_datasets
+    steps = tf.Variable(0, dtype=tf.int64)
+
+    def poisoned(*args, **kwargs):
+        data = real(*args, **kwargs)
+        steps_per_epoch = -(-data.info.num_train // kwargs["batch_size"])
+
+        def maybe_nan(x, y):
+            # Batches of the third epoch and later carry a NaN.
+            steps.assign_add(1)
+            bad = steps > 2 * steps_per_epoch
+            return tf.where(bad, x * np.nan, x), y
+
+        return data._replace(train=data.train.map(maybe_nan))
+
+    monkeypatch.setattr(pinet_keras.data, "make_datasets", poisoned)
+    with pytest.raises(TrainingDiverged, match="at epoch 3, batch 1") as info:
+        train(_config(tmp_path, epochs=4))
+    checkpoint = info.value.checkpoint
+    assert checkpoint == str(tmp_path / "run" / "model.keras")
+    model = keras.saving.load_model(checkpoint)
+    assert all(np.isfinite(keras.ops.convert_to_numpy(w)).all() for w in model.weights)
+    assert not (tmp_path / "run" / "metrics.json").exists()
+
+
+def test_mirrored_strategy_on_two_cpu_devices(tmp_path):
+    out = tmp_path / "run"
+    result = _run_script(
+        TINY + ["--epochs=1", "--strategy=mirrored", "--cpu_devices=2", f"--output_dir={out}"], timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "CPU:1" in result.stderr  # MirroredStrategy logs the devices it uses
+    assert json.loads((out / "metrics.json").read_text())["config"]["strategy"] == "mirrored"
+
+
+def _free_ports(n):
+    sockets = [socket.socket() for _ in range(n)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def test_multi_worker_strategy_with_two_processes(tmp_path):
+    workers = [f"127.0.0.1:{port}" for port in _free_ports(2)]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": ROOT}
+    processes = []
+    for index in range(2):
+        tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
+        args = TINY + ["--epochs=1", "--strategy=multi_worker", f"--output_dir={tmp_path / f'w{index}'}"]
+        processes.append(
+            subprocess.Popen(
+                [sys.executable, TRAIN, *args],
+                env={**env, "TF_CONFIG": json.dumps(tf_config)},
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
+    outputs = [p.communicate(timeout=300) for p in processes]
+    for p, (stdout, stderr) in zip(processes, outputs):
+        assert p.returncode == 0, stderr[-3000:]
+    assert (tmp_path / "w0" / "metrics.json").is_file()  # the chief writes
+    assert not (tmp_path / "w1" / "metrics.json").exists()  # the other worker does not
+
+
+def test_bad_config_is_rejected(tmp_path):
+    from pinet_keras.training import train
+
+    with pytest.raises(ValueError, match="epochs"):
+        train(_config(tmp_path, epochs=0))
+    with pytest.raises(ValueError, match="Unknown model 'nope'"):
+        train(_config(tmp_path, model="nope"))
+    with pytest.raises(ValueError, match="Unknown optimizer"):
+        train(_config(tmp_path, optimizer="adagrad2"))
