@@ -12,4 +12,4 @@ fi
 .venv/bin/python -m pip install --quiet -e ".[examples]"
 export TF_CPP_MIN_LOG_LEVEL=${TF_CPP_MIN_LOG_LEVEL:-2}
 exec .venv/bin/python examples/train.py --dataset=digits --model=polynet_bn --width=8 \
-  --epochs=30 --batch_size=64 --lr_schedule=cosine --output_dir=runs/quickstart --overwrite "$@"
+  --epochs=30 --batch_size=64 --augment --lr_schedule=cosine --output_dir=runs/quickstart --overwrite "$@"

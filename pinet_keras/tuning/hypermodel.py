@@ -5,7 +5,6 @@ import keras_tuner
 from pinet_keras.models import PolyNet
 from pinet_keras.training import TrainConfig
 from pinet_keras.training import compile_model
-from pinet_keras.tuning.space import SEARCH_SPACE
 from pinet_keras.tuning.space import check_fixed
 from pinet_keras.tuning.space import declare_hyperparameters
 
@@ -56,6 +55,7 @@ class PolyNetHyperModel(keras_tuner.HyperModel):
     Example:
 
     >>> import keras_tuner
+    >>> from pinet_keras.tuning import SEARCH_SPACE
     >>> hypermodel = PolyNetHyperModel((28, 28, 1), 10)
     >>> hp = keras_tuner.HyperParameters()
     >>> model = hypermodel.build(hp)  # the default values
