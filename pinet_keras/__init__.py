@@ -17,6 +17,7 @@ from pinet_keras.initializers import BranchUniform
 from pinet_keras.layers import PolynomialConv2D
 from pinet_keras.layers import PolynomialDense
 from pinet_keras.losses import SparseCategoricalCrossentropy
+from pinet_keras.models import PiResNet
 from pinet_keras.models import PolyNet
 from pinet_keras.models import get_model
 from pinet_keras.models import polynomial_degree
@@ -25,6 +26,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BranchUniform",
+    "PiResNet",
     "PolyNet",
     "PolynomialConv2D",
     "PolynomialDense",

@@ -58,3 +58,16 @@ def gradients(layer, x):
 
 def random_images(shape, seed=0, dtype="float32"):
     return np.random.default_rng(seed).normal(size=shape).astype(dtype)
+
+
+def homogeneity_rtol(y, float64=1e-10, float32=2e-5):
+    """Tolerance honest for the dtype the backend actually computed in.
+
+    The torch backend computes some float64 layers in float32.
+    """
+    return float64 if keras.backend.standardize_dtype(y.dtype) == "float64" else float32
+
+
+def float64_images(shape, seed=0):
+    """A float64 backend tensor: NumPy float64 would be cast to float32 by some backends."""
+    return keras.ops.convert_to_tensor(random_images(shape, seed, "float64"), dtype="float64")

@@ -9,6 +9,7 @@ import pytest
 from pinet_keras import BranchUniform
 from pinet_keras import PolynomialConv2D
 from tests.conftest import gradients
+from tests.conftest import float64_images
 from tests.conftest import random_images
 
 
@@ -105,7 +106,7 @@ def test_gradients_reach_both_branches():
 
 
 def test_bias_free_block_is_homogeneous_of_degree_two():
-    x = random_images((2, 9, 9, 3), dtype="float64")
+    x = float64_images((2, 9, 9, 3))
     layer = PolynomialConv2D(4, 3, use_bias=False, dtype="float64")
     fx = keras.ops.convert_to_numpy(layer(x))
     for t in (-1.5, 0.5, 3.0):
@@ -115,7 +116,7 @@ def test_bias_free_block_is_homogeneous_of_degree_two():
 
 def test_block_with_bias_is_not_homogeneous():
     # The check above must be able to fail: with biases it does.
-    x = random_images((2, 9, 9, 3), dtype="float64")
+    x = float64_images((2, 9, 9, 3))
     layer = PolynomialConv2D(4, 3, dtype="float64")
     fx = keras.ops.convert_to_numpy(layer(x))
     ftx = keras.ops.convert_to_numpy(layer(2.0 * x))

@@ -1,0 +1,332 @@
+"""PiResNet (activation-free ResNet of polynomial blocks) and the CIFAR-10 presets."""
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+from pinet_keras import PiResNet
+from pinet_keras import PolynomialConv2D
+from pinet_keras import get_model
+from pinet_keras import polynomial_degree
+from tests.conftest import BACKEND
+from tests.conftest import gradients
+from tests.conftest import random_images
+from tests.conftest import tensorflow_only
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TRAIN = os.path.join(ROOT, "examples", "train.py")
+# Two stages of one block: every kind of layer, a fraction of a second to build.
+TINY = dict(stage_widths=(4, 8), blocks_per_stage=(1, 1))
+
+NON_POLYNOMIAL = (
+    keras.layers.ReLU,
+    keras.layers.LeakyReLU,
+    keras.layers.PReLU,
+    keras.layers.ELU,
+    keras.layers.Softmax,
+    keras.layers.MaxPooling1D,
+    keras.layers.MaxPooling2D,
+    keras.layers.MaxPooling3D,
+    keras.layers.GlobalMaxPooling1D,
+    keras.layers.GlobalMaxPooling2D,
+    keras.layers.GlobalMaxPooling3D,
+)
+
+
+def _all_layers(model):
+    return list(model._flatten_layers(include_self=False, recursive=True))
+
+
+@pytest.mark.parametrize(
+    "input_shape, num_classes",
+    [((32, 32, 3), 10), ((28, 28, 1), 10), ((8, 8, 1), 3)],
+)
+def test_output_shape(input_shape, num_classes):
+    model = PiResNet(input_shape=input_shape, num_classes=num_classes, **TINY)
+    assert isinstance(model, keras.Model)
+    assert model.output_shape == (None, num_classes)
+    y = model.predict(random_images((2, *input_shape)), verbose=0)
+    assert y.shape == (2, num_classes) and np.isfinite(y).all()
+
+
+def test_architecture():
+    model = PiResNet(stage_widths=(8, 16, 32), blocks_per_stage=(2, 1, 1), dropout=0.1)
+    polys = [layer for layer in model.layers if isinstance(layer, PolynomialConv2D)]
+    # Stem + 4 blocks of 2 polynomial convolutions.
+    assert len(polys) == 9
+    for layer in polys:
+        assert layer.use_skip and layer.normalization == "batch" and layer.kernel_size == (3, 3)
+    assert model.get_layer("stage1_block2_poly1").output.shape[1:] == (32, 32, 8)
+    assert model.get_layer("stage2_block1_poly1").strides == (2, 2)
+    assert model.get_layer("stage3_block1_add").output.shape[1:] == (8, 8, 32)
+    # Identity shortcuts inside a stage, a strided 1x1 projection between stages.
+    assert "stage1_block2_shortcut" not in [layer.name for layer in model.layers]
+    assert model.get_layer("stage2_block1_shortcut").strides == (2, 2)
+    assert isinstance(model.get_layer("pool"), keras.layers.GlobalAveragePooling2D)
+    assert model.get_layer("dropout").rate == 0.1
+
+
+def test_no_activation_anywhere():
+    for model in (PiResNet(**TINY, dropout=0.2), PiResNet(**TINY, stem="conv")):
+        layers = _all_layers(model)
+        assert any(isinstance(layer, PolynomialConv2D) for layer in layers)
+        for layer in layers:
+            assert not isinstance(layer, NON_POLYNOMIAL), layer.name
+            activation = getattr(layer, "activation", None)
+            assert activation is None or activation.__name__ == "linear", layer.name
+            if isinstance(layer, keras.layers.Activation):
+                assert layer.get_config()["activation"] == "linear", layer.name
+
+
+def test_inference_is_exactly_a_polynomial_of_the_degree_reported():
+    # At inference batch normalization is affine: along any line x + t d the
+    # logits are a polynomial in t of degree polynomial_degree(model). A
+    # degree-4 network: its 5th finite differences vanish, its 4th do not.
+    model = PiResNet(input_shape=(6, 6, 2), num_classes=3, stage_widths=(3,), blocks_per_stage=(1,), stem="conv", dtype="float64")
+    assert polynomial_degree(model) == 4
+    x = random_images((1, 6, 6, 2), seed=1, dtype="float64")
+    d = random_images((1, 6, 6, 2), seed=2, dtype="float64")
+    ts = np.arange(6, dtype="float64")
+    values = np.stack([keras.ops.convert_to_numpy(model(x + t * d, training=False))[0] for t in ts])
+    fourth = np.abs(np.diff(values, n=4, axis=0)).max()
+    fifth = np.abs(np.diff(values, n=5, axis=0)).max()
+    # keras.ops.mean (batch normalization, global average pooling) accumulates
+    # in float32 on JAX even for float64 inputs: a looser bound there.
+    tolerance = 1e-9 if BACKEND == "tensorflow" else 1e-5
+    assert fourth > 1e-3 * np.abs(values).max()
+    assert fifth < tolerance * np.abs(values).max()
+
+
+@pytest.mark.parametrize(
+    "kwargs, degree",
+    [
+        (dict(TINY), 2 * 4**2),
+        (dict(TINY, stem="conv"), 4**2),
+        (dict(TINY, convs_per_block=1), 2 * 2**2),
+        (dict(stage_widths=(4, 8, 16), blocks_per_stage=(2, 2, 2)), 2 * 4**6),
+    ],
+)
+def test_polynomial_degree(kwargs, degree):
+    assert polynomial_degree(PiResNet(**kwargs)) == degree
+
+
+def test_registered_presets():
+    small = get_model("pi_resnet_small", (32, 32, 3), 10)
+    assert small.count_params() == 154_554
+    assert polynomial_degree(small) == 2**7
+    # --width and --num_blocks of examples/train.py reach the model.
+    model = get_model("pi_resnet_small", (32, 32, 3), 10, width=8, num_blocks=2, dropout=None)
+    assert model.get_layer("stage3_block2_poly2").filters == 32
+    assert model.get_layer("stem").filters == 8
+
+
+@tensorflow_only  # 22M parameters: a few seconds on TensorFlow, slow to initialize on JAX
+def test_gpu_preset_is_the_resnet18_analogue():
+    model = get_model("pi_resnet", (32, 32, 3), 10)
+    assert model.count_params() == 22_198_090
+    assert polynomial_degree(model) == 2**17
+    polys = [layer for layer in model.layers if isinstance(layer, PolynomialConv2D)]
+    assert [layer.filters for layer in polys] == [64] + [64] * 4 + [128] * 4 + [256] * 4 + [512] * 4
+    assert model.get_layer("stage4_block2_add").output.shape[1:] == (4, 4, 512)
+
+
+@pytest.mark.parametrize("scale", [0.1, 0.02])
+def test_product_scale_starts_small(scale):
+    model = PiResNet(**TINY, product_scale=scale)
+    polys = [layer for layer in model.layers if isinstance(layer, PolynomialConv2D)]
+    assert len(polys) == 5
+    for layer in polys:
+        assert layer.product_scale == scale
+        gamma = keras.ops.convert_to_numpy(layer.gamma)
+        np.testing.assert_allclose(gamma, scale)
+        assert layer.gamma.trainable
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(num_classes=0), "num_classes"),
+        (dict(stage_widths=()), "stage_widths"),
+        (dict(stage_widths=(8, 16), blocks_per_stage=(1,)), "same length"),
+        (dict(blocks_per_stage=(1, 0, 1, 1)), "blocks_per_stage"),
+        (dict(convs_per_block=0), "convs_per_block"),
+        (dict(stem="relu"), "stem"),
+        (dict(product_scale=None), "product_scale"),
+        (dict(dropout=1.0), "dropout"),
+        (dict(input_shape=(32, 32)), "input_shape"),
+    ],
+)
+def test_bad_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        PiResNet(**kwargs)
+
+
+def _compiled(model):
+    model.compile(
+        optimizer=keras.optimizers.SGD(0.05, momentum=0.9),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    return model
+
+
+def test_training_lowers_the_loss_and_gradients_are_finite():
+    keras.utils.set_random_seed(0)
+    model = PiResNet(input_shape=(8, 8, 3), **TINY)
+    x = random_images((16, 8, 8, 3))
+    y = np.arange(16) % 10
+    grads = gradients(model, x)
+    assert len(grads) == len(model.trainable_variables)
+    for path, grad in grads.items():
+        assert np.isfinite(grad).all(), path
+    assert any(np.abs(g).max() > 0 for p, g in grads.items() if "product_scale" in p)
+    _compiled(model)
+    losses = [float(model.train_on_batch(x, y)) for _ in range(8)]
+    assert np.isfinite(losses).all()
+    assert losses[-1] < losses[0]
+
+
+def test_serialization_round_trip_in_a_fresh_process(tmp_path):
+    keras.utils.set_random_seed(0)
+    model = _compiled(PiResNet(input_shape=(16, 16, 3), num_classes=5, **TINY, dropout=0.1))
+    x = random_images((4, 16, 16, 3))
+    # A training step, so that the moving statistics and scales are not the initial ones.
+    model.train_on_batch(x, np.arange(4))
+    expected = model.predict(x, verbose=0)
+    path = tmp_path / "pi_resnet.keras"
+    model.save(path)
+    np.save(tmp_path / "x.npy", x)
+    script = (
+        "import sys, numpy as np, keras, pinet_keras\n"
+        "model = keras.saving.load_model(sys.argv[1], safe_mode=True)\n"
+        "print(pinet_keras.polynomial_degree(model))\n"
+        "np.save(sys.argv[3], model.predict(np.load(sys.argv[2]), verbose=0))\n"
+    )
+    env = {**os.environ, "KERAS_BACKEND": BACKEND, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": ROOT}
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(path), str(tmp_path / "x.npy"), str(tmp_path / "y.npy")],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=str(tmp_path),
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip().splitlines()[-1] == str(polynomial_degree(model))
+    np.testing.assert_allclose(np.load(tmp_path / "y.npy"), expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("how", ["global", "argument"])
+def test_mixed_bfloat16_reaches_every_sublayer(how):
+    if how == "global":
+        keras.config.set_dtype_policy("mixed_bfloat16")
+    try:
+        model = PiResNet(**TINY, dtype=None if how == "global" else "mixed_bfloat16")
+        y = model(random_images((2, 32, 32, 3)))
+        assert keras.backend.standardize_dtype(y.dtype) == "bfloat16"
+        checked = 0
+        for layer in _all_layers(model):
+            if isinstance(layer, keras.layers.InputLayer):
+                continue
+            assert layer.dtype_policy.name == "mixed_bfloat16", layer.name
+            assert layer.compute_dtype == "bfloat16", layer.name
+            checked += 1
+        assert checked > 20  # the branches and normalizations inside the blocks too
+        assert all(w.dtype == "float32" for w in model.weights)
+        assert np.isfinite(keras.ops.convert_to_numpy(keras.ops.cast(y, "float32"))).all()
+    finally:
+        keras.config.set_dtype_policy("float32")
+
+
+# -- presets -----------------------------------------------------------------
+
+
+def test_presets_are_valid_configs():
+    from pinet_keras.models import MODELS
+    from pinet_keras.training import TrainConfig
+    from pinet_keras.training.presets import PRESETS
+    from pinet_keras.training.presets import apply_preset
+
+    assert {"cifar10", "cifar10_cpu"} <= set(PRESETS)
+    for name, preset in PRESETS.items():
+        config = apply_preset(TrainConfig(), name)
+        config.validate()
+        assert config.model in MODELS
+        assert config.dataset == "cifar10" and config.augment
+        assert config.label_smoothing == 0.1 and config.lr_schedule == "cosine"
+        assert config.warmup_epochs > 0 and config.weight_decay > 0
+        assert config.normalization == "standardize" and config.batch_size == 128
+    assert PRESETS["cifar10"]["model"] == "pi_resnet"
+    assert PRESETS["cifar10_cpu"]["model"] == "pi_resnet_small"
+    assert 100 <= PRESETS["cifar10"]["epochs"] <= 200
+
+
+def test_apply_preset_explicit_fields_win():
+    from pinet_keras.training import TrainConfig
+    from pinet_keras.training.presets import PRESETS
+    from pinet_keras.training.presets import apply_preset
+
+    config = TrainConfig(epochs=3, normalization="unit", output_dir="runs/x", model_overrides={"width": 8})
+    new = apply_preset(config, "cifar10_cpu", explicit=["epochs", "normalization", "output_dir"])
+    assert new is not config and config.model == "polynet"  # the input is untouched
+    assert (new.epochs, new.normalization, new.output_dir) == (3, "unit", "runs/x")
+    for field in ("model", "optimizer", "learning_rate", "label_smoothing", "weight_decay", "augment"):
+        assert getattr(new, field) == PRESETS["cifar10_cpu"][field], field
+    assert new.model_overrides == {"width": 8}
+    with pytest.raises(ValueError, match="Unknown preset"):
+        apply_preset(config, "imagenet")
+    with pytest.raises(ValueError, match="input_normalization"):
+        apply_preset(config, "cifar10", explicit=["input_normalization"])
+
+
+@pytest.fixture
+def train_script(monkeypatch):
+    """examples/train.py as a module, with `train` replaced by a recorder."""
+    name = "pinet_examples_train"
+    module = sys.modules.get(name)
+    if module is None:
+        spec = importlib.util.spec_from_file_location(name, TRAIN)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        sys.modules[name] = module
+    import pinet_keras.training
+
+    seen = []
+
+    def fake_train(config):
+        seen.append(config)
+        return dict(dataset=config.dataset, model=config.model, params=0, epochs=config.epochs, test_accuracy=0.0, test_loss=0.0)
+
+    monkeypatch.setattr(pinet_keras.training, "train", fake_train)
+    yield module, seen
+    module.FLAGS.unparse_flags()
+
+
+def test_train_script_preset_flag(train_script, capsys):
+    module, seen = train_script
+    module.FLAGS(
+        ["train.py", "--preset=cifar10_cpu", "--data_dir=/data", "--epochs=2", "--input_normalization=unit", "--width=8"]
+    )
+    assert module.explicit_fields() == ["data_dir", "epochs", "model_overrides", "normalization"]
+    assert module.main([]) == 0
+    (config,) = seen
+    assert (config.epochs, config.normalization, config.data_dir) == (2, "unit", "/data")
+    assert config.model_overrides["width"] == 8
+    assert (config.dataset, config.model, config.optimizer) == ("cifar10", "pi_resnet_small", "sgd")
+    assert config.label_smoothing == 0.1 and config.augment and config.lr_schedule == "cosine"
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["model"] == "pi_resnet_small"
+
+    module.FLAGS.unparse_flags()
+    module.FLAGS(["train.py", "--preset=nope"])
+    assert module.main([]) == 1 and len(seen) == 1
+    assert "Unknown preset" in capsys.readouterr().err
+
+    module.FLAGS.unparse_flags()
+    module.FLAGS(["train.py", "--epochs=4"])  # no preset: the flags' defaults, as before
+    assert module.main([]) == 0
+    assert (seen[-1].model, seen[-1].optimizer, seen[-1].epochs) == ("polynet", "adam", 4)
