@@ -12,7 +12,8 @@ def _positive_ints(values, name):
     values = tuple(values) if isinstance(values, (list, tuple)) else None
     if not values or any(isinstance(v, bool) or not isinstance(v, int) or v <= 0 for v in values):
         raise ValueError(
-            f"Argument `{name}` must be a non-empty sequence of positive ints. Received: {name}={values!r}"
+            f"Argument `{name}` must be a non-empty sequence of positive ints. "
+            f"Received: {name}={values!r}"
         )
     return values
 
