@@ -604,3 +604,19 @@ def test_public_api():
     for name in ("DATASETS", "DatasetInfo", "Datasets", "load_arrays", "make_datasets"):
         assert hasattr(data, name)
     assert "normalize" in data.__all__ and "dataset_info" in data.__all__
+
+
+@tensorflow_only
+def test_subset_and_unbatched_datasets():
+    full = make_datasets("digits", batch_size=32)
+    small = make_datasets("digits", batch_size=None, max_train_examples=100, seed=3)
+    assert small.info.num_train == 100
+    assert small.info.num_validation == full.info.num_validation
+    image, label = next(iter(small.train))
+    assert tuple(image.shape) == (8, 8, 1) and label.shape == ()
+    assert sum(1 for _ in small.train) == 100
+    again = make_datasets("digits", batch_size=None, max_train_examples=100, seed=3)
+    labels = sorted(int(y) for _, y in small.train)
+    assert labels == sorted(int(y) for _, y in again.train)
+    with pytest.raises(ValueError, match="max_train_examples"):
+        make_datasets("digits", max_train_examples=0)

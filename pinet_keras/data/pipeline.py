@@ -74,6 +74,7 @@ def make_datasets(
     cache=True,
     shuffle=True,
     drop_remainder=False,
+    max_train_examples=None,
 ):
     """Builds batched training, validation and test `tf.data` pipelines.
 
@@ -104,6 +105,12 @@ def make_datasets(
         shuffle: whether to shuffle the training examples.
         drop_remainder: whether to drop the last, smaller training batch.
             Validation and test always keep every example.
+        max_train_examples: keep a seeded random subset of this many
+            training examples (drawn once, after the validation split, which
+            stays whole), for quick runs and searches. None keeps all.
+
+    ``batch_size=None`` gives unbatched datasets of single examples (each
+    normalized on its own), for callers that batch later, such as the tuner.
 
     Returns:
         A `Datasets` `(train, validation, test, info)`, `info` a `PipelineInfo`.
@@ -121,10 +128,17 @@ def make_datasets(
 
     info = dataset_info(name)
     check_normalization(normalization)
-    if int(batch_size) != batch_size or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size}.")
+    if batch_size is not None and (int(batch_size) != batch_size or batch_size < 1):
+        raise ValueError(f"batch_size must be a positive integer or None, got {batch_size}.")
+    if max_train_examples is not None and (
+        isinstance(max_train_examples, bool) or not isinstance(max_train_examples, int) or max_train_examples < 1
+    ):
+        raise ValueError(f"max_train_examples must be a positive int or None, got {max_train_examples!r}.")
     (x_train, y_train), (x_test, y_test) = load_arrays(name, data_dir)
     train_indices, validation_indices = split_validation(len(x_train), validation_split, seed)
+    if max_train_examples is not None and max_train_examples < len(train_indices):
+        rng = np.random.default_rng(seed)
+        train_indices = np.sort(rng.choice(train_indices, size=max_train_examples, replace=False))
 
     def pipeline(images, labels, training):
         dataset = tf.data.Dataset.from_tensor_slices((images, labels))
@@ -138,7 +152,8 @@ def make_datasets(
                 lambda example, s: (augment_image(example[0], s, name), example[1]),
                 num_parallel_calls=tf.data.AUTOTUNE,
             )
-        dataset = dataset.batch(int(batch_size), drop_remainder=training and drop_remainder)
+        if batch_size is not None:
+            dataset = dataset.batch(int(batch_size), drop_remainder=training and drop_remainder)
         dataset = dataset.map(
             lambda x, y: (normalize(x, name, normalization), y), num_parallel_calls=tf.data.AUTOTUNE
         )
@@ -158,6 +173,6 @@ def make_datasets(
         num_test=len(x_test),
         normalization=normalization,
         augment=bool(augment),
-        batch_size=int(batch_size),
+        batch_size=None if batch_size is None else int(batch_size),
     )
     return Datasets(train, validation, test, pipeline_info)
