@@ -76,15 +76,15 @@ def parse_args(argv=None):
     p.add_argument("--quick", action="store_true",
                    help="Smoke test: 3 steps, 1 repeat, 3 latency calls.")
     p.add_argument("--threads", type=int, default=cpu_count(),
-                   help="Intra-op threads of every framework (default: the usable cores).")
+                   help="Intra-op threads of every framework; the default is the usable cores.")
     p.add_argument("--inter_op_threads", type=int, default=1,
                    help="TensorFlow inter-op threads (torch's eager loop has no inter-op "
                         "parallelism).")
-    p.add_argument("--omp_wait_policy", default="passive", choices=["passive", "active", "unset"],
-                   help="OMP_WAIT_POLICY of the torch subprocess. 'passive': threads sleep "
-                        "at barriers (robust on a shared machine; GNU OpenMP's default "
-                        "spinning collapses when the cores are oversubscribed); 'unset': "
-                        "the library default.")
+    p.add_argument("--omp_wait_policy", default="unset", choices=["unset", "passive", "active"],
+                   help="OMP_WAIT_POLICY of the torch subprocess. 'unset': the library "
+                        "default (spinning; fastest on an idle machine, collapses when other "
+                        "processes share the cores); 'passive': threads sleep at barriers "
+                        "(robust on a shared machine, ~5-25%% slower on an idle one).")
     p.add_argument("--keras_loop", default="fit", choices=["fit", "train_on_batch"],
                    help="How Keras trains: model.fit (how users train) or a Python loop "
                         "of train_on_batch.")
@@ -97,10 +97,13 @@ def parse_args(argv=None):
                    help="Compile Keras with metrics=['accuracy'] (off: loss only, like the "
                         "torch loop).")
     p.add_argument("--polynet_variant", default="pinet",
-                   choices=["pinet", "fused", "fused_reshape"],
+                   choices=["pinet", "fused", "fused_reshape", "patches_last"],
                    help="Profiling only. 'pinet': pinet_keras.PolyNet (the package layer); "
-                        "'fused': one Conv2D with 2F filters, split, multiplied; "
-                        "'fused_reshape': 2F filters, reshape to (..., 2, F), multiply the halves.")
+                        "'fused': one Conv2D with 2F filters, split, multiplied (Keras' default "
+                        "initializers: for speed only); "
+                        "'fused_reshape': 2F filters, reshape to (..., 2, F), multiply the "
+                        "halves; 'patches_last': PolyNet with implementation='patches' in its "
+                        "last block (needs the layer change proposed in benchmarks/README.md).")
     p.add_argument("--init", default="default", choices=["default", "torch", "keras"],
                    help="Initialization of the Keras PolyNet's blocks (see "
                         "examples/fashion_mnist_one_epoch.py). 'keras' (Glorot/zeros) makes "
@@ -162,6 +165,16 @@ def time_calls(fn, calls, repeats, warmup=3):
             fn()
             times.append((time.perf_counter() - start) * 1e3)
     return times
+
+
+def record_epochs(result, args, epoch_times, epoch_cpu):
+    """Per-step wall and CPU ms of the timed epochs (the first epoch is the warm-up)."""
+    result["warmup_epoch_s"] = epoch_times[0]
+    result["step_ms"] = [t / args.steps * 1e3 for t in epoch_times[1:]]
+    # Process CPU time (every thread): robust to other processes on the cores,
+    # but at threads > 1 it also counts the frameworks' spin-waiting.
+    result["step_cpu_ms"] = [t / args.steps * 1e3 for t in epoch_cpu[1:]]
+    result["peak_rss_after_train_mb"] = peak_rss_mb()
 
 
 def synthetic_data(args, n, channels_first=False):
@@ -226,6 +239,26 @@ def keras_fused_polynet(keras, reshape):
     return model
 
 
+def polynet_patches_last(keras, pinet_keras):
+    """PolyNet's layers, the last block with implementation="patches" (proposed option)."""
+    import inspect
+
+    from pinet_keras.models.polynet import DEFAULT_BLOCKS
+
+    if "implementation" not in inspect.signature(pinet_keras.PolynomialConv2D).parameters:
+        raise SystemExit("--polynet_variant=patches_last: this pinet_keras has no "
+                         "PolynomialConv2D(implementation=...) (see benchmarks/README.md)")
+    model = keras.Sequential(name="polynet_patches_last")
+    model.add(keras.Input(IMAGE_SHAPE))
+    for i, (mult, kernel, stride, padding) in enumerate(DEFAULT_BLOCKS, start=1):
+        model.add(pinet_keras.PolynomialConv2D(
+            16 * mult, kernel, strides=stride, padding=padding, name=f"block{i}",
+            implementation="patches" if i == len(DEFAULT_BLOCKS) else "conv"))
+    model.add(keras.layers.Flatten(name="flatten"))
+    model.add(keras.layers.Dense(NUM_CLASSES, name="logits"))
+    return model
+
+
 def build_keras_model(args, keras):
     if args._worker == "relu_cnn":
         return keras_relu_cnn(keras)
@@ -233,6 +266,8 @@ def build_keras_model(args, keras):
         return keras_fused_polynet(keras, reshape=args.polynet_variant == "fused_reshape")
     import pinet_keras
 
+    if args.polynet_variant == "patches_last":
+        return polynet_patches_last(keras, pinet_keras)
     inits = {
         "default": {},
         "torch": dict(kernel_initializer=pinet_keras.BranchUniform(),
@@ -274,14 +309,20 @@ def keras_worker(args):
     n = args.steps * args.batch_size
     x, y = synthetic_data(args, n)
 
-    epoch_times = []
+    epoch_times, epoch_cpu = [], []
     if args.keras_loop == "fit":
         class EpochTimer(keras.callbacks.Callback):
             def on_epoch_begin(self, epoch, logs=None):
-                self.start = time.perf_counter()
+                self.start, self.cpu = time.perf_counter(), time.process_time()
 
             def on_epoch_end(self, epoch, logs=None):
+                # Wait for the device (JAX and GPUs dispatch asynchronously): the
+                # loss and the last weight depend on every step of the epoch.
+                if logs and "loss" in logs:
+                    float(logs["loss"])
+                keras.ops.convert_to_numpy(model.trainable_variables[-1])
                 epoch_times.append(time.perf_counter() - self.start)
+                epoch_cpu.append(time.process_time() - self.cpu)
 
         history = model.fit(x, y, batch_size=args.batch_size, epochs=1 + args.repeats,
                             steps_per_epoch=args.steps, verbose=0, callbacks=[EpochTimer()])
@@ -291,15 +332,14 @@ def keras_worker(args):
                    for i in range(0, n, args.batch_size)]
         loss = None
         for _ in range(1 + args.repeats):
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             for xb, yb in batches:
                 loss = model.train_on_batch(xb, yb)
             loss = float(loss if not isinstance(loss, (list, tuple)) else loss[0])
             epoch_times.append(time.perf_counter() - start)
+            epoch_cpu.append(time.process_time() - cpu)
         result["final_loss"] = loss
-    result["warmup_epoch_s"] = epoch_times[0]
-    result["step_ms"] = [t / args.steps * 1e3 for t in epoch_times[1:]]
-    result["peak_rss_after_train_mb"] = peak_rss_mb()
+    record_epochs(result, args, epoch_times, epoch_cpu)
     result["peak_device_mem_mb_train"] = keras_peak_device_mem(keras, device)
 
     x1, _ = synthetic_data(args, 1)
@@ -399,11 +439,11 @@ def torch_worker(args):
     y = torch.from_numpy(y_np).long().to(dev)
 
     model.train()
-    epoch_times = []
+    epoch_times, epoch_cpu = [], []
     loss = None
     for _ in range(1 + args.repeats):
         sync()
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         for i in range(args.steps):
             xb = x[i * args.batch_size:(i + 1) * args.batch_size]
             yb = y[i * args.batch_size:(i + 1) * args.batch_size]
@@ -415,10 +455,9 @@ def torch_worker(args):
         loss_value = float(loss)  # like Keras' end-of-epoch logs: waits for the device
         sync()
         epoch_times.append(time.perf_counter() - start)
+        epoch_cpu.append(time.process_time() - cpu)
     result["final_loss"] = loss_value
-    result["warmup_epoch_s"] = epoch_times[0]
-    result["step_ms"] = [t / args.steps * 1e3 for t in epoch_times[1:]]
-    result["peak_rss_after_train_mb"] = peak_rss_mb()
+    record_epochs(result, args, epoch_times, epoch_cpu)
     result["peak_device_mem_mb_train"] = (torch.cuda.max_memory_allocated() / 2**20
                                           if use_cuda else None)
 
@@ -542,6 +581,14 @@ def summarize(network_runs, batch_size):
         "step_ms_max": max(step_ms),
         "epochs_timed": len(step_ms),
     }
+    # How noisy the machine was: median epoch over fastest epoch, in percent.
+    out["noise_pct"] = 100.0 * (step_med / step_min - 1.0)
+    cpu_min, cpu_med = stats([t for r in network_runs for t in r["step_cpu_ms"]])
+    out["step_cpu_ms_min"], out["step_cpu_ms_median"] = cpu_min, cpu_med
+    # What the network and its training add to the framework's own footprint.
+    deltas = [r["peak_rss_mb"] - r["rss_after_import_mb"] for r in network_runs
+              if r.get("peak_rss_mb") is not None and r.get("rss_after_import_mb") is not None]
+    out["peak_rss_over_import_mb_min"], out["peak_rss_over_import_mb_median"] = stats(deltas)
     for key in ("latency_b1_ms", "latency_b256_ms"):
         lo, med = stats([t for r in network_runs for t in r[key]])
         out[f"{key}_min"], out[f"{key}_median"] = lo, med
@@ -559,10 +606,12 @@ def flatten_precision(per_network):
     """The flat keys of one precision: `<network>_<metric>`, then the ratios."""
     flat = {}
     metrics = ("img_per_s", "img_per_s_median", "step_ms_min", "step_ms_median",
+               "step_cpu_ms_min", "step_cpu_ms_median", "noise_pct",
                "latency_b1_ms_min", "latency_b1_ms_median",
                "latency_b256_ms_min", "latency_b256_ms_median",
                "peak_rss_mb_min", "peak_rss_mb_median",
                "peak_rss_after_train_mb_min", "rss_after_import_mb_min",
+               "peak_rss_over_import_mb_min", "peak_rss_over_import_mb_median",
                "peak_device_mem_mb_min", "peak_device_mem_mb_median")
     for network in NETWORKS:
         summary = per_network.get(network)
@@ -578,6 +627,10 @@ def flatten_precision(per_network):
                                           flat["torch_img_per_s_median"])
     flat["ratio_vs_relu_cnn_median"] = ratio(flat["keras_img_per_s_median"],
                                              flat["relu_cnn_img_per_s_median"])
+    # CPU time per step, other / keras: the ratio to read on a busy machine at --threads=1.
+    flat["ratio_vs_torch_cpu"] = ratio(flat["torch_step_cpu_ms_min"], flat["keras_step_cpu_ms_min"])
+    flat["ratio_vs_relu_cnn_cpu"] = ratio(flat["relu_cnn_step_cpu_ms_min"],
+                                          flat["keras_step_cpu_ms_min"])
     flat["details"] = per_network
     return flat
 
@@ -612,11 +665,14 @@ def fmt(value, spec=".1f"):
 
 
 def print_table(report):
+    load = report["machine_state"]
     print(f"\ndevice: {report['device']}   backend: {report['backend']}   "
-          f"threads: {report['settings']['threads']}")
+          f"threads: {report['settings']['threads']}   load average at start/end: "
+          f"{fmt(load['loadavg_start'] and load['loadavg_start'][0], '.2f')}/"
+          f"{fmt(load['loadavg_end'] and load['loadavg_end'][0], '.2f')}")
     header = (f"{'precision':9} {'network':9} {'img/s best':>10} {'img/s med':>10} "
               f"{'b1 ms min':>9} {'b1 ms med':>9} {'b256 ms min':>11} {'b256 ms med':>11} "
-              f"{'peak RSS MB':>11} {'dev MB':>7}")
+              f"{'RSS MB':>7} {'+model':>6} {'dev MB':>6} {'cpu ms/step':>11} {'noise%':>6}")
     print(header)
     print("-" * len(header))
     for precision in report["settings"]["precisions"]:
@@ -628,12 +684,16 @@ def print_table(report):
                   f"{fmt(r[f'{net}_latency_b1_ms_median'], '.2f'):>9} "
                   f"{fmt(r[f'{net}_latency_b256_ms_min'], '.1f'):>11} "
                   f"{fmt(r[f'{net}_latency_b256_ms_median'], '.1f'):>11} "
-                  f"{fmt(r[f'{net}_peak_rss_mb_min'], '.0f'):>11} "
-                  f"{fmt(r[f'{net}_peak_device_mem_mb_min'], '.0f'):>7}")
+                  f"{fmt(r[f'{net}_peak_rss_mb_min'], '.0f'):>7} "
+                  f"{fmt(r[f'{net}_peak_rss_over_import_mb_min'], '.0f'):>6} "
+                  f"{fmt(r[f'{net}_peak_device_mem_mb_min'], '.0f'):>6} "
+                  f"{fmt(r[f'{net}_step_cpu_ms_min'], '.1f'):>11} "
+                  f"{fmt(r[f'{net}_noise_pct'], '.0f'):>6}")
         print(f"{precision:9} ratio keras/torch {fmt(r['ratio_vs_torch'], '.2f')} "
               f"(median {fmt(r['ratio_vs_torch_median'], '.2f')}), keras/relu_cnn "
               f"{fmt(r['ratio_vs_relu_cnn'], '.2f')} "
-              f"(median {fmt(r['ratio_vs_relu_cnn_median'], '.2f')})")
+              f"(median {fmt(r['ratio_vs_relu_cnn_median'], '.2f')}); by CPU time "
+              f"{fmt(r['ratio_vs_torch_cpu'], '.2f')} and {fmt(r['ratio_vs_relu_cnn_cpu'], '.2f')}")
     for note in report["notes"]:
         print("note:", note)
 
@@ -649,10 +709,18 @@ def main(argv=None):
     if "torch" in networks and not torch_available():
         networks.remove("torch")
         notes.append("PyTorch is not importable: the torch columns are null.")
+    if backend == "jax":
+        notes.append("JAX: --threads reaches torch only; XLA sizes its own CPU thread pool.")
     if args.polynet_variant != "pinet" or args.init != "default":
         notes.append(f"profiling run: keras PolyNet variant={args.polynet_variant}, "
                      f"init={args.init} (not the package default)")
     load_start = loadavg()
+    if load_start and load_start[0] > 0.5 * args.threads:
+        notes.append(
+            f"1-minute load average {load_start[0]:.2f} at start on {cpu_count()} cores: "
+            "other processes share the cores. Wall-clock numbers are unreliable (torch's "
+            "spinning OpenMP/oneDNN barriers suffer most); read the CPU-time ratios at "
+            "--threads=1, or use --omp_wait_policy=passive and more --rounds.")
     runs = {p: {n: [] for n in networks} for p in args.precisions}
     for round_index in range(args.rounds):
         for precision in args.precisions:
