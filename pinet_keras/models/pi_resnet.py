@@ -3,7 +3,8 @@
 import keras
 
 from pinet_keras.layers import PolynomialConv2D
-from pinet_keras.models.polynet import _positive_int
+from pinet_keras.models.validation import check_input_shape
+from pinet_keras.models.validation import positive_int
 
 STEMS = ("poly", "conv")
 
@@ -107,18 +108,12 @@ def PiResNet(
     >>> polynomial_degree(model)  # 2 (stem) * 4 * 4 (two blocks of two products)
     32
     """
-    _positive_int(num_classes, "num_classes")
-    _positive_int(convs_per_block, "convs_per_block")
-    if len(input_shape) != 3 or not all(
-        isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in input_shape
-    ):
-        raise ValueError(
-            "Argument `input_shape` must be (height, width, channels) of positive ints. "
-            f"Received: input_shape={input_shape!r}"
-        )
+    positive_int(num_classes, "num_classes")
+    positive_int(convs_per_block, "convs_per_block")
+    check_input_shape(input_shape)
     stage_widths = _positive_ints(stage_widths, "stage_widths")
     if num_blocks is not None:
-        _positive_int(num_blocks, "num_blocks")
+        positive_int(num_blocks, "num_blocks")
         blocks_per_stage = (num_blocks,) * len(stage_widths)
     blocks_per_stage = _positive_ints(blocks_per_stage, "blocks_per_stage")
     if len(blocks_per_stage) != len(stage_widths):
@@ -128,9 +123,9 @@ def PiResNet(
         )
     if stem_width is None:
         stem_width = stage_widths[0]
-    _positive_int(stem_width, "stem_width")
+    positive_int(stem_width, "stem_width")
     if width is not None:
-        _positive_int(width, "width")
+        positive_int(width, "width")
         factor = width / stage_widths[0]
         stage_widths = tuple(max(1, round(w * factor)) for w in stage_widths)
         stem_width = max(1, round(stem_width * factor))

@@ -3,6 +3,8 @@
 import keras
 
 from pinet_keras.layers import PolynomialConv2D
+from pinet_keras.models.validation import check_input_shape
+from pinet_keras.models.validation import positive_int
 
 # (filters as a multiple of width, kernel, stride, padding) of the original
 # network; PyTorch's padding=1 equals "same" for every row here.
@@ -13,11 +15,6 @@ DEFAULT_BLOCKS = (
     (8, 2, 1, "valid"),
     (16, 4, 2, "same"),
 )
-
-
-def _positive_int(value, name):
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"Argument `{name}` must be a positive int. Received: {name}={value!r}")
 
 
 def PolyNet(
@@ -77,15 +74,9 @@ def PolyNet(
     >>> model.output_shape
     (None, 10)
     """
-    _positive_int(num_classes, "num_classes")
-    _positive_int(width, "width")
-    if len(input_shape) != 3 or not all(
-        isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in input_shape
-    ):
-        raise ValueError(
-            "Argument `input_shape` must be (height, width, channels) of positive ints. "
-            f"Received: input_shape={input_shape!r}"
-        )
+    positive_int(num_classes, "num_classes")
+    positive_int(width, "width")
+    check_input_shape(input_shape)
     blocks = tuple(tuple(row) for row in blocks)
     if not blocks or any(len(row) != 4 for row in blocks):
         raise ValueError(
@@ -93,7 +84,7 @@ def PolyNet(
             f"padding) rows. Received: blocks={blocks!r}"
         )
     if num_blocks is not None:
-        _positive_int(num_blocks, "num_blocks")
+        positive_int(num_blocks, "num_blocks")
         if num_blocks > len(blocks):
             raise ValueError(
                 f"Argument `num_blocks` must be at most len(blocks)={len(blocks)}. "
