@@ -11,6 +11,12 @@ in four quantizations, all on TFLite builtin ops only:
 | `dynamic` | int8 | float32, quantized on the fly | - |
 | `int8` | int8 | int8 | ~200 representative training images |
 
+For `int8`, each polynomial layer is first folded to one product plus a
+constant (its batch normalizations and skip folded into the branches,
+exactly), and the activation ranges are the 99.99th percentiles of the
+representative images' activations (`--calibration=minmax` for the
+converter's own min/max ranges, `--percentile` to change it).
+
 Each file is then run on the test split in the LiteRT interpreter and
 compared with the Keras model: accuracy, max |Δ logits|, top-1 agreement,
 size, ops, latency per image at batch 1. Everything goes to `--output_dir`:
@@ -61,6 +67,12 @@ flags.DEFINE_string("data_dir", None, "Where the data set is (default: the loade
 flags.DEFINE_bool("int8_io", False, "int8 input and output tensors for the int8 model.")
 flags.DEFINE_integer("max_test_examples", 0, "Test images for the checks (0: all).")
 flags.DEFINE_integer("num_representative", 200, "Training images to calibrate the int8 model.")
+flags.DEFINE_enum(
+    "calibration", "percentile", list(export.CALIBRATIONS), "int8 activation ranges."
+)
+flags.DEFINE_float(
+    "percentile", export.DEFAULT_PERCENTILE, "Percentile of the ranges for --calibration=percentile."
+)
 flags.DEFINE_integer("latency_runs", 50, "Runs at batch 1 for the mean latency.")
 flags.DEFINE_bool("overwrite", False, "Replace existing outputs.")
 flags.DEFINE_integer("seed", 0, "Seed for the choice of representative images.")
@@ -71,6 +83,8 @@ def main(_):
     unknown = sorted(set(formats) - {"saved_model", *export.QUANTIZATIONS})
     if unknown:
         raise app.UsageError(f"Unknown formats {unknown}; choose from saved_model, {export.QUANTIZATIONS}.")
+    if not 50 < FLAGS.percentile <= 100:
+        raise app.UsageError(f"--percentile must be in (50, 100]; received {FLAGS.percentile}.")
 
     # Every output is checked before any work: nothing is replaced without --overwrite.
     paths = {f: os.path.join(FLAGS.output_dir, output_name(f)) for f in formats}
@@ -120,6 +134,8 @@ def main(_):
                 quantization=name,
                 representative_data=representative if name == "int8" else None,
                 int8_io=FLAGS.int8_io and name == "int8",
+                calibration=FLAGS.calibration,
+                percentile=FLAGS.percentile,
                 overwrite=FLAGS.overwrite,
             )
             results[name] = export.evaluate_tflite(
@@ -136,6 +152,7 @@ def main(_):
         "test_examples": int(len(x_test)),
         "representative_examples": int(len(representative)),
         "int8_io": FLAGS.int8_io,
+        "int8_calibration": {"method": FLAGS.calibration, "percentile": FLAGS.percentile},
         "keras": {"accuracy": keras_accuracy, "backend": keras.backend.backend()},
         "formats": {name: {"file": output_name(name), **result} for name, result in results.items()},
     }

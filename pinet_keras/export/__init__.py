@@ -8,7 +8,9 @@ of `pinet_keras` does not need it.
   input ``images`` (float32, ``(None, H, W, C)``), output ``logits``.
 - `export_tflite`: a ``.tflite`` file in ``"float32"``, ``"float16"``,
   ``"dynamic"`` (dynamic-range) or ``"int8"`` (full integer, float or int8
-  input/output), TFLite builtin ops only (no Flex), resizable batch.
+  input/output), TFLite builtin ops only (no Flex), resizable batch. For
+  int8 the polynomial layers are folded first (`fold_polynomial_layers`) and
+  the activation ranges calibrated on percentiles (`CALIBRATIONS`).
 - `TFLiteRunner` / `run_tflite` / `latency_ms` / `tflite_ops`: run and inspect
   a ``.tflite`` file in the LiteRT interpreter (``ai-edge-litert``; falls back
   to the deprecated ``tf.lite.Interpreter``).
@@ -27,10 +29,13 @@ Example:
 >>> run_tflite("model_int8.tflite", x_test).argmax(-1)  # doctest: +SKIP
 """
 
+from pinet_keras.export.calibration import CALIBRATIONS
+from pinet_keras.export.calibration import DEFAULT_PERCENTILE
 from pinet_keras.export.files import check_overwrite
 from pinet_keras.export.files import load_keras_model
 from pinet_keras.export.files import read_training_metadata
 from pinet_keras.export.files import write_text
+from pinet_keras.export.fold import fold_polynomial_layers
 from pinet_keras.export.precision import as_float32
 from pinet_keras.export.report import compare_logits
 from pinet_keras.export.report import evaluate_saved_model
@@ -53,6 +58,8 @@ from pinet_keras.export.tflite import convert_to_tflite
 from pinet_keras.export.tflite import export_tflite
 
 __all__ = [
+    "CALIBRATIONS",
+    "DEFAULT_PERCENTILE",
     "INPUT_NAME",
     "OUTPUT_NAME",
     "QUANTIZATIONS",
@@ -67,6 +74,7 @@ __all__ = [
     "evaluate_tflite",
     "export_saved_model",
     "export_tflite",
+    "fold_polynomial_layers",
     "format_table",
     "interpreter_class",
     "latency_ms",

@@ -258,6 +258,7 @@ def _train(config, strategy, is_chief, output_dir):
             epochs=config.epochs,
             callbacks=callbacks,
             verbose=_verbose(config.verbose),
+            shuffle=False,  # the tf.data pipeline shuffles; fit would only warn
         )
     train_seconds = time.time() - start
 

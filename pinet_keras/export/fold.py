@@ -1,0 +1,198 @@
+"""An inference-time rewrite of polynomial layers that quantizes well: ``A'(x) ⊙ B'(x) + c``."""
+
+import keras
+import numpy as np
+from keras import ops
+
+from pinet_keras.layers.polynomial_base import PolynomialBase
+
+
+class FoldedPolynomial(keras.layers.Layer):
+    """``y = A(x) ⊙ B(x) + offset``: a polynomial layer with everything linear folded in.
+
+    Built by `fold_polynomial_layers` from a trained `PolynomialBase` layer;
+    ``branch_a`` and ``branch_b`` are plain ``Conv2D`` (or ``Dense``) layers
+    and ``offset`` a per-channel constant. Only for export: it has no
+    training-time behaviour of its own (no batch statistics).
+    """
+
+    def __init__(self, branch_a_config, branch_b_config, branch_class, **kwargs):
+        super().__init__(**kwargs)
+        self.branch_a_config = branch_a_config
+        self.branch_b_config = branch_b_config
+        self.branch_class = branch_class
+        cls = getattr(keras.layers, branch_class)
+        self.branch_a = cls.from_config({**branch_a_config, "name": "branch_a"})
+        self.branch_b = cls.from_config({**branch_b_config, "name": "branch_b"})
+
+    def build(self, input_shape):
+        self.branch_a.build(input_shape)
+        self.branch_b.build(input_shape)
+        channels = self.branch_a.compute_output_shape(input_shape)[-1]
+        self.offset = self.add_weight(name="offset", shape=(channels,), initializer="zeros")
+
+    def call(self, inputs):
+        y = ops.multiply(self.branch_a(inputs), self.branch_b(inputs))
+        return ops.add(y, ops.cast(self.offset, y.dtype))
+
+    def compute_output_shape(self, input_shape):
+        return self.branch_a.compute_output_shape(input_shape)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "branch_a_config": self.branch_a_config,
+                "branch_b_config": self.branch_b_config,
+                "branch_class": self.branch_class,
+            }
+        )
+        return config
+
+
+class _Absorbed(keras.layers.Layer):
+    """Stands for a batch normalization folded into the polynomial layer before it."""
+
+    def call(self, inputs, mask=None):
+        return inputs
+
+
+def fold_polynomial_layers(model, representative_data=None):
+    """Returns a copy of ``model`` in which each polynomial layer is one product plus a constant.
+
+    A trained `PolynomialConv2D` (or `PolynomialDense`) with the product
+    batch-normalized, scaled and the first-order skip computes, at inference,
+
+        y = g ⊙ (s ⊙ (A ⊙ B) + t) + A = A ⊙ (g s ⊙ B + 1) + g t
+
+    where ``s, t`` are the batch normalization's scale and shift from its
+    moving statistics and ``g`` the product scale. Folding ``g s`` and the
+    ``+ 1`` into branch B's kernel and bias gives ``y = A ⊙ B' + c`` exactly:
+    three tensors per block instead of six, and the product comes out already
+    normalized per channel. With ``representative_data``, branch A's and
+    branch B's output channels are then rebalanced (``A ⊙ B' = (r A) ⊙ (B'/r)``
+    with ``r`` per channel, so that both have the same range on those
+    inputs): the two factors then share the int8 range instead of one of them
+    spending it on a few large channels. Nothing else changes; other layers
+    are shared with ``model``.
+
+    This is what `export_tflite` quantizes for ``quantization="int8"``: int8
+    activations are quantized per tensor, and a product of two per-channel
+    ranges spreads its channels' ranges by the square, so the unfolded
+    layer loses the small channels of its product to the large ones.
+
+    Args:
+        model: a float32 `keras.Model` (see `as_float32`).
+        representative_data: optional float images ``(N, H, W, C)``, as for
+            int8 calibration.
+
+    Returns:
+        A new `keras.Model` with the same inputs and, up to float rounding,
+        the same outputs in inference mode.
+
+    Example:
+
+    >>> import numpy as np, pinet_keras
+    >>> model = pinet_keras.PolyNet(normalization="batch", use_skip=True, width=2)
+    >>> folded = fold_polynomial_layers(model)
+    >>> x = np.random.rand(2, 28, 28, 1).astype("float32")
+    >>> bool(np.allclose(model.predict(x, verbose=0), folded.predict(x, verbose=0), atol=1e-4))
+    True
+    """
+    polynomial = [layer for layer in model.layers if isinstance(layer, PolynomialBase)]
+    inputs = {}
+    if representative_data is not None and polynomial:
+        probe = keras.Model(model.inputs, [layer.input for layer in polynomial])
+        values = probe.predict(np.asarray(representative_data, "float32"), verbose=0)
+        if len(polynomial) == 1:
+            values = [values]
+        inputs = {id(layer): value for layer, value in zip(polynomial, values)}
+
+    following = {id(layer): _only_batch_norm_after(layer) for layer in polynomial}
+    absorbed = {id(norm) for norm in following.values() if norm is not None}
+
+    def clone(layer):
+        if isinstance(layer, PolynomialBase):
+            return _fold(layer, inputs.get(id(layer)), following[id(layer)])
+        if id(layer) in absorbed:
+            return _Absorbed(name=layer.name, dtype="float32")
+        return layer
+
+    folded = keras.models.clone_model(model, clone_function=clone)
+    folded.build(model.input_shape) if not folded.built else None
+    return folded
+
+
+def _only_batch_norm_after(layer):
+    """The `BatchNormalization` layer that alone consumes ``layer``'s output, if any."""
+    consumers = {id(node.operation): node.operation for node in layer._outbound_nodes}
+    if len(consumers) != 1:
+        return None
+    (consumer,) = consumers.values()
+    if not isinstance(consumer, keras.layers.BatchNormalization):
+        return None
+    if len({id(node) for node in consumer._inbound_nodes}) != 1:
+        return None
+    if consumer.axis not in (-1, len(consumer.input.shape) - 1):
+        return None
+    return consumer
+
+
+def _batch_norm_affine(norm, channels):
+    """``(s, t)`` with ``norm(x) = s * x + t`` at inference."""
+    gamma = np.asarray(norm.gamma, "float64") if norm.scale else np.ones(channels)
+    beta = np.asarray(norm.beta, "float64") if norm.center else np.zeros(channels)
+    mean = np.asarray(norm.moving_mean, "float64")
+    variance = np.asarray(norm.moving_variance, "float64")
+    scale = gamma / np.sqrt(variance + norm.epsilon)
+    return scale, beta - scale * mean
+
+
+def _fold(layer, layer_inputs, norm_after=None):
+    a, b = layer.branch_a, layer.branch_b
+    ka, kb = (np.asarray(branch.kernel, "float64") for branch in (a, b))
+    channels = ka.shape[-1]
+    ba = np.asarray(a.bias, "float64") if a.use_bias else np.zeros(channels)
+    bb = np.asarray(b.bias, "float64") if b.use_bias else np.zeros(channels)
+
+    scale, offset = np.ones(channels), np.zeros(channels)
+    if layer.product_norm is not None:
+        scale, offset = _batch_norm_affine(layer.product_norm, channels)
+    if layer.product_scale is not None:
+        g = np.asarray(layer.gamma, "float64")
+        scale, offset = g * scale, g * offset
+    kb, bb = kb * scale, bb * scale
+    if layer.use_skip:
+        bb = bb + 1.0
+    if norm_after is not None:
+        # norm(A ⊙ B' + c) = A ⊙ (s B') + (s c + t).
+        s, t = _batch_norm_affine(norm_after, channels)
+        kb, bb, offset = kb * s, bb * s, s * offset + t
+
+    if layer_inputs is not None:
+        range_a = _channel_range(a, ka, ba, layer_inputs)
+        range_b = _channel_range(b, kb, bb, layer_inputs)
+        # Equal ranges for both factors; a dead channel keeps r = 1.
+        r = np.where((range_a > 0) & (range_b > 0), np.sqrt(range_b / np.maximum(range_a, 1e-30)), 1.0)
+        ka, ba, kb, bb = ka * r, ba * r, kb / r, bb / r
+
+    config_a, config_b = a.get_config(), b.get_config()
+    for config in (config_a, config_b):
+        config.update(use_bias=True, dtype="float32", kernel_regularizer=None, bias_regularizer=None,
+                      kernel_constraint=None, bias_constraint=None)
+    folded = FoldedPolynomial(config_a, config_b, type(a).__name__, name=layer.name, dtype="float32")
+    folded.build(layer.input.shape if hasattr(layer, "input") else a.input.shape)
+    folded.branch_a.set_weights([ka.astype("float32"), ba.astype("float32")])
+    folded.branch_b.set_weights([kb.astype("float32"), bb.astype("float32")])
+    folded.offset.assign(offset.astype("float32"))
+    return folded
+
+
+def _channel_range(branch, kernel, bias, x):
+    """max |branch(x)| per output channel, with ``kernel`` and ``bias`` in place of the branch's."""
+    config = {**branch.get_config(), "use_bias": True, "dtype": "float32", "name": "probe"}
+    probe = type(branch).from_config(config)
+    probe.build(x.shape)
+    probe.set_weights([kernel.astype("float32"), bias.astype("float32")])
+    out = np.asarray(probe(x))
+    return np.abs(out.reshape(-1, out.shape[-1])).max(axis=0).astype("float64")
