@@ -69,7 +69,8 @@ def fold_polynomial_layers(model, representative_data=None):
     moving statistics and ``g`` the product scale. Folding ``g s`` and the
     ``+ 1`` into branch B's kernel and bias gives ``y = A ⊙ B' + c`` exactly:
     three tensors per block instead of six, and the product comes out already
-    normalized per channel. With ``representative_data``, branch A's and
+    normalized per channel. Only the model's own channels-last polynomial
+    layers are folded (not those of nested models). With ``representative_data``, branch A's and
     branch B's output channels are then rebalanced (``A ⊙ B' = (r A) ⊙ (B'/r)``
     with ``r`` per channel, so that both have the same range on those
     inputs): the two factors then share the int8 range instead of one of them
@@ -99,20 +100,29 @@ def fold_polynomial_layers(model, representative_data=None):
     >>> bool(np.allclose(model.predict(x, verbose=0), folded.predict(x, verbose=0), atol=1e-4))
     True
     """
-    polynomial = [layer for layer in model.layers if isinstance(layer, PolynomialBase)]
+    # Channels-last layers of the model itself (not of nested models).
+    polynomial = [
+        layer
+        for layer in model.layers
+        if isinstance(layer, PolynomialBase) and layer._channel_axis() == -1
+    ]
     inputs = {}
     if representative_data is not None and polynomial:
-        probe = keras.Model(model.inputs, [layer.input for layer in polynomial])
-        values = probe.predict(np.asarray(representative_data, "float32"), verbose=0)
-        if len(polynomial) == 1:
-            values = [values]
-        inputs = {id(layer): value for layer, value in zip(polynomial, values)}
+        try:
+            probe = keras.Model(model.inputs, [layer.input for layer in polynomial])
+        except ValueError:  # a layer called more than once has no single input
+            probe = None
+        if probe is not None:
+            values = probe.predict(np.asarray(representative_data, "float32"), verbose=0)
+            if len(polynomial) == 1:
+                values = [values]
+            inputs = {id(layer): value for layer, value in zip(polynomial, values)}
 
     following = {id(layer): _only_batch_norm_after(layer) for layer in polynomial}
     absorbed = {id(norm) for norm in following.values() if norm is not None}
 
     def clone(layer):
-        if isinstance(layer, PolynomialBase):
+        if id(layer) in following:
             return _fold(layer, inputs.get(id(layer)), following[id(layer)])
         if id(layer) in absorbed:
             return _Absorbed(name=layer.name, dtype="float32")
@@ -181,7 +191,7 @@ def _fold(layer, layer_inputs, norm_after=None):
         config.update(use_bias=True, dtype="float32", kernel_regularizer=None, bias_regularizer=None,
                       kernel_constraint=None, bias_constraint=None)
     folded = FoldedPolynomial(config_a, config_b, type(a).__name__, name=layer.name, dtype="float32")
-    folded.build(layer.input.shape if hasattr(layer, "input") else a.input.shape)
+    folded.build((None,) * (ka.ndim - 1) + (ka.shape[-2],))
     folded.branch_a.set_weights([ka.astype("float32"), ba.astype("float32")])
     folded.branch_b.set_weights([kb.astype("float32"), bb.astype("float32")])
     folded.offset.assign(offset.astype("float32"))

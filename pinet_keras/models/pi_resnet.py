@@ -71,6 +71,14 @@ def PiResNet(
     ``2 ** (convs_per_block * total_blocks + (stem == "poly"))``, e.g.
     ``2**17 = 131072`` for the default (ResNet-18-like) configuration.
 
+    A polynomial of high degree extrapolates steeply: an input unlike the
+    training images can get enormous logits at inference (with
+    ``pi_resnet_small`` trained on CIFAR-10, one test image of 10,000 had a
+    largest logit of about 1e7, the next largest about 10). The accuracy does
+    not notice, but the mean validation or test loss can jump by orders of
+    magnitude from one epoch to the next; read the accuracy, or the median
+    loss. int8 export saturates such values (`pinet_keras.export`).
+
     Args:
         input_shape: ``(height, width, channels)``; 32×32×3 for CIFAR-10,
             28×28×1 for (Fashion-)MNIST.
