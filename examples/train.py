@@ -17,8 +17,12 @@ carved from the training data, and measures it once on the test split.
         --preset=cifar10_cpu --output_dir=runs/cifar10_cpu
 
 Outputs in --output_dir: model.keras (best on validation), history.csv,
-curves.png, metrics.json, logs/ (TensorBoard). Run the same command again
-after an interruption and it resumes from the last completed epoch.
+curves.png, metrics.json, logs/ (TensorBoard, with TensorFlow installed).
+Run the same command again after an interruption and it resumes from the
+last completed epoch.
+
+Without TensorFlow (e.g. KERAS_BACKEND=jax with only JAX installed) the data
+pipelines are NumPy ones and --strategy must stay default.
 """
 
 import json

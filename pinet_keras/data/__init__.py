@@ -8,7 +8,9 @@ Example:
 >>> model.evaluate(datasets.test)  # doctest: +SKIP
 
 Importing this package needs neither TensorFlow, TFDS nor scikit-learn: each
-is imported by the function that uses it.
+is imported by the function that uses it. Without TensorFlow, `make_datasets`
+builds NumPy pipelines instead (`numpy_pipeline.NumpyDataset`, a
+`keras.utils.PyDataset`), which `fit` takes on any backend.
 
 Sources (`load_arrays`, first match wins):
 
@@ -39,6 +41,7 @@ normalizes, so padding is black either way.
 
 from pinet_keras.data.arrays import load_arrays
 from pinet_keras.data.augmentation import AUGMENTATIONS
+from pinet_keras.data.augmentation import augment_batch
 from pinet_keras.data.augmentation import augment_image
 from pinet_keras.data.idx import load_idx_dataset
 from pinet_keras.data.idx import read_idx
@@ -60,6 +63,7 @@ __all__ = [
     "Datasets",
     "NORMALIZATIONS",
     "PipelineInfo",
+    "augment_batch",
     "augment_image",
     "dataset_info",
     "load_arrays",

@@ -1,4 +1,4 @@
-"""`make_datasets`: batched `tf.data` pipelines for training, validation and test."""
+"""`make_datasets`: batched `tf.data` (or NumPy) pipelines for training, validation and test."""
 
 import collections
 
@@ -15,7 +15,9 @@ Datasets = collections.namedtuple("Datasets", ["train", "validation", "test", "i
 Datasets.__doc__ = """What `make_datasets` returns.
 
 Attributes:
-    train: batched `tf.data.Dataset` of `(float32 images NHWC, int64 labels)`.
+    train: batched `tf.data.Dataset` of `(float32 images NHWC, int64 labels)`,
+        or a `numpy_pipeline.NumpyDataset` (a `keras.utils.PyDataset`)
+        yielding the same as NumPy arrays; see `make_datasets`'s `pipeline`.
     validation: the same, carved from the training split, or `None`.
     test: the same, from the untouched test split.
     info: a `PipelineInfo`.
@@ -36,6 +38,8 @@ Attributes:
     augment: whether the training split is augmented.
     batch_size: the batch size of the three datasets.
 """
+
+PIPELINES = ("auto", "tf.data", "numpy")
 
 
 def split_validation(num_examples, validation_split, seed=0):
@@ -75,8 +79,9 @@ def make_datasets(
     shuffle=True,
     drop_remainder=False,
     max_train_examples=None,
+    pipeline="auto",
 ):
-    """Builds batched training, validation and test `tf.data` pipelines.
+    """Builds batched training, validation and test `tf.data` (or NumPy) pipelines.
 
     The arrays come from `load_arrays(name, data_dir)`. The validation split
     is carved from the training split (`split_validation`); the test split
@@ -87,6 +92,13 @@ def make_datasets(
     normalize, prefetch. Examples stay uint8 until a batch is normalized: the
     cache holds a quarter of the float32 bytes, and augmentation pads with
     black pixels whatever the normalization.
+
+    Without TensorFlow (or with `pipeline="numpy"`) the datasets are
+    `numpy_pipeline.NumpyDataset`s, `keras.utils.PyDataset`s that `fit`
+    takes on any backend: the same splits, subset, batches and
+    normalization; the training examples shuffled (seeded, reshuffled at
+    each `on_epoch_end`) and augmented with `augment_batch`, the same
+    distribution as the `tf.data` pipeline but other random draws.
 
     Args:
         name: one of `DATASETS`.
@@ -101,16 +113,20 @@ def make_datasets(
             mnist (no flip) and fashion_mnist (flip), 1 pixel for digits.
         normalization: `"unit"` (pixels / 255) or `"standardize"`; see
             `normalize`.
-        cache: whether to cache the examples in memory after the first epoch.
+        cache: whether to cache the examples in memory after the first epoch
+            (the NumPy pipeline always holds them in memory).
         shuffle: whether to shuffle the training examples.
         drop_remainder: whether to drop the last, smaller training batch.
             Validation and test always keep every example.
         max_train_examples: keep a seeded random subset of this many
             training examples (drawn once, after the validation split, which
             stays whole), for quick runs and searches. None keeps all.
+        pipeline: `"tf.data"`, `"numpy"`, or `"auto"`: `"tf.data"` when
+            TensorFlow can be imported, else `"numpy"`.
 
     ``batch_size=None`` gives unbatched datasets of single examples (each
-    normalized on its own), for callers that batch later, such as the tuner.
+    normalized on its own), for callers that batch later, such as the tuner;
+    it needs the `tf.data` pipeline.
 
     Returns:
         A `Datasets` `(train, validation, test, info)`, `info` a `PipelineInfo`.
@@ -121,10 +137,21 @@ def make_datasets(
     >>> datasets.info.num_train, datasets.info.num_validation, datasets.info.num_test
     (1293, 144, 360)
     >>> images, labels = next(iter(datasets.train))
-    >>> images.shape, images.dtype, labels.dtype
-    (TensorShape([32, 8, 8, 1]), tf.float32, tf.int64)
+    >>> tuple(images.shape), images.dtype.name, labels.dtype.name
+    ((32, 8, 8, 1), 'float32', 'int64')
     """
-    import tensorflow as tf
+    if pipeline not in PIPELINES:
+        raise ValueError(f"pipeline must be one of {', '.join(map(repr, PIPELINES))}, got {pipeline!r}.")
+    tf = None
+    if pipeline != "numpy":
+        try:
+            import tensorflow as tf
+        except ImportError as error:
+            if pipeline == "tf.data":
+                raise ImportError(
+                    f"pipeline='tf.data' needs TensorFlow, which cannot be imported ({error}); "
+                    "use pipeline='numpy' or 'auto'."
+                ) from error
 
     info = dataset_info(name)
     check_normalization(normalization)
@@ -134,13 +161,19 @@ def make_datasets(
         isinstance(max_train_examples, bool) or not isinstance(max_train_examples, int) or max_train_examples < 1
     ):
         raise ValueError(f"max_train_examples must be a positive int or None, got {max_train_examples!r}.")
+    if tf is None and batch_size is None:
+        why = "pipeline='numpy'" if pipeline == "numpy" else "TensorFlow is not installed"
+        raise ValueError(
+            f"batch_size=None (unbatched examples) needs the tf.data pipeline, and {why}; "
+            "pass a batch size."
+        )
     (x_train, y_train), (x_test, y_test) = load_arrays(name, data_dir)
     train_indices, validation_indices = split_validation(len(x_train), validation_split, seed)
     if max_train_examples is not None and max_train_examples < len(train_indices):
         rng = np.random.default_rng(seed)
         train_indices = np.sort(rng.choice(train_indices, size=max_train_examples, replace=False))
 
-    def pipeline(images, labels, training):
+    def tf_pipeline(images, labels, training):
         dataset = tf.data.Dataset.from_tensor_slices((images, labels))
         if cache:
             dataset = dataset.cache()
@@ -159,13 +192,29 @@ def make_datasets(
         )
         return dataset.prefetch(tf.data.AUTOTUNE)
 
-    train = pipeline(x_train[train_indices], y_train[train_indices], training=True)
+    def numpy_pipeline(images, labels, training):
+        from pinet_keras.data.numpy_pipeline import NumpyDataset
+
+        return NumpyDataset(
+            images,
+            labels,
+            name,
+            int(batch_size),
+            normalization=normalization,
+            shuffle=training and shuffle,
+            augment=training and augment,
+            drop_remainder=training and drop_remainder,
+            seed=seed,
+        )
+
+    make = numpy_pipeline if tf is None else tf_pipeline
+    train = make(x_train[train_indices], y_train[train_indices], training=True)
     validation = None
     if len(validation_indices):
-        validation = pipeline(
+        validation = make(
             x_train[validation_indices], y_train[validation_indices], training=False
         )
-    test = pipeline(x_test, y_test, training=False)
+    test = make(x_test, y_test, training=False)
     pipeline_info = PipelineInfo(
         *info,
         num_train=len(train_indices),

@@ -1,7 +1,8 @@
 """Training runs: `train(TrainConfig(...))` and the pieces it is made of.
 
-This part of the package uses the TensorFlow backend's `tf.data` pipelines
-(`pinet_keras.data`) and `tf.distribute`; the layers and models do not.
+This part of the package uses `tf.data` pipelines (`pinet_keras.data`) where
+TensorFlow is installed, NumPy ones otherwise, and `tf.distribute` for the
+distributed strategies, which need TensorFlow; the layers and models do not.
 """
 
 from pinet_keras.training.callbacks import BestModelCheckpoint

@@ -1,5 +1,6 @@
 """`tf.distribute` strategies by name (TensorFlow backend)."""
 
+import contextlib
 import json
 import os
 
@@ -20,19 +21,41 @@ def split_cpu(num_devices):
     )
 
 
+class NoStrategy:
+    """Stands in for TensorFlow's default strategy where TensorFlow is not installed."""
+
+    def scope(self):
+        return contextlib.nullcontext()
+
+
 def get_strategy(name="default"):
     """Returns ``(strategy, is_chief)``.
 
-    ``"mirrored"``: `tf.distribute.MirroredStrategy` over the local devices
-    (GPUs, or logical CPUs from `split_cpu`). ``"multi_worker"``:
+    ``"default"``: TensorFlow's default strategy, or a `NoStrategy` (whose
+    ``scope()`` does nothing) without TensorFlow. ``"mirrored"``:
+    `tf.distribute.MirroredStrategy` over the local devices (GPUs, or
+    logical CPUs from `split_cpu`). ``"multi_worker"``:
     `tf.distribute.MultiWorkerMirroredStrategy`, configured by the
     ``TF_CONFIG`` environment variable; the chief is worker 0 (or the task
-    of type ``chief``).
-    """
-    import tensorflow as tf
+    of type ``chief``). Both need TensorFlow.
 
+    Example:
+
+    >>> strategy, is_chief = get_strategy("default")
+    >>> with strategy.scope():
+    ...     pass
+    """
     if name not in STRATEGIES:
         raise ValueError(f"Unknown strategy {name!r}. Available: {', '.join(STRATEGIES)}.")
+    try:
+        import tensorflow as tf
+    except ImportError as error:
+        if name == "default":
+            return NoStrategy(), True
+        raise ImportError(
+            f"strategy={name!r} uses tf.distribute, which needs TensorFlow; it cannot be "
+            f"imported ({error}). Install TensorFlow, or train with strategy='default'."
+        ) from error
     if name == "default":
         return tf.distribute.get_strategy(), True
     if name == "mirrored":

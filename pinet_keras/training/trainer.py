@@ -1,6 +1,7 @@
 """`train`: one training run, from a dataset name to the files of its output folder."""
 
 import dataclasses
+import importlib.util
 import json
 import os
 import shutil
@@ -98,6 +99,14 @@ def _epochs_done(backup_dir):
         return int(json.load(f)["epoch"])
 
 
+def _tensorflow_available():
+    try:
+        import tensorflow  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def _write_json(path, payload):
     tmp = f"{path}.tmp"
     with open(tmp, "w") as f:
@@ -175,10 +184,11 @@ def train(config):
     - ``model.keras``: the model of the best epoch on the validation split;
     - ``history.csv``: one row per epoch (train and validation loss/accuracy,
       learning rate);
-    - ``curves.png``: accuracy and loss per epoch, train and validation;
+    - ``curves.png``: accuracy and loss per epoch, train and validation
+      (with matplotlib installed);
     - ``metrics.json``: test accuracy and loss of ``model.keras`` (measured
       once, at the end), epochs, dataset, parameters, time, configuration;
-    - ``logs/``: TensorBoard logs.
+    - ``logs/``: TensorBoard logs (with TensorFlow installed).
 
     A run interrupted mid-epoch resumes from its last completed epoch when
     called again with the same ``output_dir`` (``backup/`` holds that state
@@ -246,7 +256,10 @@ def _train(config, strategy, is_chief, output_dir):
         keras.callbacks.BackupAndRestore(backup_dir, double_checkpoint=True, delete_checkpoint=False),
     ]
     if config.tensorboard:
-        callbacks.append(keras.callbacks.TensorBoard(paths["logs"]))
+        if _tensorflow_available():
+            callbacks.append(keras.callbacks.TensorBoard(paths["logs"]))
+        else:
+            print("Skipping TensorBoard logs: TensorFlow is not installed.", flush=True)
 
     if config.strategy == "multi_worker":
         _build_for_multi_worker(model, strategy, data.train)
@@ -258,7 +271,7 @@ def _train(config, strategy, is_chief, output_dir):
             epochs=config.epochs,
             callbacks=callbacks,
             verbose=_verbose(config.verbose),
-            shuffle=False,  # the tf.data pipeline shuffles; fit would only warn
+            shuffle=False,  # the data pipeline shuffles its examples itself
         )
     train_seconds = time.time() - start
 
@@ -288,7 +301,10 @@ def _train(config, strategy, is_chief, output_dir):
     if is_chief:
         from pinet_keras.training.plots import plot_history
 
-        plot_history(rows, os.path.join(output_dir, "curves.png"), title=f"{config.model} on {config.dataset}")
+        if importlib.util.find_spec("matplotlib") is None:
+            print("Skipping curves.png: matplotlib is not installed.", flush=True)
+        else:
+            plot_history(rows, os.path.join(output_dir, "curves.png"), title=f"{config.model} on {config.dataset}")
         _write_json(paths["metrics.json"], metrics)
     shutil.rmtree(paths["backup"], ignore_errors=True)
     if not is_chief:
