@@ -15,7 +15,8 @@ For `int8`, each polynomial layer is first folded to one product plus a
 constant (its batch normalizations and skip folded into the branches,
 exactly), and the activation ranges are the 99.99th percentiles of the
 representative images' activations (`--calibration=minmax` for the
-converter's own min/max ranges, `--percentile` to change it).
+converter's own min/max ranges, `--percentile` to change it, `--nofold` to
+quantize the layers as they are).
 
 Each file is then run on the test split in the LiteRT interpreter and
 compared with the Keras model: accuracy, max |Δ logits|, top-1 agreement,
@@ -69,6 +70,9 @@ flags.DEFINE_integer("max_test_examples", 0, "Test images for the checks (0: all
 flags.DEFINE_integer("num_representative", 200, "Training images to calibrate the int8 model.")
 flags.DEFINE_enum(
     "calibration", "percentile", list(export.CALIBRATIONS), "int8 activation ranges."
+)
+flags.DEFINE_bool(
+    "fold", True, "Fold each polynomial layer to one product plus a constant before int8 conversion."
 )
 flags.DEFINE_float(
     "percentile", export.DEFAULT_PERCENTILE, "Percentile of the ranges for --calibration=percentile."
@@ -136,6 +140,7 @@ def main(_):
                 int8_io=FLAGS.int8_io and name == "int8",
                 calibration=FLAGS.calibration,
                 percentile=FLAGS.percentile,
+                fold=FLAGS.fold if name == "int8" else None,
                 overwrite=FLAGS.overwrite,
             )
             results[name] = export.evaluate_tflite(
@@ -152,7 +157,11 @@ def main(_):
         "test_examples": int(len(x_test)),
         "representative_examples": int(len(representative)),
         "int8_io": FLAGS.int8_io,
-        "int8_calibration": {"method": FLAGS.calibration, "percentile": FLAGS.percentile},
+        "int8_calibration": {
+            "method": FLAGS.calibration,
+            "percentile": FLAGS.percentile,
+            "fold": FLAGS.fold,
+        },
         "keras": {"accuracy": keras_accuracy, "backend": keras.backend.backend()},
         "formats": {name: {"file": output_name(name), **result} for name, result in results.items()},
     }
