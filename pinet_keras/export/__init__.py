@@ -31,6 +31,7 @@ Example:
 
 from pinet_keras.export.calibration import CALIBRATIONS
 from pinet_keras.export.calibration import DEFAULT_PERCENTILE
+from pinet_keras.export.calibration import check_calibration
 from pinet_keras.export.files import check_overwrite
 from pinet_keras.export.files import load_keras_model
 from pinet_keras.export.files import read_training_metadata
@@ -67,6 +68,7 @@ __all__ = [
     "TFLiteConversionError",
     "TFLiteRunner",
     "as_float32",
+    "check_calibration",
     "check_overwrite",
     "compare_logits",
     "convert_to_tflite",

@@ -129,7 +129,8 @@ def fold_polynomial_layers(model, representative_data=None):
         return layer
 
     folded = keras.models.clone_model(model, clone_function=clone)
-    folded.build(model.input_shape) if not folded.built else None
+    if not folded.built:
+        folded.build(model.input_shape)
     return folded
 
 
