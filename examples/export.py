@@ -18,7 +18,8 @@ representative images' activations (`--calibration=minmax` for the
 converter's own min/max ranges, `--percentile` to change it, `--nofold` to
 quantize the layers as they are).
 
-Each file is then run on the test split in the LiteRT interpreter and
+Each file is then run on the test split (`--split=validation`: the training
+run's validation split, for choosing settings) in the LiteRT interpreter and
 compared with the Keras model: accuracy, max |Δ logits|, top-1 agreement,
 size, ops, latency per image at batch 1. Everything goes to `--output_dir`:
 
@@ -52,6 +53,7 @@ from pinet_keras import export
 from pinet_keras.data import dataset_info
 from pinet_keras.data import load_arrays
 from pinet_keras.data import normalize
+from pinet_keras.data import split_validation
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model", None, "The trained `.keras` model.", required=True)
@@ -66,7 +68,15 @@ flags.DEFINE_string(
 )
 flags.DEFINE_string("data_dir", None, "Where the data set is (default: the loader's own).")
 flags.DEFINE_bool("int8_io", False, "int8 input and output tensors for the int8 model.")
-flags.DEFINE_integer("max_test_examples", 0, "Test images for the checks (0: all).")
+flags.DEFINE_enum(
+    "split",
+    "test",
+    ["test", "validation"],
+    "Images for the checks: the test split, or the training run's validation split (to choose "
+    "export settings without looking at the test split; the int8 model is then calibrated on "
+    "images of the training part only).",
+)
+flags.DEFINE_integer("max_test_examples", 0, "Images for the checks (0: all).")
 flags.DEFINE_integer("num_representative", 200, "Training images to calibrate the int8 model.")
 flags.DEFINE_enum(
     "calibration", "percentile", list(export.CALIBRATIONS), "int8 activation ranges."
@@ -87,8 +97,10 @@ def main(_):
     unknown = sorted(set(formats) - {"saved_model", *export.QUANTIZATIONS})
     if unknown:
         raise app.UsageError(f"Unknown formats {unknown}; choose from saved_model, {export.QUANTIZATIONS}.")
-    if not 50 < FLAGS.percentile <= 100:
-        raise app.UsageError(f"--percentile must be in (50, 100]; received {FLAGS.percentile}.")
+    try:
+        export.check_calibration(FLAGS.calibration, FLAGS.percentile)
+    except ValueError as error:
+        raise app.UsageError(str(error)) from error
 
     # Every output is checked before any work: nothing is replaced without --overwrite.
     paths = {f: os.path.join(FLAGS.output_dir, output_name(f)) for f in formats}
@@ -113,8 +125,16 @@ def main(_):
             f"The model has {model.output_shape[-1]} outputs but {dataset} has {info.num_classes} classes."
         )
 
-    # The data: a few training images to calibrate int8, the test split to check.
-    (x_train, _), (x_test, y_test) = load_arrays(dataset, data_dir=FLAGS.data_dir)
+    # The data: a few training images to calibrate int8, the test split (or the
+    # run's validation split) to check.
+    (x_train, y_train), (x_test, y_test) = load_arrays(dataset, data_dir=FLAGS.data_dir)
+    if FLAGS.split == "validation":
+        run = training.get("config", {})
+        train_indices, validation_indices = split_validation(
+            len(x_train), run.get("validation_split", 0.1), run.get("seed", 0)
+        )
+        x_test, y_test = x_train[validation_indices], y_train[validation_indices]
+        x_train = x_train[train_indices]
     if FLAGS.max_test_examples:
         x_test, y_test = x_test[: FLAGS.max_test_examples], y_test[: FLAGS.max_test_examples]
     rng = np.random.default_rng(FLAGS.seed)
@@ -154,6 +174,7 @@ def main(_):
         "dataset": dataset,
         "normalization": normalization,
         "input": {"name": export.INPUT_NAME, "shape": [None, *model.input_shape[1:]]},
+        "split": FLAGS.split,
         "test_examples": int(len(x_test)),
         "representative_examples": int(len(representative)),
         "int8_io": FLAGS.int8_io,
@@ -162,7 +183,14 @@ def main(_):
             "percentile": FLAGS.percentile,
             "fold": FLAGS.fold,
         },
-        "keras": {"accuracy": keras_accuracy, "backend": keras.backend.backend()},
+        "keras": {
+            "accuracy": keras_accuracy,
+            "backend": keras.backend.backend(),
+            # A high-degree polynomial can give a rare image enormous logits.
+            "max_abs_logit_percentiles": dict(
+                zip(["50", "99", "99.9", "100"], np.percentile(np.abs(reference).max(-1), [50, 99, 99.9, 100]).tolist())
+            ),
+        },
         "formats": {name: {"file": output_name(name), **result} for name, result in results.items()},
     }
     export.write_text(report_path, json.dumps(report, indent=2) + "\n", FLAGS.overwrite)

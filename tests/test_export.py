@@ -15,6 +15,7 @@ from pinet_keras import PolyNet
 from pinet_keras import export
 from pinet_keras.export import files as export_files
 from pinet_keras.export import saved_model as saved_model_module
+from pinet_keras.data import split_validation
 from pinet_keras.export.tflite import representative_images
 from tests.conftest import tensorflow_only
 
@@ -493,6 +494,23 @@ def test_export_script_end_to_end(tmp_path):
         assert entry["latency_ms"] > 0 and entry["interpreter"] in ("ai_edge_litert", "tf.lite")
         assert "CONV_2D" in entry["ops"] and not [op for op in entry["ops"] if "Flex" in op]
         assert set(entry) >= {"accuracy", "max_abs_diff", "top1_agreement"}
+
+    logits = report["keras"]["max_abs_logit_percentiles"]
+    assert list(logits) == ["50", "99", "99.9", "100"] and 0 < logits["50"] <= logits["100"]
+
+    # Settings are chosen on the run's validation split, never on the test split.
+    validation_args = [a for a in args if not a.startswith(("--output_dir", "--max_test"))] + [
+        f"--output_dir={tmp_path / 'validation'}",
+        "--split=validation",
+        "--formats=int8",
+    ]
+    result = _run_script(validation_args, data_path)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    report = json.loads((tmp_path / "validation" / "report.json").read_text())
+    _, validation_indices = split_validation(64, 0.1, 0)
+    assert report["split"] == "validation" and report["test_examples"] == len(validation_indices)
+    result = _run_script(validation_args + ["--percentile=40", "--overwrite"], data_path)
+    assert result.returncode != 0 and "percentile" in result.stderr
 
     # A second run without --overwrite refuses before touching anything.
     before = {name: os.path.getmtime(out / name) for name in os.listdir(out)}
