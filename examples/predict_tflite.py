@@ -1,53 +1,55 @@
 """Classify image files with a `.tflite` model, as a mobile app does, in Python.
 
 For each PNG or JPEG file: read it, convert it to the model's input (size,
-grayscale for one channel, RGB for three), normalize it as at training time,
-quantize it if the model takes int8, run the LiteRT interpreter, and print
-the top-k labels with their probabilities (the softmax of the logits).
+grayscale for one channel, RGB for three), run the LiteRT interpreter on the
+raw pixels, and print the top-k labels with their probabilities (the
+softmax of the logits).
 
-    python examples/predict_tflite.py --model=export/model_int8.tflite \
-        --labels=export/labels.txt shoe.png shirt.jpg
+    python examples/predict_tflite.py --model=export/model_int8.tflite shoe.png shirt.jpg
 
     shoe.png   Ankle boot 0.912  Sneaker 0.071  Sandal 0.013
 
-`--labels` defaults to the `labels.txt` beside the model (written by
-`examples/export.py`); without it the classes are printed by index.
+Nothing about the model needs to be given: a file written by
+`examples/export.py` takes raw pixels (0..255; uint8 for int8 files) and
+carries its class names and input description (`pinet_keras` metadata,
+`pinet_keras.export.read_tflite_metadata`). `--labels` (one class name per
+line) overrides the class names.
 """
 
 import os
 
-from absl import app
 from absl import flags
 
 import numpy as np
 from PIL import Image
 
+from pinet_keras import _cli
 from pinet_keras.export import TFLiteRunner
+from pinet_keras.export import read_tflite_metadata
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model", None, "The `.tflite` model.", required=True)
-flags.DEFINE_string("labels", None, "Class names, one per line (default: labels.txt beside the model).")
+flags.DEFINE_string("labels", None, "Class names, one per line (default: the model's own).")
 flags.DEFINE_integer("top_k", 3, "How many classes to print per image.")
-flags.DEFINE_string(
-    "normalization",
-    "unit",
-    "As at training time: 'unit' (pixels / 255), 'none' (pixels 0-255), or a name "
-    "that pinet_keras.data.normalize knows for --dataset.",
-)
-flags.DEFINE_string("dataset", None, "Data set for a --normalization other than unit/none.")
 
 
 def main(argv):
     files = argv[1:]
     if not files:
-        raise app.UsageError("Give one or more image files to classify.")
+        raise ValueError("no image files given; pass one or more PNG or JPEG files after the flags")
+    if FLAGS.top_k < 1:
+        raise ValueError(f"--top_k must be at least 1, got {FLAGS.top_k}")
+    metadata = read_metadata(FLAGS.model)
     runner = TFLiteRunner(FLAGS.model)
-    labels = read_labels(FLAGS.labels or os.path.join(os.path.dirname(FLAGS.model), "labels.txt"))
+    labels = read_labels(FLAGS.labels) if FLAGS.labels else metadata.get("class_names")
     height, width, channels = runner.example_shape
+    if labels is not None and len(labels) != runner.num_classes:
+        raise ValueError(
+            f"--labels: {len(labels)} class names for a model with {runner.num_classes} outputs"
+        )
 
     images = np.stack([read_image(path, height, width, channels) for path in files])
-    images = normalize_images(images, FLAGS.normalization, FLAGS.dataset)
-    logits = runner.predict(images, batch_size=1)  # quantizes the input for an int8 model
+    logits = runner.predict(images, batch_size=1)  # raw pixels; uint8 for an int8 model
     probabilities = softmax(logits)
 
     name_width = max(len(path) for path in files)
@@ -57,35 +59,44 @@ def main(argv):
         print(f"{path.ljust(name_width)}  {classes}")
 
 
+def read_metadata(path):
+    """The model's metadata; a file without it was not made to take raw pixels."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(2, "No such file", path)
+    try:
+        metadata = read_tflite_metadata(path)
+    except ValueError as error:
+        raise ValueError(f"--model: {path} is {error}; pass a .tflite file") from error
+    if not metadata:
+        raise ValueError(
+            f"--model: {path} has no pinet_keras metadata, so what input it takes is unknown "
+            "(a file of pinet_keras 0.1.0 took normalized images); export it again with "
+            "examples/export.py"
+        )
+    return metadata
+
+
 def read_image(path, height, width, channels):
-    """A uint8 array (height, width, channels) from a PNG or JPEG file."""
+    """A uint8 array (height, width, channels) of raw pixels from a PNG or JPEG file."""
     if channels not in (1, 3):
         raise ValueError(f"Only models with 1 or 3 input channels take images; this one has {channels}.")
-    with Image.open(path) as image:
-        image = image.convert("L" if channels == 1 else "RGB")
-        if image.size != (width, height):
-            image = image.resize((width, height), Image.BILINEAR)
-        array = np.asarray(image, dtype=np.uint8)
+    try:
+        with Image.open(path) as image:
+            image = image.convert("L" if channels == 1 else "RGB")
+            if image.size != (width, height):
+                image = image.resize((width, height), Image.BILINEAR)
+            array = np.asarray(image, dtype=np.uint8)
+    except (OSError, SyntaxError) as error:  # PIL's errors for files that are not images
+        raise ValueError(f"{path} is not a readable image ({error}); pass PNG or JPEG files") from error
     return array.reshape(height, width, channels)
 
 
-def normalize_images(images, normalization, dataset=None):
-    if normalization == "unit":
-        return images.astype("float32") / 255.0
-    if normalization == "none":
-        return images.astype("float32")
-    if dataset is None:
-        raise app.UsageError(f"--normalization={normalization} needs --dataset.")
-    from pinet_keras.data import normalize
-
-    return normalize(images, dataset, normalization=normalization)
-
-
 def read_labels(path):
-    if not os.path.isfile(path):
-        return None
     with open(path, encoding="utf-8") as f:
-        return [line.strip() for line in f if line.strip()]
+        labels = [line.strip() for line in f if line.strip()]
+    if not labels:
+        raise ValueError(f"--labels: {path} holds no class names; pass a file with one per line")
+    return labels
 
 
 def label_of(index, labels):
@@ -99,4 +110,4 @@ def softmax(logits):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    _cli.run(main)

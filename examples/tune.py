@@ -78,7 +78,7 @@ def main(argv):
             validation_split=FLAGS.validation_split,
             max_train_examples=FLAGS.max_train_examples,
             augment=FLAGS.augment,
-            normalization=FLAGS.input_normalization,
+            input_normalization=FLAGS.input_normalization,
             fixed=parse_fixed(FLAGS.fix),
             seed=FLAGS.seed,
             output_dir=FLAGS.output_dir,

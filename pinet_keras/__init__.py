@@ -14,23 +14,27 @@ Example:
 """
 
 from pinet_keras.initializers import BranchUniform
+from pinet_keras.layers import PixelRange
 from pinet_keras.layers import PolynomialConv2D
 from pinet_keras.layers import PolynomialDense
 from pinet_keras.losses import SparseCategoricalCrossentropy
 from pinet_keras.models import PiResNet
 from pinet_keras.models import PolyNet
 from pinet_keras.models import get_model
+from pinet_keras.models import pixel_preprocessing
 from pinet_keras.models import polynomial_degree
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "BranchUniform",
     "PiResNet",
+    "PixelRange",
     "PolyNet",
     "PolynomialConv2D",
     "PolynomialDense",
     "SparseCategoricalCrossentropy",
     "get_model",
+    "pixel_preprocessing",
     "polynomial_degree",
 ]

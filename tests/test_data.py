@@ -10,11 +10,10 @@ import pytest
 
 from pinet_keras import data
 from pinet_keras.data import DATASETS
-from pinet_keras.data import augment_image
 from pinet_keras.data import dataset_info
 from pinet_keras.data import load_arrays
 from pinet_keras.data import make_datasets
-from pinet_keras.data import normalize
+from pinet_keras.data import pixel_statistics
 from pinet_keras.data import read_idx
 from pinet_keras.data import split_validation
 from pinet_keras.data import arrays as arrays_module
@@ -355,46 +354,27 @@ def test_digits_loads_without_files():
     np.testing.assert_array_equal(y_test, load_digits().target[-360:])
 
 
-# Normalization.
+# Pixel statistics (for the models' Normalization layer) and the fixed constants.
 
 
-def test_normalize_unit():
-    images = np.array([0, 51, 255], np.uint8).reshape(1, 3, 1, 1)
-    x = normalize(images, "mnist")
-    assert x.dtype == np.float32
-    np.testing.assert_allclose(x.ravel(), [0.0, 0.2, 1.0], rtol=1e-6)
+def test_pixel_statistics_are_numpys_per_channel_mean_and_variance():
+    images = np.random.default_rng(0).integers(0, 256, (50, 4, 5, 3)).astype(np.uint8)
+    mean, variance = pixel_statistics(images, chunk=7)  # chunks of 7 images: 8 chunks, one partial
+    assert mean.dtype == variance.dtype == np.float64 and mean.shape == variance.shape == (3,)
+    np.testing.assert_allclose(mean, images.mean(axis=(0, 1, 2)), rtol=1e-12)
+    np.testing.assert_allclose(variance, images.astype(np.float64).var(axis=(0, 1, 2)), rtol=1e-10)
+    # A constant channel has variance 0, not a tiny negative rounding error.
+    _, variance = pixel_statistics(np.full((10, 2, 2, 1), 200, np.uint8))
+    assert variance.tolist() == [0.0]
 
 
-def test_normalize_standardize_uses_fixed_constants():
-    images = np.random.default_rng(0).integers(0, 256, (4, 32, 32, 3)).astype(np.uint8)
-    info = dataset_info("cifar10")
-    expected = (images / 255.0 - np.array(info.mean)) / np.array(info.std)
-    np.testing.assert_allclose(normalize(images, "cifar10", "standardize"), expected, atol=1e-5)
-
-
-def test_standardized_training_split_has_zero_mean_unit_std():
+def test_digits_constants_describe_the_training_split():
+    # dataset_info's mean / std (pixels / 255) stay what 0.1.0 standardized with.
     (x_train, _), _ = load_arrays("digits")
-    x = normalize(x_train, "digits", "standardize")
-    assert abs(x.mean()) < 1e-3 and abs(x.std() - 1) < 1e-3
-
-
-def test_normalize_errors():
-    with pytest.raises(ValueError, match="unit, standardize"):
-        normalize(np.zeros((1, 28, 28, 1), np.uint8), "mnist", "minmax")
-    with pytest.raises(ValueError, match="3 channel"):
-        normalize(np.zeros((1, 32, 32, 1), np.uint8), "cifar10")
-
-
-@tensorflow_only
-def test_normalize_tensor_matches_numpy():
-    import tensorflow as tf
-
-    images = np.random.default_rng(1).integers(0, 256, (2, 32, 32, 3)).astype(np.uint8)
-    for normalization in ("unit", "standardize"):
-        x = normalize(tf.constant(images), "cifar10", normalization)
-        assert tf.is_tensor(x) and x.dtype == tf.float32
-        expected = normalize(images, "cifar10", normalization)
-        np.testing.assert_allclose(x.numpy(), expected, atol=1e-6)
+    info = dataset_info("digits")
+    x = x_train / 255.0
+    np.testing.assert_allclose(x.mean(), info.mean[0], atol=1e-4)
+    np.testing.assert_allclose(x.std(), info.std[0], atol=1e-4)
 
 
 # Validation split and pipelines.
@@ -424,8 +404,8 @@ def test_make_datasets_validation_split(tmp_path):
             "mnist", tmp_path, batch_size=8, validation_split=0.2, seed=name_seed, shuffle=shuffle
         )
         parts = [collect(d) for d in (datasets.train, datasets.validation, datasets.test)]
-        # Pixel (0, 0) holds the example's index; "unit" maps it to index / 255.
-        return datasets.info, [np.round(x[:, 0, 0, 0] * 255).astype(int) for x, _ in parts], parts
+        # Pixel (0, 0) holds the example's index: the pipelines yield raw pixels.
+        return datasets.info, [x[:, 0, 0, 0].astype(int) for x, _ in parts], parts
 
     info, (train, validation, test), parts = indices(0)
     assert (info.num_train, info.num_validation, info.num_test) == (40, 10, 12)
@@ -436,7 +416,8 @@ def test_make_datasets_validation_split(tmp_path):
     # The test split is untouched: all of it, in order.
     np.testing.assert_array_equal(test, np.arange(12))
     np.testing.assert_array_equal(parts[2][1], splits[1][1])
-    np.testing.assert_allclose(parts[2][0][..., 0], splits[1][0] / np.float32(255), rtol=1e-6)
+    assert parts[2][0].dtype == np.uint8
+    np.testing.assert_array_equal(parts[2][0][..., 0], splits[1][0])
     # Deterministic given the seed, different for another one.
     assert np.array_equal(indices(0)[1][1], validation)
     assert not np.array_equal(indices(1)[1][1], validation)
@@ -470,58 +451,48 @@ def test_batching_and_drop_remainder():
 
 
 @tensorflow_only
-def test_make_datasets_types_and_standardize():
-    datasets = make_datasets("digits", batch_size=64, normalization="standardize", shuffle=False)
+def test_make_datasets_yields_raw_pixels_and_their_statistics():
+    datasets = make_datasets("digits", batch_size=64, shuffle=False)
     images, labels = next(iter(datasets.train))
-    assert images.dtype.name == "float32" and labels.dtype.name == "int64"
+    assert images.dtype.name == "uint8" and labels.dtype.name == "int64"
     assert images.shape == (64, 8, 8, 1)
-    assert datasets.info.normalization == "standardize" and datasets.info.input_shape == (8, 8, 1)
-    assert datasets.info.class_names == [str(i) for i in range(10)]
-    x, _ = collect(datasets.train)
-    assert abs(x.mean()) < 0.05 and abs(x.std() - 1) < 0.05
-    with pytest.raises(ValueError, match="unit, standardize"):
-        make_datasets("digits", normalization="minmax")
+    info = datasets.info
+    assert info.input_shape == (8, 8, 1) and info.class_names == [str(i) for i in range(10)]
+    assert "normalization" not in info._fields and "augment" not in info._fields
+    # The raw training examples, unchanged, in the order of the training split.
+    (x_train, y_train), (x_test, _) = load_arrays("digits")
+    train_indices, _ = split_validation(len(x_train), 0.1, seed=0)
+    x, y = collect(datasets.train)
+    np.testing.assert_array_equal(x, x_train[train_indices])
+    np.testing.assert_array_equal(y, y_train[train_indices])
+    np.testing.assert_array_equal(collect(datasets.test)[0], x_test)
+    # pixel_mean / pixel_variance: numpy's per-channel mean and variance of the training split only.
+    assert isinstance(info.pixel_mean, tuple) and len(info.pixel_mean) == len(info.pixel_variance) == 1
+    np.testing.assert_allclose(info.pixel_mean, x.mean(axis=(0, 1, 2)), rtol=1e-10)
+    np.testing.assert_allclose(info.pixel_variance, x.astype(np.float64).var(axis=(0, 1, 2)), rtol=1e-10)
+    full = make_datasets("digits", batch_size=64, validation_split=0)
+    assert full.info.pixel_mean != info.pixel_mean
+    np.testing.assert_allclose(full.info.pixel_mean, x_train.mean(axis=(0, 1, 2)), rtol=1e-10)
+    # The pipeline neither normalizes nor augments any more.
+    for removed in ("normalization", "augment"):
+        with pytest.raises(TypeError, match=removed):
+            make_datasets("digits", **{removed: "unit"})
 
 
 @tensorflow_only
-def test_augment_image_keeps_shape_and_changes_pixels():
-    import tensorflow as tf
-
-    image = tf.constant(cifar_image(3, 0))
-    outputs = [augment_image(image, tf.constant([seed, 0]), "cifar10") for seed in range(8)]
-    for output in outputs:
-        assert output.shape == (32, 32, 3) and output.dtype == tf.uint8
-    assert sum(not np.array_equal(o.numpy(), image.numpy()) for o in outputs) >= 6
-    # Same seed, same result.
-    np.testing.assert_array_equal(augment_image(image, tf.constant([5, 0]), "cifar10"), outputs[5])
-    # Translations pad with black.
-    white = tf.fill((28, 28, 1), tf.constant(255, tf.uint8))
-    padded = [augment_image(white, tf.constant([s, 1]), "mnist").numpy().min() for s in range(8)]
-    assert min(padded) == 0
-
-
-@tensorflow_only
-def test_make_datasets_augment(tmp_path):
+def test_make_datasets_cifar_pixels_are_the_files_pixels(tmp_path):
     write_cifar_folder(tmp_path, per_class=(3, 1))
-    plain = make_datasets("cifar10", tmp_path, batch_size=16, validation_split=0, shuffle=False)
-    augmented = make_datasets(
-        "cifar10", tmp_path, batch_size=16, validation_split=0, shuffle=False, augment=True
+    datasets = make_datasets("cifar10", tmp_path, batch_size=16, validation_split=0, shuffle=False)
+    (x_train, y_train), (x_test, y_test) = load_arrays("cifar10", tmp_path)
+    x, y = collect(datasets.train)
+    assert x.shape == (30, 32, 32, 3) and x.dtype == np.uint8
+    np.testing.assert_array_equal(x, x_train)
+    np.testing.assert_array_equal(y, y_train)
+    np.testing.assert_array_equal(collect(datasets.test)[0], x_test)
+    np.testing.assert_allclose(datasets.info.pixel_mean, x_train.mean(axis=(0, 1, 2)), rtol=1e-10)
+    np.testing.assert_allclose(
+        datasets.info.pixel_variance, x_train.astype(np.float64).var(axis=(0, 1, 2)), rtol=1e-10
     )
-    assert augmented.info.augment
-    x_plain, y_plain = collect(plain.train)
-    x_aug, y_aug = collect(augmented.train)
-    assert x_aug.shape == x_plain.shape == (30, 32, 32, 3) and x_aug.dtype == np.float32
-    np.testing.assert_array_equal(y_aug, y_plain)
-    changed = [not np.array_equal(a, b) for a, b in zip(x_aug, x_plain)]
-    assert sum(changed) >= 20
-    # Each epoch draws new augmentations; a rebuilt pipeline repeats them.
-    assert not np.array_equal(collect(augmented.train)[0], x_aug)
-    again = make_datasets(
-        "cifar10", tmp_path, batch_size=16, validation_split=0, shuffle=False, augment=True
-    )
-    np.testing.assert_array_equal(collect(again.train)[0], x_aug)
-    # Test data is never augmented.
-    np.testing.assert_array_equal(collect(augmented.test)[0], collect(plain.test)[0])
 
 
 # TFDS, mocked (nothing prepared, no network).
@@ -540,9 +511,9 @@ def test_tfds_mocked(name, shape):
     info = datasets.info
     assert (info.num_train, info.num_validation, info.num_test) == (15, 5, 20)
     images, labels = next(iter(datasets.train))
-    assert images.shape == (8,) + shape and images.dtype.name == "float32"
+    assert images.shape == (8,) + shape and images.dtype.name == "uint8"
     assert labels.dtype.name == "int64"
-    assert 0 <= images.numpy().min() and images.numpy().max() <= 1
+    assert len(info.pixel_mean) == len(info.pixel_variance) == shape[-1]
 
 
 @tensorflow_only
@@ -585,8 +556,9 @@ def test_real_idx_data(name):
     assert x_train.shape == (60000, 28, 28, 1) and x_test.shape == (10000, 28, 28, 1)
     assert set(np.unique(y_train)) == set(range(10))
     # The published constants describe these files.
-    x = normalize(x_train[:20000], name, "standardize")
-    assert abs(x.mean()) < 0.02 and abs(x.std() - 1) < 0.02
+    info = dataset_info(name)
+    x = x_train[:20000] / 255.0
+    assert abs(x.mean() - info.mean[0]) < 0.01 and abs(x.std() - info.std[0]) < 0.01
 
 
 @tensorflow_only
@@ -603,7 +575,10 @@ def test_real_cifar10_tar():
 def test_public_api():
     for name in ("DATASETS", "DatasetInfo", "Datasets", "load_arrays", "make_datasets"):
         assert hasattr(data, name)
-    assert "normalize" in data.__all__ and "dataset_info" in data.__all__
+    assert "pixel_statistics" in data.__all__ and "dataset_info" in data.__all__
+    assert "AugmentationPolicy" in data.__all__ and "AUGMENTATIONS" in data.__all__
+    for removed in ("normalize", "NORMALIZATIONS", "augment_image", "augment_batch"):
+        assert removed not in data.__all__ and not hasattr(data, removed), removed
 
 
 @tensorflow_only

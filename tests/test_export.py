@@ -16,6 +16,8 @@ from pinet_keras import export
 from pinet_keras.export import files as export_files
 from pinet_keras.export import saved_model as saved_model_module
 from pinet_keras.data import split_validation
+from pinet_keras.layers import PixelRange
+from pinet_keras.models import pixel_preprocessing
 from pinet_keras.export.tflite import representative_images
 from tests.conftest import tensorflow_only
 
@@ -35,6 +37,7 @@ def _model():
         use_skip=True,
         normalization="batch",
         product_scale=0.5,
+        preprocessing=pixel_preprocessing(SHAPE),
         name="tiny_polynet",
     )
 
@@ -46,7 +49,8 @@ def model():
 
 @pytest.fixture(scope="module")
 def images():
-    return np.random.default_rng(0).uniform(size=(16,) + SHAPE).astype("float32")
+    """Raw pixels, as every exported file takes them."""
+    return np.random.default_rng(0).integers(0, 256, (16,) + SHAPE).astype("float32")
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +60,7 @@ def reference(model, images):
 
 @pytest.fixture(scope="module")
 def exported(model, images, tmp_path_factory):
-    """Each TFLite quantization of the same model, plus int8 with int8 input/output."""
+    """Each TFLite quantization of the same model, plus int8 with int8 logits."""
     folder = tmp_path_factory.mktemp("tflite")
     paths = {}
     for quantization in export.QUANTIZATIONS:
@@ -66,8 +70,13 @@ def exported(model, images, tmp_path_factory):
             quantization,
             representative_data=images if quantization == "int8" else None,
         )
-    paths["int8_io"] = export.export_tflite(
-        model, str(folder / "model_int8_io.tflite"), "int8", representative_data=images, int8_io=True
+    paths["int8_output"] = export.export_tflite(
+        model,
+        str(folder / "model_int8_output.tflite"),
+        "int8",
+        representative_data=images,
+        int8_output=True,
+        metadata=export.model_metadata(model, class_names=[f"label_{i}" for i in range(10)]),
     )
     return paths
 
@@ -99,7 +108,7 @@ def test_saved_model_signature_and_reload(model, images, reference, tmp_path):
 # -- TFLite -------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("quantization", export.QUANTIZATIONS + ("int8_io",))
+@pytest.mark.parametrize("quantization", export.QUANTIZATIONS + ("int8_output",))
 def test_tflite_builtin_ops_only_and_runs(exported, quantization, images, reference):
     path = exported[quantization]
     used = export.tflite_ops(path)
@@ -140,18 +149,24 @@ def test_int8_file_is_small(exported):
     assert sizes["float16"] <= 0.55 * sizes["float32"], sizes
 
 
-def test_int8_io_types(exported, images):
-    for quantization in ("float32", "float16", "dynamic", "int8"):
+def test_io_types(exported, images):
+    for quantization in ("float32", "float16", "dynamic"):
         runner = export.TFLiteRunner(exported[quantization])
         assert (runner.input_dtype, runner.output_dtype) == (np.float32, np.float32), quantization
-    runner = export.TFLiteRunner(exported["int8_io"])
-    assert (runner.input_dtype, runner.output_dtype) == (np.int8, np.int8)
-    scale, _ = runner._input["quantization"]
-    assert scale > 0
-    assert "QUANTIZE" not in export.tflite_ops(exported["int8_io"])
-    # Same calibration: int8 io only moves the (de)quantization out of the model.
+    # int8: uint8 raw pixels in (scale 1, zero point 0), float32 or int8 logits out.
+    runner = export.TFLiteRunner(exported["int8"])
+    assert (runner.input_dtype, runner.output_dtype) == (np.uint8, np.float32)
+    assert runner._input["quantization"] == (1.0, 0)
+    np.testing.assert_array_equal(runner.quantize(images), images.astype(np.uint8))
+    runner = export.TFLiteRunner(exported["int8_output"])
+    assert (runner.input_dtype, runner.output_dtype) == (np.uint8, np.int8)
+    assert runner._input["quantization"] == (1.0, 0)
+    step, _ = runner._output["quantization"]
+    assert step > 0
+    assert "DEQUANTIZE" not in export.tflite_ops(exported["int8_output"])
+    # Same calibration: int8 logits only move the dequantization out of the model.
     np.testing.assert_allclose(
-        runner.predict(images), export.run_tflite(exported["int8"], images), atol=1e-5
+        runner.predict(images), export.run_tflite(exported["int8"], images), atol=step + 1e-5
     )
 
 
@@ -177,8 +192,15 @@ def test_tflite_helpers(exported, images):
 @pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
 def test_mixed_precision_model_exports_as_float32(policy, tmp_path):
     keras.utils.set_random_seed(1)
-    mixed = PolyNet(input_shape=(12, 12, 1), width=2, num_blocks=3, normalization="batch", dtype=policy)
-    x = np.random.default_rng(1).uniform(size=(4, 12, 12, 1)).astype("float32")
+    mixed = PolyNet(
+        input_shape=(12, 12, 1),
+        width=2,
+        num_blocks=3,
+        normalization="batch",
+        dtype=policy,
+        preprocessing=pixel_preprocessing((12, 12, 1)),
+    )
+    x = np.random.default_rng(1).integers(0, 256, (4, 12, 12, 1)).astype("float32")
     mixed(x, training=True)  # moves the batch-norm statistics away from their initial values
     float32 = export.as_float32(mixed)
     assert float32 is not mixed
@@ -242,7 +264,7 @@ def test_failures_leave_nothing_half_written(model, images, tmp_path, monkeypatc
     target.unlink()
 
     # A failure in the middle of writing a SavedModel: nothing at the path, no temporary.
-    def broken_writer(model, path):
+    def broken_writer(model, path, metadata=None):
         os.makedirs(os.path.join(path, "variables"))
         with open(os.path.join(path, "saved_model.pb"), "wb") as f:
             f.write(b"partial")
@@ -290,6 +312,27 @@ def test_not_a_keras_model_file(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["fake.keras", "model.tflite", "notes.txt", "saved_model"]
 
 
+def test_model_taking_normalized_images_is_refused(tmp_path):
+    keras.utils.set_random_seed(0)
+    normalized = PolyNet(input_shape=(12, 12, 1), width=2, num_blocks=2, name="old_style")
+    for write in (
+        lambda: export.export_tflite(normalized, str(tmp_path / "m.tflite")),
+        lambda: export.export_saved_model(normalized, str(tmp_path / "saved_model")),
+    ):
+        with pytest.raises(ValueError, match="'old_style' takes normalized images.*add_pixel_preprocessing"):
+            write()
+    assert os.listdir(tmp_path) == []
+    raw = export.add_pixel_preprocessing(normalized)
+    with pytest.raises(ValueError, match="already takes raw pixels"):
+        export.add_pixel_preprocessing(raw)
+    x = np.random.default_rng(0).integers(0, 256, (4, 12, 12, 1)).astype("float32")
+    np.testing.assert_allclose(
+        export.run_tflite(export.convert_to_tflite(raw), x),
+        normalized.predict(x / 255.0, verbose=0),
+        atol=1e-5,
+    )
+
+
 class CumulativeSum(keras.layers.Layer):
     """CUMSUM is a TFLite builtin, but has no int8 kernel."""
 
@@ -308,6 +351,8 @@ def _model_with(layer):
     return keras.Sequential(
         [
             keras.Input((6, 6, 1)),
+            PixelRange(),
+            keras.layers.Rescaling(1 / 255),
             keras.layers.Conv2D(2, 3),
             layer,
             keras.layers.Flatten(),
@@ -318,7 +363,7 @@ def _model_with(layer):
 
 
 def test_layers_that_cannot_be_quantized_or_converted(tmp_path):
-    x = np.random.default_rng(0).uniform(size=(8, 6, 6, 1)).astype("float32")
+    x = np.random.default_rng(0).integers(0, 256, (8, 6, 6, 1)).astype("float32")
     model = _model_with(CumulativeSum(name="running_total"))
     export.export_tflite(model, str(tmp_path / "float32.tflite"))  # fine in float
     target = tmp_path / "int8.tflite"
@@ -345,8 +390,10 @@ def test_representative_data_errors(model, images, tmp_path):
         export.export_tflite(model, target, "int8", representative_data=batches)
     with pytest.raises(ValueError, match="quantization"):
         export.export_tflite(model, target, "int4")
-    with pytest.raises(ValueError, match="int8_io=True needs quantization='int8'"):
-        export.export_tflite(model, target, "float32", int8_io=True)
+    with pytest.raises(ValueError, match="int8_output=True needs quantization='int8'"):
+        export.export_tflite(model, target, "float32", int8_output=True)
+    with pytest.raises(ValueError, match="bound"):
+        export.export_tflite(model, target, "float32", representative_data=images, bound=50)
     assert os.listdir(tmp_path) == []
     # An iterable of (images, labels) batches is accepted.
     pairs = ((images[i : i + 4], np.zeros(4)) for i in range(0, 16, 4))
@@ -360,12 +407,16 @@ import sys
 import keras
 import numpy as np
 from pinet_keras import PolyNet
+from pinet_keras.models import pixel_preprocessing
 
 keras.utils.set_random_seed(0)
-model = PolyNet(input_shape=(12, 12, 1), width=2, num_blocks=3, normalization="batch")
+model = PolyNet(
+    input_shape=(12, 12, 1), width=2, num_blocks=3, normalization="batch",
+    preprocessing=pixel_preprocessing((12, 12, 1)),
+)
 model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
 rng = np.random.default_rng(0)
-x = rng.uniform(size=(32, 12, 12, 1)).astype("float32")
+x = rng.integers(0, 256, (32, 12, 12, 1)).astype("float32")
 model.fit(x, rng.integers(0, 10, 32), batch_size=16, epochs=1, verbose=0)
 model.save(sys.argv[1])
 np.save(sys.argv[2], x[:8])
@@ -374,6 +425,7 @@ print(keras.backend.backend())
 """
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="jax is not installed")
 def test_jax_trained_model_exports_under_tensorflow(tmp_path):
     model_path, x_path, logits_path = (str(tmp_path / n) for n in ("jax.keras", "x.npy", "y.npy"))
@@ -415,44 +467,76 @@ def load_arrays(name, data_dir=None):
     assert name == "tiny", name
     return (arrays["x_train"], arrays["y_train"]), (arrays["x_test"], arrays["y_test"])
 
-def normalize(images, name, normalization="unit"):
-    assert normalization == "unit", normalization
-    return images.astype("float32") / 255.0
-
 def dataset_info(name):
+    assert name == "tiny", name
     return types.SimpleNamespace(
+        name="tiny",
         input_shape=tuple(arrays["x_train"].shape[1:]),
         num_classes=3,
         class_names=["circle", "square", "triangle"],
+        mean=(0.5,),
+        std=(0.25,),
     )
 
-data.load_arrays, data.normalize, data.dataset_info = load_arrays, normalize, dataset_info
+data.load_arrays, data.dataset_info = load_arrays, dataset_info
 sys.argv = sys.argv[2:]
 runpy.run_path(sys.argv[0], run_name="__main__")
 """
 
 
+def _command(args, data_path=None):
+    return [sys.executable] + (["-c", FAKE_DATA_RUNNER, data_path] if data_path else []) + args
+
+
+def _env():
+    return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+
+
 def _run_script(args, data_path=None):
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    command = [sys.executable]
-    command += ["-c", FAKE_DATA_RUNNER, data_path] if data_path else []
     return subprocess.run(
-        command + args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+        _command(args, data_path), cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=600
     )
 
 
+def _run_scripts(*runs):
+    """Runs ``(args, data_path)`` scripts side by side; their `CompletedProcess` in order."""
+    processes = [
+        subprocess.Popen(
+            _command(args, data_path),
+            cwd=ROOT,
+            env=_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for args, data_path in runs
+    ]
+    results = []
+    for process in processes:
+        stdout, stderr = process.communicate(timeout=600)
+        results.append(subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr))
+    return results
+
+
+@pytest.mark.slow
 def test_export_script_end_to_end(tmp_path):
     keras.utils.set_random_seed(2)
-    model = PolyNet(input_shape=(12, 12, 1), num_classes=3, width=4, num_blocks=3)
+    model = PolyNet(
+        input_shape=(12, 12, 1),
+        num_classes=3,
+        width=4,
+        num_blocks=3,
+        preprocessing=pixel_preprocessing((12, 12, 1)),
+    )
     model_dir = tmp_path / "run"
     model_dir.mkdir()
     model.save(str(model_dir / "model.keras"))
-    (model_dir / "metrics.json").write_text(json.dumps({"normalization": "unit", "dataset": "tiny"}))
+    (model_dir / "metrics.json").write_text(json.dumps({"dataset": "tiny"}))
     rng = np.random.default_rng(2)
     x_train = rng.integers(0, 256, (64, 12, 12, 1), dtype=np.uint8)
     x_test = rng.integers(0, 256, (40, 12, 12, 1), dtype=np.uint8)
-    # Labels are the model's own answers: Keras accuracy is 1 by construction.
-    y_test = model.predict(x_test.astype("float32") / 255.0, verbose=0).argmax(-1)
+    # Labels are the model's own answers on the raw pixels: Keras accuracy is 1 by construction.
+    y_test = model.predict(x_test, verbose=0).argmax(-1)
     data_path = str(tmp_path / "tiny.npz")
     np.savez(data_path, x_train=x_train, y_train=np.zeros(64, "int64"), x_test=x_test, y_test=y_test)
 
@@ -465,7 +549,13 @@ def test_export_script_end_to_end(tmp_path):
         "--latency_runs=3",
         "--num_representative=50",
     ]
-    result = _run_script(args, data_path)
+    # Settings are chosen on the run's validation split, never on the test split.
+    validation_args = [a for a in args if not a.startswith(("--output_dir", "--max_test"))] + [
+        f"--output_dir={tmp_path / 'validation'}",
+        "--split=validation",
+        "--formats=int8",
+    ]
+    result, validation = _run_scripts((args, data_path), (validation_args, data_path))
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "float32" in result.stdout and "top-1 agree" in result.stdout  # the table
 
@@ -480,8 +570,11 @@ def test_export_script_end_to_end(tmp_path):
     ]
     assert (out / "labels.txt").read_text().splitlines() == ["circle", "square", "triangle"]
     report = json.loads((out / "report.json").read_text())
-    assert report["dataset"] == "tiny" and report["normalization"] == "unit"
+    assert report["dataset"] == "tiny" and "normalization" not in report
+    assert report["input"]["input_normalization"] == "unit"
+    assert report["input"]["pixel_range"] == [0.0, 255.0]
     assert report["test_examples"] == 32 and report["keras"]["accuracy"] == 1.0
+    assert report["keras"]["non_finite"] == 0 and report["bound"] is None
     formats = report["formats"]
     assert list(formats) == ["saved_model", "float32", "float16", "dynamic", "int8"]
     assert formats["saved_model"]["reload_max_abs_diff"] <= 1e-5
@@ -493,43 +586,48 @@ def test_export_script_end_to_end(tmp_path):
         assert entry["size_bytes"] == os.path.getsize(out / entry["file"])
         assert entry["latency_ms"] > 0 and entry["interpreter"] in ("ai_edge_litert", "tf.lite")
         assert "CONV_2D" in entry["ops"] and not [op for op in entry["ops"] if "Flex" in op]
-        assert set(entry) >= {"accuracy", "max_abs_diff", "top1_agreement"}
+        assert set(entry) >= {"accuracy", "max_abs_diff", "top1_agreement", "non_finite"}
+        assert entry["input_dtype"] == ("uint8" if name == "int8" else "float32")
+        assert export.read_tflite_metadata(str(out / entry["file"]))["class_names"] == [
+            "circle",
+            "square",
+            "triangle",
+        ]
+    assert export.read_saved_model_metadata(str(out / "saved_model"))["dataset"] == "tiny"
 
     logits = report["keras"]["max_abs_logit_percentiles"]
     assert list(logits) == ["50", "99", "99.9", "100"] and 0 < logits["50"] <= logits["100"]
 
-    # Settings are chosen on the run's validation split, never on the test split.
-    validation_args = [a for a in args if not a.startswith(("--output_dir", "--max_test"))] + [
-        f"--output_dir={tmp_path / 'validation'}",
-        "--split=validation",
-        "--formats=int8",
-    ]
-    result = _run_script(validation_args, data_path)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert validation.returncode == 0, validation.stdout[-3000:] + validation.stderr[-3000:]
     report = json.loads((tmp_path / "validation" / "report.json").read_text())
     _, validation_indices = split_validation(64, 0.1, 0)
     assert report["split"] == "validation" and report["test_examples"] == len(validation_indices)
-    result = _run_script(validation_args + ["--percentile=40", "--overwrite"], data_path)
-    assert result.returncode != 0 and "percentile" in result.stderr
 
-    # A second run without --overwrite refuses before touching anything.
+    # A bad flag, and a second run without --overwrite, refuse before touching anything.
     before = {name: os.path.getmtime(out / name) for name in os.listdir(out)}
-    result = _run_script(args + ["--formats=float32"], data_path)
-    assert result.returncode != 0
-    assert "already exists" in result.stderr
+    percentile, again = _run_scripts(
+        (validation_args[:-3] + [f"--output_dir={tmp_path / 'other'}", "--percentile=40"], data_path),
+        (args + ["--formats=float32"], data_path),
+    )
+    assert percentile.returncode == 2 and "percentile" in percentile.stderr
+    assert again.returncode == 2
+    assert "already exists" in again.stderr
     assert before == {name: os.path.getmtime(out / name) for name in os.listdir(out)}
+    assert sorted(os.listdir(tmp_path)) == ["export", "run", "tiny.npz", "validation"]
 
 
+@pytest.mark.slow
 def test_predict_tflite_script(exported, tmp_path):
     Image = pytest.importorskip("PIL.Image")
 
     model_dir = tmp_path / "app"
     model_dir.mkdir()
-    model_path = model_dir / "model_int8_io.tflite"
-    with open(exported["int8_io"], "rb") as f:
+    model_path = model_dir / "model_int8_output.tflite"
+    with open(exported["int8_output"], "rb") as f:
         model_path.write_bytes(f.read())
-    labels = [f"label_{i}" for i in range(10)]
-    (model_dir / "labels.txt").write_text("\n".join(labels) + "\n")
+    labels = [f"label_{i}" for i in range(10)]  # in the file's metadata
+    other_labels = model_dir / "labels.txt"
+    other_labels.write_text("\n".join(f"other_{i}" for i in range(10)) + "\n")
 
     rng = np.random.default_rng(3)
     gray = tmp_path / "gray.png"
@@ -537,19 +635,23 @@ def test_predict_tflite_script(exported, tmp_path):
     color = tmp_path / "color.jpg"  # RGB and larger: converted to gray and resized
     Image.fromarray(rng.integers(0, 256, (24, 20, 3), dtype=np.uint8), "RGB").save(color)
 
-    result = _run_script(
-        ["examples/predict_tflite.py", f"--model={model_path}", "--top_k=2", str(gray), str(color)]
+    result, relabeled = _run_scripts(
+        (["examples/predict_tflite.py", f"--model={model_path}", "--top_k=2", str(gray), str(color)], None),
+        (["examples/predict_tflite.py", f"--model={model_path}", f"--labels={other_labels}", str(gray)], None),
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     lines = [line for line in result.stdout.splitlines() if line.strip()]
     assert len(lines) == 2 and lines[0].startswith(str(gray)) and lines[1].startswith(str(color))
 
-    # The top label printed for the PNG is the model's answer on that image.
-    image = np.asarray(Image.open(gray), dtype="float32")[None, :, :, None] / 255.0
-    logits = export.run_tflite(exported["int8_io"], image)[0]
+    # The top label printed for the PNG is the model's answer on its raw pixels.
+    image = np.asarray(Image.open(gray), dtype=np.uint8)[None, :, :, None]
+    logits = export.run_tflite(exported["int8_output"], image)[0]
     probabilities = np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum()
     top = int(probabilities.argmax())
     fields = lines[0][len(str(gray)) :].split()
     assert fields[0] == labels[top]
     assert float(fields[1]) == pytest.approx(probabilities[top], abs=1e-3)
     assert fields[2] in labels and 0 <= float(fields[3]) <= float(fields[1])
+
+    assert relabeled.returncode == 0, relabeled.stderr[-3000:]
+    assert relabeled.stdout.split()[1] == f"other_{top}"

@@ -8,9 +8,10 @@ from pinet_keras import PiResNet
 from pinet_keras import PolyNet
 from pinet_keras import PolynomialDense
 from pinet_keras import export
-from pinet_keras.export.calibration import narrow_ranges
+from pinet_keras.export.calibration import set_ranges
 from pinet_keras.export.fold import FoldedPolynomial
 from pinet_keras.export.fold import fold_polynomial_layers
+from pinet_keras.models import pixel_preprocessing
 from tests.conftest import tensorflow_only
 
 pytestmark = tensorflow_only
@@ -93,11 +94,12 @@ def test_fold_dense_and_models_without_polynomial_layers():
 
 
 def _calibrated(model, images):
+    import tempfile
+
     import tensorflow as tf
 
+    from pinet_keras._compat import calibrate_only
     from pinet_keras.export.saved_model import write_saved_model
-
-    import tempfile
 
     folder = tempfile.mkdtemp()
     write_saved_model(model, folder + "/saved_model")
@@ -105,14 +107,13 @@ def _calibrated(model, images):
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     converter.representative_dataset = lambda: ([image[None]] for image in images)
-    converter._experimental_calibrate_only = True
-    return converter.convert()
+    return calibrate_only(converter)
 
 
 def _ranges(content):
-    from tensorflow.lite.tools import flatbuffer_utils
+    from pinet_keras._compat import flatbuffer_from_bytes
 
-    subgraph = flatbuffer_utils.convert_bytearray_to_object(content).subgraphs[0]
+    subgraph = flatbuffer_from_bytes(content).subgraphs[0]
     return {
         index: (float(t.quantization.min[0]), float(t.quantization.max[0]))
         for index, t in enumerate(subgraph.tensors)
@@ -121,14 +122,29 @@ def _ranges(content):
     }, set(int(i) for i in subgraph.inputs)
 
 
-def test_narrow_ranges_uses_percentiles_and_keeps_the_input_range():
+def _raw_pixel_polynet(**kwargs):
+    shape = kwargs.setdefault("input_shape", (12, 12, 1))
+    return PolyNet(preprocessing=pixel_preprocessing(shape), **kwargs)
+
+
+def _pixels(n, shape=(12, 12, 1), seed=0):
+    return np.random.default_rng(seed).integers(0, 256, (n, *shape)).astype("float32")
+
+
+def test_set_ranges_uses_percentiles_and_sets_the_input_range():
     keras.utils.set_random_seed(0)
-    model = PolyNet(input_shape=(12, 12, 1), width=4, num_blocks=2)
-    images = np.random.default_rng(0).uniform(size=(32, 12, 12, 1)).astype("float32")
+    model = _raw_pixel_polynet(width=4, num_blocks=2)
+    images = 20.0 + 0.5 * _pixels(32)  # pixels in [20, 147.5]
     calibrated = _calibrated(model, images)
     before, inputs = _ranges(calibrated)
-    after, _ = _ranges(narrow_ranges(calibrated, images, 90.0))
-    assert set(before) == set(after) and inputs
+    assert inputs and all(before[i] == (20.0, 147.5) for i in inputs)  # the pixels seen, not the box
+    # Only the input: the box of valid pixels.
+    after, _ = _ranges(set_ranges(calibrated, images, None, (0.0, 255.0)))
+    for index, low_high in before.items():
+        assert after[index] == ((0.0, 255.0) if index in inputs else low_high)
+    # Percentiles, the input kept.
+    after, _ = _ranges(set_ranges(calibrated, images, 90.0))
+    assert set(before) == set(after)
     narrower = 0
     for index, (low, high) in before.items():
         new_low, new_high = after[index]
@@ -143,9 +159,9 @@ def test_narrow_ranges_uses_percentiles_and_keeps_the_input_range():
 def test_percentile_and_minmax_int8_both_run_and_differ(tmp_path):
     keras.utils.set_random_seed(0)
     model = _trained_statistics(
-        PolyNet(input_shape=(12, 12, 1), width=4, num_blocks=2, normalization="batch", use_skip=True)
+        _raw_pixel_polynet(width=4, num_blocks=2, normalization="batch", use_skip=True)
     )
-    images = np.random.default_rng(0).uniform(size=(32, 12, 12, 1)).astype("float32")
+    images = _pixels(32)
     reference = model.predict(images, verbose=0)
     contents = {}
     for calibration in export.CALIBRATIONS:
@@ -171,8 +187,65 @@ def test_percentile_and_minmax_int8_both_run_and_differ(tmp_path):
     ],
 )
 def test_bad_calibration_arguments(kwargs, message, tmp_path):
-    model = PolyNet(input_shape=(12, 12, 1), width=2, num_blocks=1)
+    model = _raw_pixel_polynet(width=2, num_blocks=1)
     images = np.zeros((2, 12, 12, 1), "float32")
     with pytest.raises(ValueError, match=message):
         export.export_tflite(model, str(tmp_path / "m.tflite"), "int8", images, **kwargs)
     assert not (tmp_path / "m.tflite").exists()
+
+
+def test_fold_with_bound_clips_to_the_representative_ranges(tmp_path):
+    keras.utils.set_random_seed(0)
+    model = _trained_statistics(_raw_pixel_polynet(width=4, num_blocks=3, normalization="batch"))
+    images = _pixels(24)
+    reference = model.predict(images, verbose=0)
+    folded = fold_polynomial_layers(model, images, bound=100)
+    layers = [layer for layer in folded.layers if isinstance(layer, FoldedPolynomial)]
+    assert len(layers) == 3 and all(layer.output_range is not None for layer in layers)
+    for layer in layers:
+        low, high = layer.output_range
+        assert low < high
+    # Exact on the images the ranges come from; bounded beyond.
+    assert _relative_error(model, folded, images) < 1e-5
+    narrow = fold_polynomial_layers(model, images, bound=90)
+    assert all(
+        n.output_range[0] >= w.output_range[0] and n.output_range[1] <= w.output_range[1]
+        for n, w in zip(
+            [layer for layer in narrow.layers if isinstance(layer, FoldedPolynomial)], layers
+        )
+    )
+    # Unbounded folding keeps no range; the original is untouched.
+    assert all(
+        layer.output_range is None
+        for layer in fold_polynomial_layers(model, images).layers
+        if isinstance(layer, FoldedPolynomial)
+    )
+    np.testing.assert_allclose(model.predict(images, verbose=0), reference)
+    # The folded, bounded model saves and reloads (FoldedPolynomial is registered).
+    path = str(tmp_path / "folded.keras")
+    folded.save(path)
+    reloaded = keras.saving.load_model(path)
+    assert [layer.output_range for layer in reloaded.layers if isinstance(layer, FoldedPolynomial)] == [
+        layer.output_range for layer in layers
+    ]
+    x = np.concatenate([images[:4], np.full((2, 12, 12, 1), 255.0, "float32")])
+    np.testing.assert_allclose(reloaded.predict(x, verbose=0), folded.predict(x, verbose=0), rtol=1e-5)
+
+
+@pytest.mark.parametrize("bound", [50, 101, True, "100"])
+def test_bad_bound(bound):
+    model = _raw_pixel_polynet(width=2, num_blocks=1)
+    with pytest.raises(ValueError, match="bound"):
+        fold_polynomial_layers(model, _pixels(4), bound=bound)
+    with pytest.raises(ValueError, match="bound"):
+        export.convert_to_tflite(model, "float32", _pixels(4), bound=bound)
+
+
+def test_bound_needs_representative_data():
+    model = _raw_pixel_polynet(width=2, num_blocks=1)
+    with pytest.raises(ValueError, match="representative_data"):
+        fold_polynomial_layers(model, bound=100)
+    with pytest.raises(ValueError, match="fold=True"):
+        export.convert_to_tflite(model, "float32", _pixels(4), bound=100, fold=False)
+    with pytest.raises(ValueError, match="`output_range`"):
+        FoldedPolynomial({}, {}, "Dense", output_range=(1.0, -1.0))

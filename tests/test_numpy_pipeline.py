@@ -10,8 +10,6 @@ import keras
 import numpy as np
 import pytest
 
-from pinet_keras.data import AUGMENTATIONS
-from pinet_keras.data import augment_batch
 from pinet_keras.data import dataset_info
 from pinet_keras.data import make_datasets
 from pinet_keras.data.numpy_pipeline import NumpyDataset
@@ -36,31 +34,8 @@ def indexed_images(num_examples, shape=(8, 8, 1)):
 
 
 def indices_of(images):
-    pixels = np.round(images * 255).astype(int)
+    pixels = np.asarray(images).astype(int)
     return pixels[:, 0, 0, 0] + 256 * pixels[:, 0, 1, 0]
-
-
-def translated(image, dy, dx):
-    """`out[i, j] = image[i + dy, j + dx]`, zero where that falls outside `image`."""
-    height, width = image.shape[:2]
-    out = np.zeros_like(image)
-    out[max(0, -dy) : height - max(0, dy), max(0, -dx) : width - max(0, dx)] = image[
-        max(0, dy) : height + min(0, dy), max(0, dx) : width + min(0, dx)
-    ]
-    return out
-
-
-def explain(original, augmented, padding):
-    """The `(dy, dx, flipped)` that turn `original` into `augmented`, or `None`."""
-    for flipped in (False, True):
-        for dy in range(-padding, padding + 1):
-            for dx in range(-padding, padding + 1):
-                candidate = translated(original, dy, dx)
-                if flipped:
-                    candidate = candidate[:, ::-1]
-                if np.array_equal(candidate, augmented):
-                    return dy, dx, flipped
-    return None
 
 
 # The NumPy pipeline against the tf.data one.
@@ -70,7 +45,7 @@ def explain(original, augmented, padding):
     "kwargs",
     [
         dict(batch_size=100),
-        dict(batch_size=64, normalization="standardize", drop_remainder=True, validation_split=0.2),
+        dict(batch_size=64, drop_remainder=True, validation_split=0.2),
         dict(batch_size=32, max_train_examples=100, seed=3),
     ],
 )
@@ -85,10 +60,10 @@ def test_numpy_pipeline_matches_tf_data(kwargs):
         x, y, sizes = collect(dataset)
         x_ref, y_ref, sizes_ref = collect(getattr(reference, split))
         assert sizes == sizes_ref and len(dataset) == len(sizes_ref)
-        assert x.dtype == np.float32 and y.dtype == np.int64
+        assert x.dtype == x_ref.dtype == np.uint8 and y.dtype == np.int64
         assert x.shape == x_ref.shape and x.shape[1:] == dataset_info("digits").input_shape
         np.testing.assert_array_equal(y, y_ref)
-        np.testing.assert_allclose(x, x_ref, rtol=1e-6, atol=1e-6)
+        np.testing.assert_array_equal(x, x_ref)  # the same raw pixels, batch by batch
     assert set(y) == set(range(10))
 
 
@@ -108,10 +83,26 @@ def test_pipeline_argument_errors():
         make_datasets("digits", pipeline="torch")
     with pytest.raises(ValueError, match="batch_size=None .* pipeline='numpy'"):
         make_datasets("digits", batch_size=None, pipeline="numpy")
-    with pytest.raises(ValueError, match="unit, standardize"):
-        make_datasets("digits", normalization="minmax", pipeline="numpy")
+    with pytest.raises(TypeError, match="normalization"):
+        make_datasets("digits", normalization="unit", pipeline="numpy")
     with pytest.raises(ValueError, match="batch_size"):
-        NumpyDataset(np.zeros((4, 8, 8, 1), np.uint8), np.zeros(4), "digits", batch_size=0)
+        NumpyDataset(np.zeros((4, 8, 8, 1), np.uint8), np.zeros(4), batch_size=0)
+    with pytest.raises(ValueError, match="batch_size"):
+        NumpyDataset(np.zeros((4, 8, 8, 1), np.uint8), np.zeros(4), batch_size=True)
+    with pytest.raises(ValueError, match="differ in length"):
+        NumpyDataset(np.zeros((4, 8, 8, 1), np.uint8), np.zeros(3), batch_size=2)
+
+
+def test_numpy_dataset_serves_the_raw_examples():
+    images = indexed_images(10)
+    dataset = NumpyDataset(images, np.arange(10), batch_size=4)
+    assert len(dataset) == 3
+    x, y = dataset[1]
+    assert x.dtype == np.uint8 and y.dtype == np.int64
+    np.testing.assert_array_equal(x, images[4:8])
+    np.testing.assert_array_equal(y, [4, 5, 6, 7])
+    with pytest.raises(IndexError):
+        dataset[3]
 
 
 # Shuffling.
@@ -120,7 +111,7 @@ def test_pipeline_argument_errors():
 def test_shuffling_covers_every_example_once_and_differs_between_epochs():
     images = indexed_images(300)
     labels = np.arange(300) % 10
-    dataset = NumpyDataset(images, labels, "digits", batch_size=64, shuffle=True, seed=5)
+    dataset = NumpyDataset(images, labels, batch_size=64, shuffle=True, seed=5)
     orders = []
     for _ in range(3):
         x, y, sizes = collect(dataset)
@@ -133,12 +124,12 @@ def test_shuffling_covers_every_example_once_and_differs_between_epochs():
     assert not np.array_equal(orders[0], np.arange(300))
     assert not np.array_equal(orders[0], orders[1]) and not np.array_equal(orders[1], orders[2])
     # Seeded: a rebuilt dataset repeats the orders; another seed does not.
-    again = NumpyDataset(images, labels, "digits", batch_size=64, shuffle=True, seed=5)
+    again = NumpyDataset(images, labels, batch_size=64, shuffle=True, seed=5)
     np.testing.assert_array_equal(indices_of(collect(again)[0]), orders[0])
-    other = NumpyDataset(images, labels, "digits", batch_size=64, shuffle=True, seed=6)
+    other = NumpyDataset(images, labels, batch_size=64, shuffle=True, seed=6)
     assert not np.array_equal(indices_of(collect(other)[0]), orders[0])
     # drop_remainder drops a different remainder each epoch, never a batch.
-    dropped = NumpyDataset(images, labels, "digits", batch_size=64, shuffle=True, drop_remainder=True)
+    dropped = NumpyDataset(images, labels, batch_size=64, shuffle=True, drop_remainder=True)
     x, _, sizes = collect(dropped)
     assert sizes == [64] * 4 and len(set(indices_of(x))) == 256
 
@@ -171,7 +162,7 @@ class RecordingDataset(NumpyDataset):
 
 def test_fit_reshuffles_every_epoch():
     dataset = RecordingDataset(
-        indexed_images(160), np.arange(160), "digits", batch_size=32, shuffle=True, augment=True
+        indexed_images(160), np.arange(160), batch_size=32, shuffle=True
     )
     model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(), keras.layers.Dense(160)])
     model.compile(optimizer="sgd", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
@@ -187,68 +178,29 @@ def test_fit_reshuffles_every_epoch():
     assert not np.array_equal(orders[0], orders[1]) and not np.array_equal(orders[1], orders[2])
 
 
-# Augmentation.
-
-
-@pytest.mark.parametrize("name", sorted(AUGMENTATIONS))
-def test_augment_batch_translates_with_zeros_and_flips_where_the_policy_does(name):
-    policy = AUGMENTATIONS[name]
-    shape = dataset_info(name).input_shape
-    # Pixels 1..255: zeros in the output can only come from the padding.
-    images = np.random.default_rng(1).integers(1, 256, (64,) + shape, np.uint8)
-    augmented = augment_batch(images, np.random.default_rng(2), name)
-    assert augmented.shape == images.shape and augmented.dtype == np.uint8
-    moves = [explain(a, b, policy.padding) for a, b in zip(images, augmented)]
-    assert None not in moves  # each output is its image shifted (and maybe flipped)
-    assert {dy for dy, _, _ in moves} == set(range(-policy.padding, policy.padding + 1))
-    assert {dx for _, dx, _ in moves} == set(range(-policy.padding, policy.padding + 1))
-    assert {flipped for _, _, flipped in moves} == ({False, True} if policy.flip else {False})
-    assert sum(move != (0, 0, False) for move in moves) > 32
-    # Seeded.
-    np.testing.assert_array_equal(augment_batch(images, np.random.default_rng(2), name), augmented)
-    assert not np.array_equal(augment_batch(images, 3, name), augmented)
-
-
-def test_augment_batch_errors():
-    with pytest.raises(ValueError, match="batch of shape"):
-        augment_batch(np.zeros((8, 8, 1), np.uint8), 0, "digits")
-    with pytest.raises(ValueError, match="Unknown data set"):
-        augment_batch(np.zeros((1, 8, 8, 1), np.uint8), 0, "svhn")
-
-
-def test_make_datasets_augments_the_training_split_only():
-    kwargs = dict(batch_size=256, shuffle=False, pipeline="numpy")
-    plain = make_datasets("digits", **kwargs)
-    augmented = make_datasets("digits", augment=True, **kwargs)
-    assert augmented.info.augment
-    x_plain, y_plain, _ = collect(plain.train)
-    x_aug, y_aug, _ = collect(augmented.train)
-    np.testing.assert_array_equal(y_aug, y_plain)
-    padding = AUGMENTATIONS["digits"].padding
-    moves = [explain(np.round(a * 255), np.round(b * 255), padding) for a, b in zip(x_plain[:100], x_aug[:100])]
-    assert None not in moves and sum(move != (0, 0, False) for move in moves) > 50
-    # A rebuilt pipeline repeats its draws; the next epoch draws new ones.
-    again = make_datasets("digits", augment=True, **kwargs)
-    np.testing.assert_array_equal(collect(again.train)[0], x_aug)
-    augmented.train.on_epoch_end()
-    assert not np.array_equal(collect(augmented.train)[0], x_aug)
-    # Validation and test are never augmented.
-    for split in ("validation", "test"):
-        np.testing.assert_array_equal(collect(getattr(augmented, split))[0], collect(getattr(plain, split))[0])
-
-
 # Training without TensorFlow.
 
+# From the child's start on, `import tensorflow` raises ModuleNotFoundError,
+# as where TensorFlow is not installed. Not `sys.modules["tensorflow"] = None`:
+# Keras' preprocessing layers take a "tensorflow" key in `sys.modules` for
+# TensorFlow being imported (`backend_utils.in_tf_graph`) and import it.
 CHILD = """
-import runpy, sys
-sys.modules["tensorflow"] = None  # from here on, `import tensorflow` raises ImportError
+import importlib.abc, runpy, sys
+
+class NoTensorFlow(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] == "tensorflow":
+            raise ModuleNotFoundError(f"No module named {{name!r}}", name=name)
+        return None
+
+sys.meta_path.insert(0, NoTensorFlow())
 sys.argv = {argv!r}
 try:
     runpy.run_path({script!r}, run_name="__main__")
     code = 0
 except SystemExit as exit:
     code = exit.code
-print("tensorflow module:", repr(sys.modules.get("tensorflow")))
+print("tensorflow imported:", "tensorflow" in sys.modules)
 sys.exit(code)
 """
 
@@ -276,11 +228,15 @@ def test_train_script_runs_without_tensorflow(tmp_path):
         timeout=120,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "tensorflow module: None" in result.stdout
+    assert "tensorflow imported: False" in result.stdout
     assert "Skipping TensorBoard logs: TensorFlow is not installed." in result.stdout
     assert (out / "model.keras").is_file() and not (out / "logs").exists()
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["backend"] == "jax" and metrics["epochs"] == 1 and metrics["config"]["augment"]
+    # The model augments (and normalizes) the raw pixels itself, on JAX as on TensorFlow.
+    assert metrics["input_normalization"] == "unit" and metrics["pixel_range"] == [0, 255]
+    model = keras.saving.load_model(out / "model.keras")
+    assert [type(layer).__name__ for layer in model.layers[:3]] == ["PixelRange", "RandomTranslation", "Rescaling"]
 
 
 def test_importing_the_training_code_does_not_import_tensorflow():

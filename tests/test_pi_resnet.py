@@ -56,6 +56,19 @@ def test_output_shape(input_shape, num_classes):
     assert y.shape == (2, num_classes) and np.isfinite(y).all()
 
 
+def test_preprocessing_layers_come_first():
+    from pinet_keras.models import pixel_preprocessing
+
+    layers = pixel_preprocessing((8, 8, 1), "standardize", mean=(78.0,), variance=(9200.0,))
+    model = PiResNet(input_shape=(8, 8, 1), preprocessing=layers, **TINY)
+    model_layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
+    assert all(a is b for a, b in zip(model_layers, layers)) and model_layers[len(layers)].name == "stem"
+    assert model.count_params() == PiResNet(input_shape=(8, 8, 1), **TINY).count_params()
+    pixels = np.random.default_rng(0).integers(0, 256, (2, 8, 8, 1)).astype("uint8")
+    y = model.predict(pixels, verbose=0)
+    assert y.shape == (2, 10) and np.isfinite(y).all()
+
+
 def test_architecture():
     model = PiResNet(stage_widths=(8, 16, 32), blocks_per_stage=(2, 1, 1), dropout=0.1)
     polys = [layer for layer in model.layers if isinstance(layer, PolynomialConv2D)]
@@ -274,7 +287,7 @@ def test_presets_are_valid_configs():
         assert config.dataset == "cifar10" and config.augment
         assert config.label_smoothing == 0.1 and config.lr_schedule == "cosine"
         assert config.warmup_epochs > 0 and config.weight_decay > 0
-        assert config.normalization == "standardize" and config.batch_size == 128
+        assert config.input_normalization == "standardize" and config.batch_size == 128
     assert PRESETS["cifar10"]["model"] == "pi_resnet"
     assert PRESETS["cifar10_cpu"]["model"] == "pi_resnet_small"
     assert 100 <= PRESETS["cifar10"]["epochs"] <= 200
@@ -286,18 +299,18 @@ def test_apply_preset_explicit_fields_win():
     from pinet_keras.training.presets import apply_preset
 
     config = TrainConfig(
-        epochs=3, normalization="unit", output_dir="runs/x", model_overrides={"width": 8}
+        epochs=3, input_normalization="unit", output_dir="runs/x", model_overrides={"width": 8}
     )
-    new = apply_preset(config, "cifar10_cpu", explicit=["epochs", "normalization", "output_dir"])
+    new = apply_preset(config, "cifar10_cpu", explicit=["epochs", "input_normalization", "output_dir"])
     assert new is not config and config.model == "polynet"  # the input is untouched
-    assert (new.epochs, new.normalization, new.output_dir) == (3, "unit", "runs/x")
+    assert (new.epochs, new.input_normalization, new.output_dir) == (3, "unit", "runs/x")
     for field in ("model", "optimizer", "learning_rate", "label_smoothing", "weight_decay", "augment"):
         assert getattr(new, field) == PRESETS["cifar10_cpu"][field], field
     assert new.model_overrides == {"width": 8}
     with pytest.raises(ValueError, match="Unknown preset"):
         apply_preset(config, "imagenet")
-    with pytest.raises(ValueError, match="input_normalization"):
-        apply_preset(config, "cifar10", explicit=["input_normalization"])
+    with pytest.raises(ValueError, match="Not fields of TrainConfig: normalization"):
+        apply_preset(config, "cifar10", explicit=["normalization"])  # the flag's old field
 
 
 @pytest.fixture
@@ -334,10 +347,10 @@ def test_train_script_preset_flag(train_script, capsys):
     module, seen = train_script
     argv = ["--preset=cifar10_cpu", "--data_dir=/data", "--epochs=2", "--input_normalization=unit", "--width=8"]
     module.FLAGS(["train.py", *argv])
-    assert module.explicit_fields() == ["data_dir", "epochs", "model_overrides", "normalization"]
+    assert module.explicit_fields() == ["data_dir", "epochs", "input_normalization", "model_overrides"]
     assert module.main([]) == 0
     (config,) = seen
-    assert (config.epochs, config.normalization, config.data_dir) == (2, "unit", "/data")
+    assert (config.epochs, config.input_normalization, config.data_dir) == (2, "unit", "/data")
     assert config.model_overrides["width"] == 8
     assert (config.dataset, config.model, config.optimizer) == ("cifar10", "pi_resnet_small", "sgd")
     assert config.label_smoothing == 0.1 and config.augment and config.lr_schedule == "cosine"

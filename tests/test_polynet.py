@@ -49,6 +49,18 @@ def test_rgb_input_and_variants():
     assert block.use_skip and block.normalization == "batch" and block.product_scale == 0.1
 
 
+def test_preprocessing_layers_come_first():
+    from pinet_keras.models import pixel_preprocessing
+
+    assert PolyNet(input_shape=(8, 8, 1), width=4).layers[0].name == "block1"  # none by default
+    layers = pixel_preprocessing((8, 8, 1), augmentation=(1, False))
+    model = PolyNet(input_shape=(8, 8, 1), width=4, preprocessing=layers)
+    assert all(a is b for a, b in zip(model.layers, layers)) and model.layers[len(layers)].name == "block1"
+    assert model.count_params() == PolyNet(input_shape=(8, 8, 1), width=4).count_params()
+    pixels = np.random.default_rng(0).integers(0, 256, (2, 8, 8, 1)).astype("uint8")
+    assert model.predict(pixels, verbose=0).shape == (2, 10)
+
+
 def test_small_input_works_for_digits():
     model = PolyNet(input_shape=(8, 8, 1), width=4)
     assert model.predict(random_images((2, 8, 8, 1)), verbose=0).shape == (2, 10)

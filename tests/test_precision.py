@@ -47,3 +47,37 @@ def test_global_policy_reaches_polynet():
         assert np.isfinite(keras.ops.convert_to_numpy(keras.ops.cast(y, "float32"))).all()
     finally:
         keras.config.set_dtype_policy("float32")
+
+
+def test_with_float_dtype_copies_the_model_in_another_dtype():
+    from pinet_keras.export.precision import as_float32
+    from pinet_keras.export.precision import with_float_dtype
+    from pinet_keras.models import pixel_preprocessing
+
+    keras.utils.set_random_seed(0)
+    shape = (8, 8, 1)
+    model = PolyNet(
+        input_shape=shape,
+        width=2,
+        num_blocks=2,
+        normalization="batch",
+        preprocessing=pixel_preprocessing(shape),
+    )
+    x = np.random.default_rng(0).integers(0, 256, (4, *shape)).astype("float32")
+    half = with_float_dtype(model, "float16")
+    assert half is not model and as_float32(model) is model
+    assert all(w.dtype == "float16" for w in half.weights)
+    assert all(
+        layer.compute_dtype == "float16"
+        for layer in half._flatten_layers(include_self=False, recursive=True)
+        if layer.weights
+    )
+    for a, b in zip(model.weights, half.weights):
+        np.testing.assert_array_equal(np.asarray(a, "float16"), keras.ops.convert_to_numpy(b))
+    expected = model.predict(x, verbose=0)
+    y = keras.ops.convert_to_numpy(keras.ops.cast(half(x), "float32"))
+    assert np.abs(y - expected).max() <= 0.05 * np.abs(expected).max() + 1e-3
+    # And back: float32 again, the same logits as the original up to float16 weights.
+    back = with_float_dtype(half, "float32")
+    assert all(w.dtype == "float32" for w in back.weights)
+    assert np.abs(back.predict(x, verbose=0) - expected).max() <= 0.05 * np.abs(expected).max() + 1e-3

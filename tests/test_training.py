@@ -66,6 +66,10 @@ def test_train_writes_every_output(tmp_path):
     # The saved model is the best epoch on validation and reproduces it.
     model = keras.saving.load_model(out / "model.keras")
     assert model.count_params() == saved["params"]
+    # It takes raw pixels; metrics.json says how it normalizes them.
+    assert [layer.name for layer in model.layers[:2]] == ["pixel_range", "rescaling"]
+    assert saved["input_normalization"] == "unit" and saved["pixel_range"] == [0, 255]
+    assert saved["input_shape"] == [8, 8, 1] and saved["class_names"] == [str(i) for i in range(10)]
 
 
 def test_finished_run_is_not_overwritten(tmp_path):
@@ -137,9 +141,11 @@ def test_divergence_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
         steps_per_epoch = -(-data.info.num_train // kwargs["batch_size"])
 
         def maybe_nan(x, y):
-            # Batches of the third epoch and later carry a NaN.
+            # Batches of the third epoch and later carry a NaN (the raw uint8
+            # pixels as floats: the model takes either).
             steps.assign_add(1)
             bad = steps > 2 * steps_per_epoch
+            x = tf.cast(x, tf.float32)
             return tf.where(bad, x * np.nan, x), y
 
         return data._replace(train=data.train.map(maybe_nan))
@@ -206,3 +212,7 @@ def test_bad_config_is_rejected(tmp_path):
         train(_config(tmp_path, model="nope"))
     with pytest.raises(ValueError, match="Unknown optimizer"):
         train(_config(tmp_path, optimizer="adagrad2"))
+    with pytest.raises(ValueError, match="input_normalization"):
+        train(_config(tmp_path, input_normalization="minmax"))
+    with pytest.raises(TypeError, match="normalization"):
+        _config(tmp_path, normalization="unit")  # renamed input_normalization

@@ -144,6 +144,8 @@ def test_built_model_has_the_hyperparameters(monkeypatch):
     model = hypermodel.build(hp)
     assert polynomial_degree(model) == 32 and model.count_params() == 1220362
     assert isinstance(model.optimizer, keras.optimizers.Adam) and not model.optimizer.weight_decay
+    # It takes raw pixels, as a trained model does: pixels / 255 by default.
+    assert [layer.name for layer in model.layers[:3]] == ["pixel_range", "rescaling", "block1"]
 
     # fit() batches an unbatched dataset, and re-batches a batched one, with the trial's batch size.
     import tensorflow as tf
@@ -155,7 +157,7 @@ def test_built_model_has_the_hyperparameters(monkeypatch):
         return None
 
     monkeypatch.setattr(keras.Model, "fit", fake_fit)
-    data = tf.data.Dataset.from_tensor_slices((np.zeros((10, 28, 28, 1), "float32"), np.zeros(10, "int64")))
+    data = tf.data.Dataset.from_tensor_slices((np.zeros((10, 28, 28, 1), "uint8"), np.zeros(10, "int64")))
     hp = keras_tuner.HyperParameters()
     hp.values["batch_size"] = 4
     hypermodel.fit(hp, model, data, validation_data=data, epochs=1)
@@ -163,6 +165,55 @@ def test_built_model_has_the_hyperparameters(monkeypatch):
     assert seen == [([None, 28, 28, 1], [4, 4, 2], 1), ([None, 28, 28, 1], [4, 4, 2], 2)]
     with pytest.raises(ValueError, match="validation_data"):
         hypermodel.fit(hp, model, data)
+
+
+def test_built_model_takes_raw_pixels_with_the_search_preprocessing():
+    import keras_tuner
+
+    from pinet_keras.layers import PixelRange
+    from pinet_keras.tuning import PolyNetHyperModel
+
+    mean, variance = (80.0,), (900.0,)
+    hypermodel = PolyNetHyperModel(
+        (8, 8, 1),
+        10,
+        fixed={"width": 4, "num_blocks": 2},
+        input_normalization="standardize",
+        pixel_mean=mean,
+        pixel_variance=variance,
+        augmentation=(1, False),
+        seed=3,
+    )
+    model = hypermodel.build(keras_tuner.HyperParameters())
+    first = model.layers[:3]
+    assert [type(layer) for layer in first] == [
+        PixelRange,
+        keras.layers.RandomTranslation,
+        keras.layers.Normalization,
+    ]
+    np.testing.assert_allclose(np.ravel(first[2].mean), mean)
+    np.testing.assert_allclose(np.ravel(first[2].variance), variance)
+    # Every trial gets new layers, with the same settings.
+    again = hypermodel.build(keras_tuner.HyperParameters())
+    assert again.layers[0] is not first[0] and again.layers[1].get_config() == first[1].get_config()
+    # Raw uint8 pixels and their float values give the same logits.
+    pixels = np.random.default_rng(0).integers(0, 256, (4, 8, 8, 1), np.uint8)
+    np.testing.assert_allclose(
+        model.predict(pixels, verbose=0), model.predict(pixels.astype("float32"), verbose=0), rtol=1e-6
+    )
+
+    with pytest.raises(ValueError, match="input_normalization"):
+        PolyNetHyperModel((8, 8, 1), 10, input_normalization="minmax")
+    with pytest.raises(ValueError, match="mean"):
+        PolyNetHyperModel((8, 8, 1), 10, input_normalization="standardize")
+
+
+def test_tune_config_rejects_an_unknown_input_normalization(tmp_path):
+    from pinet_keras.tuning import tune
+
+    with pytest.raises(ValueError, match="input_normalization"):
+        tune(_config(tmp_path / "bad", input_normalization="minmax"))
+    assert not (tmp_path / "bad").exists()  # rejected before the folder is made
 
 
 def test_random_search_writes_outputs_resumes_and_never_reads_the_test_split(tmp_path, monkeypatch):
@@ -232,7 +283,10 @@ def test_random_search_writes_outputs_resumes_and_never_reads_the_test_split(tmp
     assert model.count_params() == saved["params"]
     assert polynomial_degree(model) == 2 ** best["num_blocks"]
     assert model.get_layer("block1").filters == 4
+    # It takes raw pixels (uint8 batches of the search's data), as a trained model does.
+    assert [layer.name for layer in model.layers[:2]] == ["pixel_range", "rescaling"]
     data = search_datasets("digits", max_train_examples=200)
+    assert data.validation.element_spec[0].dtype.name == "uint8"
     _, val_accuracy = model.evaluate(data.validation.batch(256), verbose=0)
     assert val_accuracy == pytest.approx(saved["best_val_accuracy"], abs=1e-6)
 
@@ -254,6 +308,8 @@ def test_random_search_writes_outputs_resumes_and_never_reads_the_test_split(tmp
     events.clear()
     with pytest.raises(ValueError, match="epochs: 1 -> 2"):
         tune(_config(out, max_trials=4, epochs=2))
+    with pytest.raises(ValueError, match="input_normalization: 'unit' -> 'standardize'"):
+        tune(_config(out, max_trials=4, input_normalization="standardize"))
     assert events == []
 
 
@@ -285,6 +341,8 @@ def test_script_runs_a_tiny_hyperband_search(tmp_path):
         "--max_trials=1",
         "--epochs=1",
         "--max_train_examples=150",
+        "--input_normalization=standardize",
+        "--augment",
         "--fix=width=4",
         "--fix=num_blocks=2",
         f"--output_dir={out}",
@@ -299,6 +357,23 @@ def test_script_runs_a_tiny_hyperband_search(tmp_path):
         assert (out / name).is_file(), name
     config = json.loads((out / "metrics.json").read_text())["config"]
     assert config["max_train_examples"] == 150 and config["fixed"] == {"width": 4, "num_blocks": 2}
+    assert config["input_normalization"] == "standardize" and config["augment"]
+    # best_model.keras takes raw pixels: the guard, digits' augmentation (a
+    # translation by up to 1 pixel, no flip), the training pixels' statistics.
+    from pinet_keras.layers import PixelRange
+    from pinet_keras.tuning import search_datasets
+
+    model = keras.saving.load_model(out / "best_model.keras")
+    first = model.layers[:3]
+    assert [type(layer) for layer in first] == [
+        PixelRange,
+        keras.layers.RandomTranslation,
+        keras.layers.Normalization,
+    ]
+    assert first[1].height_factor == first[1].width_factor == 1 / 8 and first[1].fill_value == 0
+    info = search_datasets("digits", max_train_examples=150).info
+    np.testing.assert_allclose(np.ravel(first[2].mean), info.pixel_mean, rtol=1e-6)
+    np.testing.assert_allclose(np.ravel(first[2].variance), info.pixel_variance, rtol=1e-6)
     # Hyperband's bookkeeping stays in trials.csv, out of the best hyperparameters.
     rows = _read_csv(out / "trials.csv")
     assert len(rows) == 1 and rows[0]["status"] == "COMPLETED" and rows[0]["tuner/epochs"] == "1"

@@ -31,46 +31,40 @@ Sources (`load_arrays`, first match wins):
 
 Otherwise the error says which files to pass as `data_dir`.
 
-Normalization (`normalize`): `"unit"`, the default and the original
-experiment's recipe, maps pixels to `[0, 1]` (pixels / 255); `"standardize"`
-then subtracts a fixed per-channel mean and divides by a fixed standard
-deviation of the training split (`dataset_info(name).mean` / `.std`, e.g.
-0.1307 / 0.3081 for MNIST). `make_datasets` augments uint8 pixels before it
-normalizes, so padding is black either way.
+The pipelines yield raw uint8 pixels. Normalization and augmentation are
+Keras layers inside the model (`pinet_keras.models.pixel_preprocessing`),
+with the per-channel statistics of the training split (`pixel_statistics`,
+in `PipelineInfo`) and the policy of `AUGMENTATIONS`.
 """
 
 from pinet_keras.data.arrays import load_arrays
 from pinet_keras.data.augmentation import AUGMENTATIONS
-from pinet_keras.data.augmentation import augment_batch
-from pinet_keras.data.augmentation import augment_image
+from pinet_keras.data.augmentation import AugmentationPolicy
 from pinet_keras.data.idx import load_idx_dataset
 from pinet_keras.data.idx import read_idx
 from pinet_keras.data.image_folder import load_image_folder_dataset
 from pinet_keras.data.info import DATASETS
 from pinet_keras.data.info import DatasetInfo
 from pinet_keras.data.info import dataset_info
-from pinet_keras.data.normalization import NORMALIZATIONS
-from pinet_keras.data.normalization import normalize
 from pinet_keras.data.pipeline import Datasets
 from pinet_keras.data.pipeline import PipelineInfo
 from pinet_keras.data.pipeline import make_datasets
+from pinet_keras.data.pipeline import pixel_statistics
 from pinet_keras.data.pipeline import split_validation
 
 __all__ = [
     "AUGMENTATIONS",
+    "AugmentationPolicy",
     "DATASETS",
     "DatasetInfo",
     "Datasets",
-    "NORMALIZATIONS",
     "PipelineInfo",
-    "augment_batch",
-    "augment_image",
     "dataset_info",
     "load_arrays",
     "load_idx_dataset",
     "load_image_folder_dataset",
     "make_datasets",
-    "normalize",
+    "pixel_statistics",
     "read_idx",
     "split_validation",
 ]

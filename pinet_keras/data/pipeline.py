@@ -5,17 +5,16 @@ import collections
 import numpy as np
 
 from pinet_keras.data.arrays import load_arrays
-from pinet_keras.data.augmentation import augment_image
 from pinet_keras.data.info import DatasetInfo
 from pinet_keras.data.info import dataset_info
-from pinet_keras.data.normalization import check_normalization
-from pinet_keras.data.normalization import normalize
 
 Datasets = collections.namedtuple("Datasets", ["train", "validation", "test", "info"])
 Datasets.__doc__ = """What `make_datasets` returns.
 
 Attributes:
-    train: batched `tf.data.Dataset` of `(float32 images NHWC, int64 labels)`,
+    train: batched `tf.data.Dataset` of `(uint8 images NHWC, int64 labels)`:
+        raw pixels, which the models that `pinet_keras` trains normalize
+        (and augment) themselves (`pinet_keras.models.pixel_preprocessing`),
         or a `numpy_pipeline.NumpyDataset` (a `keras.utils.PyDataset`)
         yielding the same as NumPy arrays; see `make_datasets`'s `pipeline`.
     validation: the same, carved from the training split, or `None`.
@@ -26,7 +25,7 @@ Attributes:
 PipelineInfo = collections.namedtuple(
     "PipelineInfo",
     DatasetInfo._fields
-    + ("num_train", "num_validation", "num_test", "normalization", "augment", "batch_size"),
+    + ("num_train", "num_validation", "num_test", "pixel_mean", "pixel_variance", "batch_size"),
 )
 PipelineInfo.__doc__ = """`DatasetInfo` plus what `make_datasets` made.
 
@@ -34,8 +33,8 @@ Attributes:
     name, input_shape, num_classes, class_names, mean, std: as in `DatasetInfo`.
     num_train, num_validation, num_test: examples in each split (before
         batching; `num_validation` is 0 without a validation split).
-    normalization: `"unit"` or `"standardize"`, see `normalize`.
-    augment: whether the training split is augmented.
+    pixel_mean, pixel_variance: per-channel mean and variance of the raw
+        training pixels (0..255), for `keras.layers.Normalization`.
     batch_size: the batch size of the three datasets.
 """
 
@@ -67,38 +66,57 @@ def split_validation(num_examples, validation_split, seed=0):
     return np.sort(permutation[num_validation:]), np.sort(permutation[:num_validation])
 
 
+def pixel_statistics(images, chunk=4096):
+    """Per-channel mean and variance of raw pixels ``(N, H, W, C)``, in float64.
+
+    What ``keras.layers.Normalization.adapt`` computes, without holding a
+    float copy of the whole training split.
+
+    Example:
+
+    >>> mean, variance = pixel_statistics(np.array([[[[0], [255]]]], np.uint8))
+    >>> mean.tolist(), variance.tolist()
+    ([127.5], [16256.25])
+    """
+    images = np.asarray(images)
+    channels = images.shape[-1]
+    total = np.zeros(channels)
+    squares = np.zeros(channels)
+    for start in range(0, len(images), chunk):
+        part = images[start : start + chunk].reshape(-1, channels).astype("float64")
+        total += part.sum(0)
+        squares += np.square(part).sum(0)
+    count = images.size // channels
+    mean = total / count
+    return mean, np.maximum(squares / count - np.square(mean), 0.0)
+
+
 def make_datasets(
     name,
     data_dir=None,
     batch_size=128,
     validation_split=0.1,
     seed=0,
-    augment=False,
-    normalization="unit",
     cache=True,
     shuffle=True,
     drop_remainder=False,
     max_train_examples=None,
     pipeline="auto",
 ):
-    """Builds batched training, validation and test `tf.data` (or NumPy) pipelines.
+    """Builds batched training, validation and test pipelines of raw pixels.
 
     The arrays come from `load_arrays(name, data_dir)`. The validation split
     is carved from the training split (`split_validation`); the test split
-    is used as is. Each dataset yields `(float32 images NHWC, int64 labels)`.
-
-    Training: cache, shuffle (all examples, seeded, reshuffled each epoch),
-    augment, batch, normalize, prefetch. Validation and test: cache, batch,
-    normalize, prefetch. Examples stay uint8 until a batch is normalized: the
-    cache holds a quarter of the float32 bytes, and augmentation pads with
-    black pixels whatever the normalization.
+    is used as is. Each dataset yields `(uint8 images NHWC, int64 labels)`:
+    read arrays, shuffle (training only), batch. Normalization and
+    augmentation are Keras layers inside the model
+    (`pinet_keras.models.pixel_preprocessing`), the same on every backend
+    and in every exported file.
 
     Without TensorFlow (or with `pipeline="numpy"`) the datasets are
     `numpy_pipeline.NumpyDataset`s, `keras.utils.PyDataset`s that `fit`
-    takes on any backend: the same splits, subset, batches and
-    normalization; the training examples shuffled (seeded, reshuffled at
-    each `on_epoch_end`) and augmented with `augment_batch`, the same
-    distribution as the `tf.data` pipeline but other random draws.
+    takes on any backend: the same splits, subset and batches, the training
+    examples shuffled (seeded, reshuffled at each `on_epoch_end`).
 
     Args:
         name: one of `DATASETS`.
@@ -106,13 +124,7 @@ def make_datasets(
         batch_size: examples per batch.
         validation_split: fraction of the training split held out for
             validation; 0 means no validation dataset (`None`).
-        seed: seeds the validation split, the shuffling and the augmentation.
-        augment: whether to augment the training examples on the fly, with
-            `augmentation.AUGMENTATIONS[name]`: a random translation by up to
-            4 pixels and a horizontal flip for cifar10, up to 2 pixels for
-            mnist (no flip) and fashion_mnist (flip), 1 pixel for digits.
-        normalization: `"unit"` (pixels / 255) or `"standardize"`; see
-            `normalize`.
+        seed: seeds the validation split and the shuffling.
         cache: whether to cache the examples in memory after the first epoch
             (the NumPy pipeline always holds them in memory).
         shuffle: whether to shuffle the training examples.
@@ -124,9 +136,9 @@ def make_datasets(
         pipeline: `"tf.data"`, `"numpy"`, or `"auto"`: `"tf.data"` when
             TensorFlow can be imported, else `"numpy"`.
 
-    ``batch_size=None`` gives unbatched datasets of single examples (each
-    normalized on its own), for callers that batch later, such as the tuner;
-    it needs the `tf.data` pipeline.
+    ``batch_size=None`` gives unbatched datasets of single examples, for
+    callers that batch later, such as the tuner; it needs the `tf.data`
+    pipeline.
 
     Returns:
         A `Datasets` `(train, validation, test, info)`, `info` a `PipelineInfo`.
@@ -138,7 +150,7 @@ def make_datasets(
     (1293, 144, 360)
     >>> images, labels = next(iter(datasets.train))
     >>> tuple(images.shape), images.dtype.name, labels.dtype.name
-    ((32, 8, 8, 1), 'float32', 'int64')
+    ((32, 8, 8, 1), 'uint8', 'int64')
     """
     if pipeline not in PIPELINES:
         raise ValueError(f"pipeline must be one of {', '.join(map(repr, PIPELINES))}, got {pipeline!r}.")
@@ -154,8 +166,9 @@ def make_datasets(
                 ) from error
 
     info = dataset_info(name)
-    check_normalization(normalization)
-    if batch_size is not None and (int(batch_size) != batch_size or batch_size < 1):
+    if batch_size is not None and (
+        isinstance(batch_size, bool) or int(batch_size) != batch_size or batch_size < 1
+    ):
         raise ValueError(f"batch_size must be a positive integer or None, got {batch_size}.")
     if max_train_examples is not None and (
         isinstance(max_train_examples, bool) or not isinstance(max_train_examples, int) or max_train_examples < 1
@@ -179,17 +192,8 @@ def make_datasets(
             dataset = dataset.cache()
         if training and shuffle:
             dataset = dataset.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
-        if training and augment:
-            seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
-            dataset = tf.data.Dataset.zip((dataset, seeds)).map(
-                lambda example, s: (augment_image(example[0], s, name), example[1]),
-                num_parallel_calls=tf.data.AUTOTUNE,
-            )
         if batch_size is not None:
             dataset = dataset.batch(int(batch_size), drop_remainder=training and drop_remainder)
-        dataset = dataset.map(
-            lambda x, y: (normalize(x, name, normalization), y), num_parallel_calls=tf.data.AUTOTUNE
-        )
         return dataset.prefetch(tf.data.AUTOTUNE)
 
     def numpy_pipeline(images, labels, training):
@@ -198,30 +202,29 @@ def make_datasets(
         return NumpyDataset(
             images,
             labels,
-            name,
             int(batch_size),
-            normalization=normalization,
             shuffle=training and shuffle,
-            augment=training and augment,
             drop_remainder=training and drop_remainder,
             seed=seed,
         )
 
     make = numpy_pipeline if tf is None else tf_pipeline
-    train = make(x_train[train_indices], y_train[train_indices], training=True)
+    x_fit = x_train[train_indices]
+    train = make(x_fit, y_train[train_indices], training=True)
     validation = None
     if len(validation_indices):
         validation = make(
             x_train[validation_indices], y_train[validation_indices], training=False
         )
     test = make(x_test, y_test, training=False)
+    mean, variance = pixel_statistics(x_fit)
     pipeline_info = PipelineInfo(
         *info,
         num_train=len(train_indices),
         num_validation=len(validation_indices),
         num_test=len(x_test),
-        normalization=normalization,
-        augment=bool(augment),
+        pixel_mean=tuple(mean.tolist()),
+        pixel_variance=tuple(variance.tolist()),
         batch_size=None if batch_size is None else int(batch_size),
     )
     return Datasets(train, validation, test, pipeline_info)

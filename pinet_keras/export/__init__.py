@@ -1,16 +1,24 @@
 """Export: SavedModel and TFLite (LiteRT), checked against the Keras model.
 
 Needs the TensorFlow backend (a ``.keras`` file saved under JAX or PyTorch
-loads and exports here too). Only this package imports TensorFlow; the rest
-of `pinet_keras` does not need it.
+loads and exports here too).
+
+Every exported file takes **raw pixels** (``0..255``; the model's own
+`PixelRange`, normalization and guard are inside it) and carries its
+labels and provenance (`model_metadata`).
 
 - `export_saved_model`: a SavedModel with the signature ``serving_default``,
-  input ``images`` (float32, ``(None, H, W, C)``), output ``logits``.
+  input ``images`` (float32 raw pixels, ``(None, H, W, C)``), output
+  ``logits``, and the signature ``metadata``.
 - `export_tflite`: a ``.tflite`` file in ``"float32"``, ``"float16"``,
-  ``"dynamic"`` (dynamic-range) or ``"int8"`` (full integer, float or int8
-  input/output), TFLite builtin ops only (no Flex), resizable batch. For
-  int8 the polynomial layers are folded first (`fold_polynomial_layers`) and
-  the activation ranges calibrated on percentiles (`CALIBRATIONS`).
+  ``"dynamic"`` (dynamic-range) or ``"int8"`` (full integer, uint8 input),
+  TFLite builtin ops only (no Flex), resizable batch. For int8 the
+  polynomial layers are folded first (`fold_polynomial_layers`) and the
+  activation ranges calibrated on percentiles (`CALIBRATIONS`); ``bound``
+  clips every polynomial layer to its calibrated range in any format.
+- `add_pixel_preprocessing`: puts the preprocessing in front of a model that
+  takes normalized images (a model of pinet_keras 0.1.0).
+- `read_tflite_metadata` / `read_saved_model_metadata`: what a file says.
 - `TFLiteRunner` / `run_tflite` / `latency_ms` / `tflite_ops`: run and inspect
   a ``.tflite`` file in the LiteRT interpreter (``ai-edge-litert``; falls back
   to the deprecated ``tf.lite.Interpreter``).
@@ -36,8 +44,15 @@ from pinet_keras.export.files import check_overwrite
 from pinet_keras.export.files import load_keras_model
 from pinet_keras.export.files import read_training_metadata
 from pinet_keras.export.files import write_text
+from pinet_keras.export.fold import bound_model
 from pinet_keras.export.fold import fold_polynomial_layers
+from pinet_keras.export.metadata import METADATA_NAME
+from pinet_keras.export.metadata import model_metadata
+from pinet_keras.export.metadata import read_tflite_metadata
+from pinet_keras.export.pixels import add_pixel_preprocessing
+from pinet_keras.export.pixels import legacy_standardization
 from pinet_keras.export.precision import as_float32
+from pinet_keras.export.precision import with_float_dtype
 from pinet_keras.export.report import compare_logits
 from pinet_keras.export.report import evaluate_saved_model
 from pinet_keras.export.report import evaluate_tflite
@@ -53,6 +68,7 @@ from pinet_keras.export.saved_model import SIGNATURE_KEY
 from pinet_keras.export.saved_model import export_saved_model
 from pinet_keras.export.saved_model import load_saved_model
 from pinet_keras.export.saved_model import predict_saved_model
+from pinet_keras.export.saved_model import read_saved_model_metadata
 from pinet_keras.export.tflite import QUANTIZATIONS
 from pinet_keras.export.tflite import TFLiteConversionError
 from pinet_keras.export.tflite import convert_to_tflite
@@ -62,12 +78,15 @@ __all__ = [
     "CALIBRATIONS",
     "DEFAULT_PERCENTILE",
     "INPUT_NAME",
+    "METADATA_NAME",
     "OUTPUT_NAME",
     "QUANTIZATIONS",
     "SIGNATURE_KEY",
     "TFLiteConversionError",
     "TFLiteRunner",
+    "add_pixel_preprocessing",
     "as_float32",
+    "bound_model",
     "check_calibration",
     "check_overwrite",
     "compare_logits",
@@ -80,10 +99,15 @@ __all__ = [
     "format_table",
     "interpreter_class",
     "latency_ms",
+    "legacy_standardization",
     "load_keras_model",
     "load_saved_model",
+    "model_metadata",
     "predict_saved_model",
+    "read_saved_model_metadata",
+    "read_tflite_metadata",
     "read_training_metadata",
     "run_tflite",
     "tflite_ops",
+    "with_float_dtype",
 ]

@@ -27,9 +27,9 @@ def check_calibration(calibration, percentile):
         )
 
 
-def quantize_int8(converter, representative, int8_io=False, calibration="percentile",
-                  percentile=DEFAULT_PERCENTILE):
-    """Full-integer conversion with min/max or percentile activation ranges.
+def quantize_int8(converter, representative, int8_output=False, calibration="percentile",
+                  percentile=DEFAULT_PERCENTILE, input_range=(0.0, 255.0)):
+    """Full-integer conversion with uint8 raw-pixel input and min/max or percentile ranges.
 
     ``"minmax"`` is the TFLite converter's own calibration: each activation
     tensor's int8 range spans the smallest and largest value seen on the
@@ -38,60 +38,73 @@ def quantize_int8(converter, representative, int8_io=False, calibration="percent
     set a coarse step for all the others, and more representative images
     only make it worse. ``"percentile"`` calibrates the same way, then narrows
     each activation range to the ``100 - p`` and ``p`` percentiles of the
-    values seen (the model input keeps its full range); the rare values
-    outside saturate. The quantization itself is the converter's.
+    values seen; the rare values outside saturate. Either way the input's
+    range is set to ``input_range``, the model's valid pixels, so that the
+    uint8 input tensor holds raw pixels exactly (scale 1, zero point 0 for
+    ``0..255``). The quantization itself is the converter's.
 
     Args:
         converter: a `tf.lite.TFLiteConverter` for the float model, with its
             ops and optimizations set for int8.
-        representative: float32 images ``(N, H, W, C)``.
-        int8_io: int8 input and output tensors instead of float32.
+        representative: float32 raw-pixel images ``(N, H, W, C)``.
+        int8_output: int8 logits (with their scale and zero point) instead
+            of float32.
         calibration: one of ``CALIBRATIONS``.
         percentile: ``p`` for ``"percentile"``.
+        input_range: ``(min, max)`` of a valid pixel.
 
     Returns:
-        The bytes of the int8 ``.tflite`` model.
+        The bytes of the int8 ``.tflite`` model: uint8 input, int8
+        activations and weights, float32 (or int8) output.
     """
     import tensorflow as tf
 
+    from pinet_keras._compat import calibrate_only
+    from pinet_keras._compat import quantize_calibrated
+
     check_calibration(calibration, percentile)
     converter.representative_dataset = lambda: ([image[None]] for image in representative)
-    io_type = tf.int8 if int8_io else tf.float32
-    if calibration == "minmax" or percentile == 100:
-        if int8_io:
-            converter.inference_input_type = io_type
-            converter.inference_output_type = io_type
-        return converter.convert()
-
-    # The two halves of what `converter.convert()` does for int8 (the same
-    # private calls as tf.lite.experimental.QuantizationDebugger), with the
-    # recorded ranges edited in between.
-    from tensorflow.lite.python.convert import mlir_quantize
-
-    converter._experimental_calibrate_only = True
-    calibrated = converter.convert()
-    calibrated = narrow_ranges(calibrated, representative, percentile)
-    return mlir_quantize(calibrated, input_data_type=io_type, output_data_type=io_type)
+    calibrated = calibrate_only(converter)
+    calibrated = set_ranges(
+        calibrated,
+        representative,
+        percentile if calibration == "percentile" and percentile < 100 else None,
+        input_range,
+    )
+    return quantize_calibrated(
+        calibrated, tf.uint8, tf.int8 if int8_output else tf.float32
+    )
 
 
-def narrow_ranges(calibrated, images, percentile):
-    """Sets each calibrated activation range of a TFLite model to its percentiles on ``images``.
+def set_ranges(calibrated, images, percentile=None, input_range=None):
+    """Edits the calibrated ranges of a TFLite model: the input's, and the activations' percentiles.
 
     Args:
         calibrated: bytes of a float TFLite model with calibration ranges
-            (``converter._experimental_calibrate_only = True``).
+            (`pinet_keras._compat.calibrate_only`).
         images: the representative images, float32 ``(N, H, W, C)``.
-        percentile: ``p``; each range becomes ``[P(100 - p), P(p)]``
-            (widened to include 0, as int8 ranges must).
+        percentile: ``p``, or None to keep the calibrated min/max; each
+            activation range becomes ``[P(100 - p), P(p)]`` (widened to
+            include 0, as int8 ranges must).
+        input_range: ``(min, max)`` for the model input, or None to keep it.
 
     Returns:
         The bytes of the model with the new ranges.
     """
-    from tensorflow.lite.tools import flatbuffer_utils
+    from pinet_keras._compat import flatbuffer_from_bytes
+    from pinet_keras._compat import flatbuffer_to_bytes
 
-    model = flatbuffer_utils.convert_bytearray_to_object(calibrated)
+    model = flatbuffer_from_bytes(calibrated)
     subgraph = model.subgraphs[0]
     inputs = set(int(i) for i in subgraph.inputs)
+    if input_range is not None:
+        for index in inputs:
+            quantization = subgraph.tensors[index].quantization
+            if quantization is not None and quantization.min is not None:
+                quantization.min = np.array([float(input_range[0])], dtype=np.float32)
+                quantization.max = np.array([float(input_range[1])], dtype=np.float32)
+    if percentile is None:
+        return flatbuffer_to_bytes(model)
     indices = [
         index
         for index, tensor in enumerate(subgraph.tensors)
@@ -124,4 +137,4 @@ def narrow_ranges(calibrated, images, percentile):
         quantization = subgraph.tensors[index].quantization
         quantization.min = np.array([min(float(low), 0.0)], dtype=np.float32)
         quantization.max = np.array([max(float(high), 0.0)], dtype=np.float32)
-    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+    return flatbuffer_to_bytes(model)

@@ -7,17 +7,26 @@ from keras import ops
 from pinet_keras.layers.polynomial_base import PolynomialBase
 
 
+@keras.saving.register_keras_serializable(package="pinet_keras")
 class FoldedPolynomial(keras.layers.Layer):
     """``y = A(x) ⊙ B(x) + offset``: a polynomial layer with everything linear folded in.
 
     Built by `fold_polynomial_layers` from a trained `PolynomialBase` layer;
     ``branch_a`` and ``branch_b`` are plain ``Conv2D`` (or ``Dense``) layers
-    and ``offset`` a per-channel constant. Only for export: it has no
-    training-time behaviour of its own (no batch statistics).
+    and ``offset`` a per-channel constant. With ``output_range=(low, high)``
+    the output is clipped to that range (see `fold_polynomial_layers`'s
+    ``bound``). Only for export: it has no training-time behaviour of its
+    own (no batch statistics).
     """
 
-    def __init__(self, branch_a_config, branch_b_config, branch_class, **kwargs):
+    def __init__(self, branch_a_config, branch_b_config, branch_class, output_range=None, **kwargs):
         super().__init__(**kwargs)
+        if output_range is not None:
+            low, high = (float(v) for v in output_range)
+            if not low <= high:
+                raise ValueError(f"`output_range` must be (low, high) with low <= high. Received: {output_range!r}")
+            output_range = (low, high)
+        self.output_range = output_range
         self.branch_a_config = branch_a_config
         self.branch_b_config = branch_b_config
         self.branch_class = branch_class
@@ -33,7 +42,10 @@ class FoldedPolynomial(keras.layers.Layer):
 
     def call(self, inputs):
         y = ops.multiply(self.branch_a(inputs), self.branch_b(inputs))
-        return ops.add(y, ops.cast(self.offset, y.dtype))
+        y = ops.add(y, ops.cast(self.offset, y.dtype))
+        if self.output_range is not None:
+            y = ops.clip(y, *self.output_range)
+        return y
 
     def compute_output_shape(self, input_shape):
         return self.branch_a.compute_output_shape(input_shape)
@@ -45,11 +57,13 @@ class FoldedPolynomial(keras.layers.Layer):
                 "branch_a_config": self.branch_a_config,
                 "branch_b_config": self.branch_b_config,
                 "branch_class": self.branch_class,
+                "output_range": None if self.output_range is None else list(self.output_range),
             }
         )
         return config
 
 
+@keras.saving.register_keras_serializable(package="pinet_keras")
 class _Absorbed(keras.layers.Layer):
     """Stands for a batch normalization folded into the polynomial layer before it."""
 
@@ -57,7 +71,7 @@ class _Absorbed(keras.layers.Layer):
         return inputs
 
 
-def fold_polynomial_layers(model, representative_data=None):
+def fold_polynomial_layers(model, representative_data=None, bound=None):
     """Returns a copy of ``model`` in which each polynomial layer is one product plus a constant.
 
     A trained `PolynomialConv2D` (or `PolynomialDense`) with the product
@@ -82,10 +96,18 @@ def fold_polynomial_layers(model, representative_data=None):
     ranges spreads its channels' ranges by the square, so the unfolded
     layer loses the small channels of its product to the large ones.
 
+    With ``bound=p`` (a percentile in ``(50, 100]``, needs
+    ``representative_data``), each folded layer's output is also clipped to
+    ``[P(100 - p), P(p)]`` of its values on the representative images
+    (``p = 100``: their min and max): every activation of the network, and
+    so its logits, is then bounded whatever the input, as in an int8 file,
+    where each tensor saturates at its calibrated range.
+
     Args:
         model: a float32 `keras.Model` (see `as_float32`).
-        representative_data: optional float images ``(N, H, W, C)``, as for
-            int8 calibration.
+        representative_data: optional images ``(N, H, W, C)`` as the model
+            takes them, as for int8 calibration.
+        bound: ``None``, or the percentile of the output ranges.
 
     Returns:
         A new `keras.Model` with the same inputs and, up to float rounding,
@@ -131,7 +153,42 @@ def fold_polynomial_layers(model, representative_data=None):
     folded = keras.models.clone_model(model, clone_function=clone)
     if not folded.built:
         folded.build(model.input_shape)
+    if bound is not None:
+        _bound(folded, representative_data, bound)
     return folded
+
+
+def bound_model(model, representative_data, percentile=100.0):
+    """``model`` folded, each polynomial layer's output clipped to its range on representative images.
+
+    `fold_polynomial_layers` with ``bound=percentile``: a Keras model with
+    the outputs of ``model`` on ordinary inputs (``percentile=100``: exactly
+    on the representative images) and bounded logits on every input, what
+    the exported files compute with ``bound``.
+
+    Args:
+        model: a float32 `keras.Model` taking raw pixels.
+        representative_data: a few hundred training images as the model takes them.
+        percentile: of each layer's output range, in ``(50, 100]``.
+    """
+    return fold_polynomial_layers(model, np.asarray(representative_data, "float32"), bound=percentile)
+
+
+def _bound(folded, representative_data, percentile):
+    """Sets each `FoldedPolynomial`'s ``output_range`` to percentiles of its outputs."""
+    if representative_data is None:
+        raise ValueError("`bound` needs `representative_data` to measure the activation ranges.")
+    if isinstance(percentile, bool) or not isinstance(percentile, (int, float)) or not 50 < percentile <= 100:
+        raise ValueError(f"`bound` must be a percentile in (50, 100]. Received: bound={percentile!r}")
+    layers = [layer for layer in folded.layers if isinstance(layer, FoldedPolynomial)]
+    if not layers:
+        return
+    # The next layer's range is measured on the clipped values of the ones before.
+    for layer in layers:
+        probe = keras.Model(folded.inputs, layer.output)
+        values = np.asarray(probe.predict(np.asarray(representative_data, "float32"), verbose=0))
+        low, high = np.percentile(values, [100 - percentile, percentile])
+        layer.output_range = (float(low), float(high))
 
 
 def _only_batch_norm_after(layer):

@@ -36,13 +36,24 @@ def as_float32(model):
     """
     if is_float32(model):
         return model
-    config = _float32_config(keras.saving.serialize_keras_object(model))
+    return with_float_dtype(model, "float32")
+
+
+def with_float_dtype(model, dtype):
+    """A copy of ``model`` computing and storing in ``dtype`` (e.g. ``"float16"``), same weights.
+
+    Every floating dtype policy of the model becomes ``dtype``; the weights
+    are cast to it. `as_float32` is ``with_float_dtype(model, "float32")``
+    (for a model that is not float32 already); ``"float16"`` gives a model
+    that computes as a float16 GPU delegate does, for checking overflow.
+    """
+    config = _float32_config(keras.saving.serialize_keras_object(model), dtype)
     try:
         rebuilt = keras.saving.deserialize_keras_object(config)
     except Exception as error:
         raise ValueError(
-            f"Cannot rebuild model {model.name!r} in float32 from its configuration "
-            f"({error}). Register its custom layers with "
+            f"Cannot rebuild model {model.name!r} in {dtype} from its configuration "
+            f"({str(error).splitlines()[0][:300]}). Register its custom layers with "
             "keras.saving.register_keras_serializable, or rebuild it in float32 yourself."
         ) from error
     if not rebuilt.built:
@@ -51,30 +62,30 @@ def as_float32(model):
     expected = [tuple(w.shape) for w in rebuilt.weights]
     if [tuple(w.shape) for w in weights] != expected:
         raise ValueError(
-            f"The float32 rebuild of model {model.name!r} does not have the same weights "
-            "as the original; cannot export it in float32."
+            f"The {dtype} rebuild of model {model.name!r} does not have the same weights "
+            f"as the original; cannot rebuild it in {dtype}."
         )
-    rebuilt.set_weights([np.asarray(w, dtype="float32") for w in weights])
+    rebuilt.set_weights([np.asarray(w, dtype=dtype) for w in weights])
     return rebuilt
 
 
-def _float32_config(value):
-    """Replaces every floating dtype policy in a serialized model by float32."""
+def _float32_config(value, dtype="float32"):
+    """Replaces every floating dtype policy in a serialized model by ``dtype``."""
     if isinstance(value, list):
-        return [_float32_config(v) for v in value]
+        return [_float32_config(v, dtype) for v in value]
     if not isinstance(value, dict):
         return value
     if value.get("class_name") in _POLICY_CLASSES and isinstance(value.get("config"), dict):
         name = value["config"].get("name", "")
-        if name.startswith("mixed_") or name in _FLOAT_DTYPES:
-            return {**value, "config": {**value["config"], "name": "float32"}}
+        if name.startswith("mixed_") or name in _FLOAT_DTYPES + ("float32",):
+            return {**value, "config": {**value["config"], "name": dtype}}
         return value
     result = {}
     for key, item in value.items():
         if key == "dtype" and isinstance(item, str) and (
-            item.startswith("mixed_") or item in _FLOAT_DTYPES
+            item.startswith("mixed_") or item in _FLOAT_DTYPES + ("float32",)
         ):
-            result[key] = "float32"
+            result[key] = dtype
         else:
-            result[key] = _float32_config(item)
+            result[key] = _float32_config(item, dtype)
     return result

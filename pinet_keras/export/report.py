@@ -9,19 +9,48 @@ from pinet_keras.export.saved_model import predict_saved_model
 
 
 def compare_logits(logits, reference=None, labels=None):
-    """``max_abs_diff`` and ``top1_agreement`` against reference logits, ``accuracy`` on labels."""
+    """Agreement with reference logits and accuracy on labels; a non-finite output is never right.
+
+    Returns a dict with ``non_finite`` (rows of ``logits`` holding a NaN or
+    an infinity) and ``max_abs_logit`` (over the finite rows); with
+    ``reference``: ``max_abs_diff`` (over the rows finite in both, or
+    ``inf`` where one side is non-finite and the other is not) and
+    ``top1_agreement`` (a non-finite row on either side disagrees); with
+    ``labels``: ``accuracy`` (a non-finite row is wrong, whatever its
+    argmax).
+
+    Example:
+
+    >>> import numpy as np
+    >>> compare_logits(np.array([[np.nan, 0.0], [0.0, 1.0]]), labels=[0, 1])["accuracy"]
+    0.5
+    """
     logits = np.asarray(logits, dtype="float32")
-    result = {}
+    # Per row; `all` over the other axes also works for zero rows (a reshape to (0, -1) does not).
+    finite = np.isfinite(logits).all(axis=tuple(range(1, logits.ndim)))
+    result = {
+        "non_finite": int((~finite).sum()),
+        "max_abs_logit": float(np.abs(logits[finite]).max()) if finite.any() else float("nan"),
+    }
     if reference is not None:
         reference = np.asarray(reference, dtype="float32")
         if reference.shape != logits.shape:
             raise ValueError(
                 f"Reference logits of shape {reference.shape} do not match logits {logits.shape}."
             )
-        result["max_abs_diff"] = float(np.max(np.abs(logits - reference))) if logits.size else 0.0
-        result["top1_agreement"] = _mean(logits.argmax(-1) == reference.argmax(-1))
+        reference_finite = np.isfinite(reference).all(axis=tuple(range(1, reference.ndim)))
+        both = finite & reference_finite
+        if (finite != reference_finite).any():
+            result["max_abs_diff"] = float("inf")
+        elif both.any():
+            result["max_abs_diff"] = float(np.max(np.abs(logits[both] - reference[both])))
+        else:
+            result["max_abs_diff"] = 0.0
+        agree = both & (logits.argmax(-1) == reference.argmax(-1))
+        result["top1_agreement"] = _mean(agree)
     if labels is not None:
-        result["accuracy"] = _mean(logits.argmax(-1) == np.asarray(labels).reshape(-1))
+        labels = np.asarray(labels).reshape(-1)
+        result["accuracy"] = _mean(finite & (logits.argmax(-1) == labels))
     return result
 
 
@@ -75,12 +104,13 @@ def format_table(formats, keras_accuracy=None):
             lambda name, r: _number(r.get("max_abs_diff", r.get("reload_max_abs_diff")), "{:.2e}"),
         ),
         ("top-1 agree", lambda name, r: _number(r.get("top1_agreement"), "{:.2%}")),
+        ("non-finite", lambda name, r: _number(r.get("non_finite"), "{}")),
         ("ms/image", lambda name, r: _number(r.get("latency_ms"), "{:.3f}")),
         ("io", lambda name, r: r.get("input_dtype", "")),
     ]
     rows = []
     if keras_accuracy is not None:
-        rows.append(["keras", "", _number(keras_accuracy, "{:.4f}"), "", "", "", ""])
+        rows.append(["keras", "", _number(keras_accuracy, "{:.4f}"), "", "", "", "", ""])
     rows += [[cell(name, result) for _, cell in columns] for name, result in formats.items()]
     header = [title for title, _ in columns]
     widths = [max(len(str(row[i])) for row in [header] + rows) for i in range(len(header))]

@@ -41,17 +41,9 @@ def _read(path_or_bytes):
 
 
 def _schema():
-    try:
-        from ai_edge_litert import schema_py_generated
+    from pinet_keras._compat import tflite_schema
 
-        return schema_py_generated
-    except ImportError:
-        try:
-            from tensorflow.lite.python import schema_py_generated
-
-            return schema_py_generated
-        except ImportError:
-            return None
+    return tflite_schema()
 
 
 def tflite_ops(path_or_bytes):
@@ -65,8 +57,10 @@ def tflite_ops(path_or_bytes):
     data = _read(path_or_bytes)
     schema = _schema()
     if schema is None:  # pragma: no cover - both LiteRT and TF ship the schema
+        from pinet_keras._compat import ops_details
+
         interpreter = interpreter_class()[0](model_content=data)
-        return {op["op_name"] for op in interpreter._get_ops_details()}
+        return {op["op_name"] for op in ops_details(interpreter)}
     names = {
         value: key for key, value in vars(schema.BuiltinOperator).items() if key.isupper()
     }
@@ -96,11 +90,12 @@ def non_builtin_ops(ops):
 
 
 class TFLiteRunner:
-    """Runs a ``.tflite`` classifier on float images, as an app would.
+    """Runs a ``.tflite`` classifier on images, as an app would.
 
-    Quantizes the images for a model with int8 (or uint8) input, and
-    dequantizes int8 outputs, so that `predict` takes the same float images
-    as the Keras model and returns float logits whatever the quantization.
+    Quantizes the images for a model with int8 or uint8 input (a no-op for
+    the raw pixels of a uint8 input with scale 1), and dequantizes int8
+    outputs, so that `predict` takes the same images as the Keras model and
+    returns float logits whatever the quantization.
 
     Example:
 
@@ -113,6 +108,7 @@ class TFLiteRunner:
         interpreter_name: ``"ai_edge_litert"`` or ``"tf.lite"``.
         input_shape: the model's input shape; the batch is -1 when resizable.
         input_dtype, output_dtype: NumPy dtypes of the input and output tensors.
+        num_classes: the size of the output.
     """
 
     def __init__(self, path_or_bytes, num_threads=None):
@@ -132,6 +128,7 @@ class TFLiteRunner:
         self.input_shape = tuple(int(d) for d in signature)
         self.input_dtype = np.dtype(self._input["dtype"])
         self.output_dtype = np.dtype(self._output["dtype"])
+        self.num_classes = int(self._output["shape"][-1])
         self._batch = None
 
     @property

@@ -8,9 +8,13 @@ import numpy as np
 from pinet_keras.export.files import atomic_output
 from pinet_keras.export.files import check_overwrite
 from pinet_keras.export.files import load_keras_model
+from pinet_keras.export.metadata import METADATA_NAME
+from pinet_keras.export.metadata import to_json
+from pinet_keras.export.pixels import require_pixel_preprocessing
 from pinet_keras.export.precision import as_float32
 
 SIGNATURE_KEY = "serving_default"
+METADATA_SIGNATURE_KEY = "metadata"
 INPUT_NAME = "images"
 OUTPUT_NAME = "logits"
 
@@ -31,7 +35,11 @@ def require_tensorflow_backend(what="Export"):
 
 
 def prepare_model(model):
-    """A float32 `keras.Model` from a model or a ``.keras`` path, with a known input shape."""
+    """A float32 `keras.Model` taking raw pixels, from a model or a ``.keras`` path.
+
+    Raises ``ValueError`` for a model without a known input shape or
+    without `PixelRange` first (see `add_pixel_preprocessing`).
+    """
     require_tensorflow_backend()
     if isinstance(model, (str, bytes)) or hasattr(model, "__fspath__"):
         model = load_keras_model(model)
@@ -42,6 +50,7 @@ def prepare_model(model):
     input_shape = model_input_shape(model)
     if not model.built:
         model.build((None,) + input_shape)
+    require_pixel_preprocessing(model)
     return as_float32(model)
 
 
@@ -69,13 +78,17 @@ def model_input_shape(model):
 
 
 def serving_signature(model):
-    """The TensorSpec of the serving input: ``(None,) + input_shape``, float32, ``images``."""
+    """The TensorSpec of the serving input: ``(None,) + input_shape``, float32 raw pixels, ``images``."""
     tf = _tf()
     return tf.TensorSpec((None,) + model_input_shape(model), tf.float32, name=INPUT_NAME)
 
 
-def write_saved_model(model, path):
-    """Writes a float32, built ``model`` as a SavedModel at ``path`` (no checks)."""
+def write_saved_model(model, path, metadata=None):
+    """Writes a float32, built ``model`` as a SavedModel at ``path`` (no checks).
+
+    With ``metadata`` (a dict), also the ``metadata`` signature and the
+    files ``assets.extra/pinet_keras.json`` and ``assets.extra/labels.txt``.
+    """
     tf = _tf()
     archive = keras.export.ExportArchive()
     archive.track(model)
@@ -85,17 +98,51 @@ def write_saved_model(model, path):
         return {OUTPUT_NAME: tf.cast(logits, tf.float32)}
 
     archive.add_endpoint(name=SIGNATURE_KEY, fn=serve, input_signature=[serving_signature(model)])
+    if metadata is not None:
+        text = to_json(metadata)
+        archive.add_endpoint(
+            name=METADATA_SIGNATURE_KEY,
+            fn=lambda: {METADATA_NAME: tf.constant(text)},
+            input_signature=[],
+        )
     archive.write_out(path, verbose=False)
+    if metadata is not None:
+        extra = os.path.join(path, "assets.extra")
+        os.makedirs(extra, exist_ok=True)
+        with open(os.path.join(extra, f"{METADATA_NAME}.json"), "w", encoding="utf-8") as f:
+            f.write(text + "\n")
+        if metadata.get("class_names"):
+            with open(os.path.join(extra, "labels.txt"), "w", encoding="utf-8") as f:
+                f.write("\n".join(metadata["class_names"]) + "\n")
 
 
-def export_saved_model(model, path, overwrite=False):
+def read_saved_model_metadata(path):
+    """The metadata dict of a SavedModel from `export_saved_model`, or ``{}``."""
+    import json
+
+    file = os.path.join(os.fspath(path), "assets.extra", f"{METADATA_NAME}.json")
+    if not os.path.isfile(file):
+        return {}
+    with open(file, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def export_saved_model(model, path, overwrite=False, metadata=None, representative_data=None, bound=None):
     """Exports a Keras model as a TensorFlow SavedModel for serving.
 
-    The SavedModel has one signature, ``serving_default``:
+    The SavedModel's signature ``serving_default``:
 
     - input ``images``: float32, shape ``(None, H, W, C)`` (any batch size),
-      the images normalized as at training time (e.g. pixels / 255);
+      raw pixels ``0..255`` (the model normalizes them itself; values
+      outside are clipped);
     - output ``logits``: float32, shape ``(None, num_classes)`` (no softmax).
+
+    With ``metadata`` (see `model_metadata`) it also has the signature
+    ``metadata`` (no input; output ``pinet_keras``, the JSON string) and
+    the files ``assets.extra/pinet_keras.json`` and ``assets.extra/labels.txt``.
+    With ``bound=p`` (and ``representative_data``), the polynomial layers are
+    folded and their outputs clipped to ranges measured on those images (see
+    `fold_polynomial_layers`): the logits are bounded for every input.
 
     It runs the model in inference mode (``training=False``: dropout off,
     batch normalization with its moving statistics). A mixed-precision model
@@ -118,11 +165,19 @@ def export_saved_model(model, path, overwrite=False):
         ``path``. The SavedModel is written to a temporary folder beside it and
         renamed into place, so a failure leaves no partial folder.
     """
+    from pinet_keras.export.fold import fold_polynomial_layers
+
     check_overwrite(path, overwrite)
     model = prepare_model(model)
+    if bound is not None:
+        model = fold_polynomial_layers(model, _float_images(representative_data), bound=bound)
     with atomic_output(path, overwrite) as temporary:
-        write_saved_model(model, temporary)
+        write_saved_model(model, temporary, metadata)
     return os.fspath(path)
+
+
+def _float_images(data):
+    return None if data is None else np.asarray(data, "float32")
 
 
 def load_saved_model(path):

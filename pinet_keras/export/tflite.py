@@ -7,9 +7,12 @@ import tempfile
 
 import numpy as np
 
+from pinet_keras._compat import ops_details
+
 from pinet_keras.export.calibration import DEFAULT_PERCENTILE
 from pinet_keras.export.calibration import check_calibration
 from pinet_keras.export.calibration import quantize_int8
+from pinet_keras.export.metadata import add_tflite_metadata
 from pinet_keras.export.files import check_overwrite
 from pinet_keras.export.files import write_bytes
 from pinet_keras.export.fold import fold_polynomial_layers
@@ -42,17 +45,22 @@ def export_tflite(
     path,
     quantization="float32",
     representative_data=None,
-    int8_io=False,
+    int8_output=False,
     overwrite=False,
     calibration="percentile",
     percentile=DEFAULT_PERCENTILE,
     fold=None,
+    bound=None,
+    metadata=None,
 ):
     """Converts a Keras model to a ``.tflite`` file that runs on TFLite builtin ops only.
 
-    The file has one signature, ``serving_default``: input ``images``, shape
-    ``(1, H, W, C)`` resizable to any batch (shape signature
-    ``(-1, H, W, C)``), output ``logits`` ``(batch, num_classes)``. No Flex
+    The model must take raw pixels (its first layer is `PixelRange`; see
+    `add_pixel_preprocessing` for an older model). The file has one
+    signature, ``serving_default``: input ``images``, raw pixels ``0..255``
+    of shape ``(1, H, W, C)`` resizable to any batch (shape signature
+    ``(-1, H, W, C)``), float32, or **uint8** for ``"int8"``, as a camera
+    gives them; output ``logits`` ``(batch, num_classes)``, float32. No Flex
     (SELECT_TF_OPS) or custom op is allowed: the file runs in the plain
     LiteRT interpreter, on Android/iOS/microcontrollers alike.
 
@@ -64,10 +72,10 @@ def export_tflite(
     - ``"dynamic"``: dynamic-range quantization, int8 weights (about a
       quarter of the size), activations quantized on the fly.
     - ``"int8"``: full-integer quantization: int8 weights and activations,
-      calibrated on ``representative_data``. Every operator must have an int8
-      kernel (``TFLITE_BUILTINS_INT8``). Input and output stay float32
-      (quantize/dequantize inside the model) unless ``int8_io=True``, which
-      gives int8 input and output tensors with their scale and zero point (see
+      calibrated on ``representative_data``, uint8 input (scale 1, zero
+      point 0: the raw pixels themselves). Every operator must have an int8
+      kernel (``TFLITE_BUILTINS_INT8``). The output is float32 unless
+      ``int8_output=True`` (int8 logits with their scale and zero point; see
       `TFLiteRunner`).
 
     For ``"int8"`` the model is first rewritten with
@@ -77,6 +85,15 @@ def export_tflite(
     `quantize_int8`): both keep a deep product's accuracy in int8, where the
     converter's plain min/max calibration of the unfolded model loses points.
 
+    ``bound=p`` (a percentile; needs ``representative_data``) folds the
+    polynomial layers and clips each one's output to the ``[100 - p, p]``
+    percentiles of its values on the representative images: every file, in
+    any quantization, is then bounded on every input, and float32, float16
+    and int8 saturate alike (use the int8 ``percentile`` for ``p``).
+
+    ``metadata`` (a dict, see `model_metadata`) is stored in the file
+    (`read_tflite_metadata`).
+
     A mixed-precision model is converted in float32 with the same weights
     (see `as_float32`).
 
@@ -84,17 +101,19 @@ def export_tflite(
         model: a `keras.Model` or the path of a ``.keras`` file.
         path: the ``.tflite`` file to write.
         quantization: one of ``QUANTIZATIONS``.
-        representative_data: for ``"int8"``, required: float images
-            normalized as at training time, shape ``(N, H, W, C)``, or an
-            iterable of such batches (or of ``(images, labels)`` pairs). A
+        representative_data: for ``"int8"`` (and ``bound``), required: raw
+            pixel images as the model takes them, shape ``(N, H, W, C)``, or
+            an iterable of such batches (or of ``(images, labels)`` pairs). A
             couple of hundred training images is enough. Ignored otherwise.
-        int8_io: for ``"int8"``, int8 input and output tensors.
+        int8_output: for ``"int8"``, int8 logits.
         calibration: for ``"int8"``, ``"percentile"`` (default) or
-            ``"minmax"`` (the converter's own).
+            ``"minmax"`` (the converter's own ranges).
         percentile: for ``calibration="percentile"``, the percentile ``p``
             of the activation ranges (default 99.99).
         fold: rewrite the polynomial layers with `fold_polynomial_layers`
-            before converting; default: for ``"int8"`` only.
+            before converting; default: for ``"int8"`` or ``bound`` only.
+        bound: ``None``, or the percentile of the clipping ranges.
+        metadata: ``None``, or a JSON-serializable dict to store in the file.
         overwrite: replace an existing ``path``; otherwise an existing path
             raises ``FileExistsError`` before any work.
 
@@ -104,57 +123,67 @@ def export_tflite(
 
     Raises:
         FileExistsError: ``path`` exists and ``overwrite`` is False.
-        ValueError: a bad argument, a file that is not a Keras model, or
-            representative data of the wrong shape (naming the expected and
-            the received shape).
+        ValueError: a bad argument, a file that is not a Keras model, a
+            model that does not take raw pixels, or representative data of
+            the wrong shape (naming the expected and the received shape).
         TFLiteConversionError: the model needs ops that TFLite does not have
             as builtins, or (``"int8"``) ops without an int8 kernel; the
             message names the ops and the layers they come from.
     """
+    check_tflite_arguments(quantization, int8_output, calibration, percentile, bound)
+    check_overwrite(path, overwrite)
+    model = prepare_model(model)
+    content = convert_to_tflite(
+        model, quantization, representative_data, int8_output, calibration, percentile, fold,
+        bound, metadata,
+    )
+    return write_bytes(path, content, overwrite)
+
+
+def check_tflite_arguments(quantization, int8_output=False, calibration="percentile",
+                           percentile=DEFAULT_PERCENTILE, bound=None):
+    """Raises ``ValueError`` for a bad combination of `export_tflite`'s arguments."""
     if quantization not in QUANTIZATIONS:
         raise ValueError(
             f"Argument `quantization` must be one of {QUANTIZATIONS}. "
             f"Received: quantization={quantization!r}"
         )
-    if int8_io and quantization != "int8":
+    if int8_output and quantization != "int8":
         raise ValueError(
-            f"int8_io=True needs quantization='int8'. Received: quantization={quantization!r}"
+            f"int8_output=True needs quantization='int8'. Received: quantization={quantization!r}"
         )
     check_calibration(calibration, percentile)
-    check_overwrite(path, overwrite)
-    model = prepare_model(model)
-    content = convert_to_tflite(
-        model, quantization, representative_data, int8_io, calibration, percentile, fold
-    )
-    return write_bytes(path, content, overwrite)
+    if bound is not None and (
+        isinstance(bound, bool) or not isinstance(bound, (int, float)) or not 50 < bound <= 100
+    ):
+        raise ValueError(f"Argument `bound` must be None or a percentile in (50, 100]. Received: bound={bound!r}")
 
 
 def convert_to_tflite(
     model,
     quantization="float32",
     representative_data=None,
-    int8_io=False,
+    int8_output=False,
     calibration="percentile",
     percentile=DEFAULT_PERCENTILE,
     fold=None,
+    bound=None,
+    metadata=None,
 ):
     """The bytes of the ``.tflite`` file `export_tflite` writes (same arguments)."""
     import tensorflow as tf
 
-    if quantization not in QUANTIZATIONS:
-        raise ValueError(
-            f"Argument `quantization` must be one of {QUANTIZATIONS}. "
-            f"Received: quantization={quantization!r}"
-        )
-    check_calibration(calibration, percentile)
+    check_tflite_arguments(quantization, int8_output, calibration, percentile, bound)
     model = prepare_model(model)
     representative = None
-    if quantization == "int8":
+    if quantization == "int8" or bound is not None:
         representative = representative_images(representative_data, model_input_shape(model))
     if fold is None:
-        fold = quantization == "int8"
+        fold = quantization == "int8" or bound is not None
+    if bound is not None and not fold:
+        raise ValueError("`bound` clips the folded layers' outputs: it needs fold=True (or None).")
     if fold:
-        model = fold_polynomial_layers(model, representative)
+        model = fold_polynomial_layers(model, representative, bound=bound)
 
     folder = tempfile.mkdtemp(prefix="pinet_keras_export_")
     try:
@@ -170,7 +199,8 @@ def convert_to_tflite(
             if quantization == "int8":
                 converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
                 content = quantize_int8(
-                    converter, representative, int8_io, calibration, percentile
+                    converter, representative, int8_output, calibration, percentile,
+                    input_range=pixel_range(model),
                 )
             else:
                 content = converter.convert()
@@ -182,7 +212,20 @@ def convert_to_tflite(
     check_builtin_ops(content, model, quantization)
     if quantization == "int8":
         check_fully_quantized(content, model)
+    if metadata is not None:
+        metadata = {**metadata, "quantization": quantization, "bounded": bound is not None}
+        metadata["input"] = {**metadata.get("input", {}), "dtype": "uint8" if quantization == "int8" else "float32"}
+        if quantization == "int8":
+            metadata["output"] = {**metadata.get("output", {}), "dtype": "int8" if int8_output else "float32"}
+        content = add_tflite_metadata(content, metadata)
     return content
+
+
+def pixel_range(model):
+    """``(min, max)`` of the `PixelRange` layer a raw-pixel model starts with."""
+    from pinet_keras.models.preprocessing import preprocessing_config
+
+    return tuple(preprocessing_config(model)["pixel_range"])
 
 
 def representative_images(data, example_shape):
@@ -190,8 +233,8 @@ def representative_images(data, example_shape):
     expected = "(batch, " + ", ".join(str(d) for d in example_shape) + ")"
     if data is None:
         raise ValueError(
-            "quantization='int8' needs `representative_data`: a few hundred training "
-            f"images normalized as at training time, of shape {expected}."
+            "quantization='int8' (and `bound`) needs `representative_data`: a few hundred "
+            f"training images as raw pixels, of shape {expected}."
         )
     if hasattr(data, "shape") and hasattr(data, "ndim") or isinstance(data, (list, tuple)) and (
         len(data) and np.ndim(data[0]) == len(example_shape)
@@ -247,7 +290,7 @@ def check_fully_quantized(content, model=None):
     interpreter = TFLiteRunner(content).interpreter
     tensors = {t["index"]: t for t in interpreter.get_tensor_details()}
     floating = []
-    for op in interpreter._get_ops_details():
+    for op in ops_details(interpreter):
         if op["op_name"] in ("QUANTIZE", "DEQUANTIZE"):
             continue  # the float input and output of a model with float io
         for index in op["outputs"]:

@@ -25,6 +25,7 @@ _AFFINE = (
     keras.layers.ZeroPadding2D,
     keras.layers.Cropping2D,
     keras.layers.Rescaling,
+    keras.layers.Normalization,
     keras.layers.Identity,
     keras.layers.InputLayer,
     keras.layers.RandomFlip,

@@ -33,6 +33,7 @@ def PiResNet(
     width=None,
     num_blocks=None,
     dtype=None,
+    preprocessing=None,
     name="pi_resnet",
 ):
     """Builds a Π-ResNet: a ResNet with polynomial blocks and no activation function.
@@ -101,6 +102,8 @@ def PiResNet(
             (``--num_blocks`` of `examples/train.py`).
         dtype: dtype or dtype policy of every layer (default: the global
             policy, e.g. ``keras.config.set_dtype_policy("mixed_bfloat16")``).
+        preprocessing: layers to put first, e.g. `pixel_preprocessing(...)`
+            for a model that takes raw pixels; none by default.
         name: model name.
 
     Returns:
@@ -167,8 +170,11 @@ def PiResNet(
     # policies, float64 for "float64"); the layers cast to their compute dtype.
     input_dtype = keras.dtype_policies.get(dtype).variable_dtype if dtype is not None else None
     inputs = keras.Input(shape=tuple(input_shape), dtype=input_dtype, name="image")
+    x = inputs
+    for layer in preprocessing or ():
+        x = layer(x)
     if stem == "poly":
-        x = poly(stem_width, 1, "stem")(inputs)
+        x = poly(stem_width, 1, "stem")(x)
     else:
         x = keras.layers.Conv2D(
             stem_width,
@@ -178,7 +184,7 @@ def PiResNet(
             kernel_regularizer=kernel_regularizer,
             dtype=dtype,
             name="stem",
-        )(inputs)
+        )(x)
     x = batch_norm("stem_bn")(x)
 
     channels = stem_width

@@ -32,6 +32,7 @@ def PolyNet(
     bias_initializer=None,
     use_bias=True,
     dtype=None,
+    preprocessing=None,
     name="polynet",
 ):
     """Builds a PolyNet: stacked `PolynomialConv2D` blocks, flatten, dense.
@@ -60,6 +61,9 @@ def PolyNet(
             the network is a homogeneous polynomial of degree ``2**n``).
         dtype: dtype or dtype policy of every layer (default: the global
             policy, e.g. ``keras.config.set_dtype_policy("mixed_bfloat16")``).
+        preprocessing: layers to put first, e.g. `pixel_preprocessing(...)`
+            for a model that takes raw pixels; none by default (the original
+            network takes pixels in ``[0, 1]``).
         name: model name.
 
     Returns:
@@ -99,6 +103,8 @@ def PolyNet(
     # float32 for the mixed policies (the layers cast to their compute dtype).
     input_dtype = keras.dtype_policies.get(dtype).variable_dtype if dtype is not None else None
     model.add(keras.Input(shape=tuple(input_shape), dtype=input_dtype))
+    for layer in preprocessing or ():
+        model.add(layer)
     for index, (multiplier, kernel, stride, padding) in enumerate(blocks, start=1):
         model.add(
             PolynomialConv2D(

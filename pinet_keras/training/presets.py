@@ -58,7 +58,7 @@ _CIFAR10_COMMON = dict(
     weight_decay=5e-3,
     label_smoothing=0.1,
     augment=True,
-    normalization="standardize",
+    input_normalization="standardize",
     validation_split=0.1,
 )
 

@@ -11,8 +11,12 @@ import time
 
 import keras
 
+import pinet_keras
+from pinet_keras.data import AUGMENTATIONS
 from pinet_keras.losses import SparseCategoricalCrossentropy
+from pinet_keras.models import INPUT_NORMALIZATIONS
 from pinet_keras.models import get_model
+from pinet_keras.models import pixel_preprocessing
 from pinet_keras.training.callbacks import BestModelCheckpoint
 from pinet_keras.training.callbacks import DivergenceGuard
 from pinet_keras.training.callbacks import HistoryCSV
@@ -40,7 +44,7 @@ class TrainConfig:
     label_smoothing: float = 0.0
     clipnorm: float = None
     augment: bool = False
-    normalization: str = "unit"
+    input_normalization: str = "unit"
     validation_split: float = 0.1
     mixed_precision: str = "none"
     strategy: str = "default"
@@ -59,6 +63,11 @@ class TrainConfig:
         if self.mixed_precision not in MIXED_PRECISION:
             raise ValueError(
                 f"`mixed_precision` must be one of {sorted(MIXED_PRECISION)}. Received: {self.mixed_precision!r}"
+            )
+        if self.input_normalization not in INPUT_NORMALIZATIONS:
+            raise ValueError(
+                f"`input_normalization` must be one of {INPUT_NORMALIZATIONS}. "
+                f"Received: {self.input_normalization!r}"
             )
         if not 0.0 < self.validation_split < 1.0:
             raise ValueError(
@@ -230,13 +239,27 @@ def _train(config, strategy, is_chief, output_dir):
         batch_size=config.batch_size,
         validation_split=config.validation_split,
         seed=config.seed,
-        augment=config.augment,
-        normalization=config.normalization,
     )
     info = data.info
     steps_per_epoch = -(-info.num_train // config.batch_size)
     with strategy.scope():
-        model = get_model(config.model, info.input_shape, info.num_classes, **config.model_overrides)
+        # The model takes raw pixels: the guard, augmentation and
+        # normalization are its first layers (the data are uint8 pixels).
+        preprocessing = pixel_preprocessing(
+            info.input_shape,
+            config.input_normalization,
+            mean=info.pixel_mean,
+            variance=info.pixel_variance,
+            augmentation=AUGMENTATIONS[config.dataset] if config.augment else None,
+            seed=config.seed,
+        )
+        model = get_model(
+            config.model,
+            info.input_shape,
+            info.num_classes,
+            preprocessing=preprocessing,
+            **config.model_overrides,
+        )
         compile_model(model, config, steps_per_epoch)
 
     paths = {name: os.path.join(output_dir, name) for name in OUTPUTS}
@@ -294,7 +317,11 @@ def _train(config, strategy, is_chief, output_dir):
         "num_train": info.num_train,
         "num_validation": info.num_validation,
         "num_test": info.num_test,
-        "normalization": config.normalization,
+        "input_normalization": config.input_normalization,
+        "input_shape": list(info.input_shape),
+        "pixel_range": [0, 255],
+        "class_names": list(info.class_names),
+        "package_version": pinet_keras.__version__,
         "backend": keras.backend.backend(),
         "config": dataclasses.asdict(config),
     }

@@ -8,13 +8,15 @@ SearchData = collections.namedtuple("SearchData", ["train", "validation", "test"
 SearchData.__doc__ = """What `search_datasets` returns.
 
 Attributes:
-    train: unbatched `tf.data.Dataset` of `(float32 image HWC, int64 label)`,
-        shuffled every epoch (and augmented, if asked); `PolyNetHyperModel.fit`
-        batches it with the trial's batch size.
+    train: unbatched `tf.data.Dataset` of `(uint8 image HWC, int64 label)`:
+        raw pixels, shuffled every epoch; `PolyNetHyperModel.fit` batches it
+        with the trial's batch size. The trial's model normalizes (and
+        augments) them itself, in its first layers.
     validation: the same, carved from the training split, not shuffled.
     test: batched dataset of the untouched test split, for the one final
         evaluation; the search never receives it.
-    info: a `pinet_keras.data.PipelineInfo` (`batch_size` is the test's).
+    info: a `pinet_keras.data.PipelineInfo` (`batch_size` is the test's), with
+        the `pixel_mean` and `pixel_variance` of the training examples.
 """
 
 
@@ -23,8 +25,6 @@ def search_datasets(
     data_dir=None,
     validation_split=0.1,
     seed=0,
-    augment=False,
-    normalization="unit",
     max_train_examples=None,
     test_batch_size=256,
 ):
@@ -35,8 +35,10 @@ def search_datasets(
     `split_validation` of the training split. ``max_train_examples`` then
     keeps a random subset of the remaining training examples (drawn once,
     seeded, the same for every trial) for quick searches; the validation
-    split stays whole. It is `make_datasets` with ``batch_size=None``, so
-    augmentation and normalization are exactly those of training.
+    split stays whole. It is `make_datasets` with ``batch_size=None``: raw
+    uint8 pixels, as in training; normalization and augmentation are layers
+    of the trial's model (`PolyNetHyperModel`'s ``input_normalization`` and
+    ``augmentation``), as in a model that `pinet_keras.training` trains.
 
     Example:
 
@@ -55,8 +57,6 @@ def search_datasets(
         batch_size=None,
         validation_split=validation_split,
         seed=seed,
-        augment=augment,
-        normalization=normalization,
         max_train_examples=max_train_examples,
     )
     test = data.test.batch(test_batch_size).prefetch(-1)

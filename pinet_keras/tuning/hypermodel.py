@@ -3,6 +3,7 @@
 import keras_tuner
 
 from pinet_keras.models import PolyNet
+from pinet_keras.models import pixel_preprocessing
 from pinet_keras.training import TrainConfig
 from pinet_keras.training import compile_model
 from pinet_keras.tuning.space import check_fixed
@@ -18,7 +19,10 @@ class PolyNetHyperModel(keras_tuner.HyperModel):
     `build(hp)` returns a PolyNet compiled by `pinet_keras.training.compile_model`
     (the optimizer of `build_optimizer`, `pinet_keras.SparseCategoricalCrossentropy`
     on logits, accuracy), exactly as `examples/train.py` compiles it, with a
-    constant learning rate. `fit(hp, model, train, validation_data=...)`
+    constant learning rate. Like a model that `pinet_keras.training` trains,
+    it takes raw pixels (``0..255``): its first layers are
+    `pinet_keras.models.pixel_preprocessing`'s (the input-range guard,
+    augmentation if asked, ``input_normalization``), not searched. `fit(hp, model, train, validation_data=...)`
     batches the *unbatched* ``tf.data`` datasets it is given with the trial's
     ``batch_size`` (arrays are passed to Keras with ``batch_size=``), so the
     tuner can search the batch size too. The objective is ``val_accuracy``:
@@ -50,6 +54,15 @@ class PolyNetHyperModel(keras_tuner.HyperModel):
         fixed: optional ``{name: value}``: hyperparameters registered with
             ``hp.Fixed`` instead of being searched (see `parse_fixed`).
         label_smoothing, clipnorm: passed to `compile_model`, not searched.
+        input_normalization: ``"unit"`` (pixels / 255) or ``"standardize"``;
+            see `pixel_preprocessing`.
+        pixel_mean, pixel_variance: for ``"standardize"``, the per-channel
+            statistics of the raw training pixels (``PipelineInfo.pixel_mean``
+            and ``pixel_variance`` of `search_datasets`).
+        augmentation: ``None``, or ``(padding, flip)`` such as
+            ``pinet_keras.data.AUGMENTATIONS[dataset]``: random translations
+            (and flips) during training, the identity at inference.
+        seed: seed of the augmentation layers.
         name, tunable: see `keras_tuner.HyperModel`.
 
     Example:
@@ -61,6 +74,8 @@ class PolyNetHyperModel(keras_tuner.HyperModel):
     >>> model = hypermodel.build(hp)  # the default values
     >>> model.count_params()
     1220362
+    >>> [layer.name for layer in model.layers[:2]]  # raw pixels in
+    ['pixel_range', 'rescaling']
     >>> sorted(p.name for p in hp.space) == sorted(SEARCH_SPACE)
     True
     """
@@ -72,6 +87,11 @@ class PolyNetHyperModel(keras_tuner.HyperModel):
         fixed=None,
         label_smoothing=0.0,
         clipnorm=None,
+        input_normalization="unit",
+        pixel_mean=None,
+        pixel_variance=None,
+        augmentation=None,
+        seed=None,
         name="polynet",
         tunable=True,
     ):
@@ -81,16 +101,34 @@ class PolyNetHyperModel(keras_tuner.HyperModel):
         self.fixed = check_fixed(fixed or {})
         self.label_smoothing = label_smoothing
         self.clipnorm = clipnorm
+        self.input_normalization = input_normalization
+        self.pixel_mean = pixel_mean
+        self.pixel_variance = pixel_variance
+        self.augmentation = None if augmentation is None else tuple(augmentation)
+        self.seed = seed
+        self.preprocessing()  # checks the arguments before any trial
 
     def values(self, hp):
         """Registers the search space on ``hp`` and returns the trial's values."""
         return declare_hyperparameters(hp, self.fixed)
+
+    def preprocessing(self):
+        """New layers that put raw pixels into the form the trial's model is trained on."""
+        return pixel_preprocessing(
+            self.input_shape,
+            self.input_normalization,
+            mean=self.pixel_mean,
+            variance=self.pixel_variance,
+            augmentation=self.augmentation,
+            seed=self.seed,
+        )
 
     def build(self, hp):
         v = self.values(hp)
         model = PolyNet(
             input_shape=self.input_shape,
             num_classes=self.num_classes,
+            preprocessing=self.preprocessing(),
             width=v["width"],
             num_blocks=v["num_blocks"],
             use_skip=v["use_skip"],

@@ -10,6 +10,8 @@ import warnings
 
 import keras
 
+from pinet_keras.data import AUGMENTATIONS
+from pinet_keras.models import INPUT_NORMALIZATIONS
 from pinet_keras.tuning.data import search_datasets
 from pinet_keras.tuning.hypermodel import PolyNetHyperModel
 from pinet_keras.tuning.results import plot_trials
@@ -31,7 +33,7 @@ _SEARCH_SETTINGS = (
     "validation_split",
     "max_train_examples",
     "augment",
-    "normalization",
+    "input_normalization",
     "fixed",
     "seed",
 )
@@ -49,7 +51,7 @@ class TuneConfig:
     validation_split: float = 0.1
     max_train_examples: int = None
     augment: bool = False
-    normalization: str = "unit"
+    input_normalization: str = "unit"
     fixed: dict = dataclasses.field(default_factory=dict)
     seed: int = 0
     output_dir: str = "runs/tune"
@@ -63,6 +65,11 @@ class TuneConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"`{name}` must be a positive int. Received: {value!r}")
+        if self.input_normalization not in INPUT_NORMALIZATIONS:
+            raise ValueError(
+                f"`input_normalization` must be one of {INPUT_NORMALIZATIONS}. "
+                f"Received: {self.input_normalization!r}"
+            )
 
 
 def _verbose(setting):
@@ -140,12 +147,20 @@ def tune(config):
         data_dir=config.data_dir,
         validation_split=config.validation_split,
         seed=config.seed,
-        augment=config.augment,
-        normalization=config.normalization,
         max_train_examples=config.max_train_examples,
     )
     info = data.info
-    hypermodel = PolyNetHyperModel(info.input_shape, info.num_classes, fixed=config.fixed)
+    # Each trial's model takes raw pixels, as a trained model does.
+    hypermodel = PolyNetHyperModel(
+        info.input_shape,
+        info.num_classes,
+        fixed=config.fixed,
+        input_normalization=config.input_normalization,
+        pixel_mean=info.pixel_mean,
+        pixel_variance=info.pixel_variance,
+        augmentation=AUGMENTATIONS[config.dataset] if config.augment else None,
+        seed=config.seed,
+    )
     tuner = make_tuner(
         config.tuner,
         hypermodel,

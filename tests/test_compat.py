@@ -1,0 +1,111 @@
+"""Every private TensorFlow / LiteRT interface of `pinet_keras._compat`, on a real tiny model.
+
+A TensorFlow or ai-edge-litert upgrade that changes one of these hooks fails
+here, loudly, rather than in a user's export.
+"""
+
+import numpy as np
+import pytest
+
+from pinet_keras import PolyNet
+from pinet_keras import _compat
+from pinet_keras import export
+from pinet_keras.models import pixel_preprocessing
+from tests.conftest import tensorflow_only
+
+pytestmark = tensorflow_only
+
+SHAPE = (8, 8, 1)
+
+
+@pytest.fixture(scope="module")
+def model():
+    import keras
+
+    keras.utils.set_random_seed(0)
+    return PolyNet(input_shape=SHAPE, width=2, num_blocks=2, preprocessing=pixel_preprocessing(SHAPE))
+
+
+@pytest.fixture(scope="module")
+def images():
+    return np.random.default_rng(0).integers(0, 256, (16, *SHAPE)).astype("float32")
+
+
+@pytest.fixture(scope="module")
+def calibrated(model, images, tmp_path_factory):
+    import tensorflow as tf
+
+    from pinet_keras.export.saved_model import write_saved_model
+
+    path = str(tmp_path_factory.mktemp("compat") / "saved_model")
+    write_saved_model(model, path)
+    converter = tf.lite.TFLiteConverter.from_saved_model(path)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.representative_dataset = lambda: ([image[None]] for image in images)
+    content = _compat.calibrate_only(converter)
+    assert converter._experimental_calibrate_only is False  # restored
+    return content
+
+
+def test_calibrate_only_records_ranges(calibrated):
+    schema = _compat.tflite_schema()
+    model = schema.Model.GetRootAs(calibrated, 0)
+    subgraph = model.Subgraphs(0)
+    ranged = [
+        i for i in range(subgraph.TensorsLength())
+        if subgraph.Tensors(i).Quantization() is not None
+        and subgraph.Tensors(i).Quantization().MinLength() == 1
+    ]
+    assert len(ranged) >= 3  # the input and the activations carry min/max
+    # Still a float model: it runs in float32.
+    runner = export.TFLiteRunner(calibrated)
+    assert runner.input_dtype == np.float32
+
+
+def test_quantize_calibrated(model, calibrated, images):
+    import tensorflow as tf
+
+    content = _compat.quantize_calibrated(calibrated, tf.uint8, tf.float32)
+    runner = export.TFLiteRunner(content)
+    assert (runner.input_dtype, runner.output_dtype) == (np.uint8, np.float32)
+    content = _compat.quantize_calibrated(calibrated, tf.int8, tf.int8)
+    runner = export.TFLiteRunner(content)
+    assert (runner.input_dtype, runner.output_dtype) == (np.int8, np.int8)
+    logits = runner.predict(images)
+    reference = model.predict(images, verbose=0)
+    assert np.abs(logits - reference).max() <= 0.2 * np.abs(reference).max()
+
+
+def test_tflite_schema():
+    schema = _compat.tflite_schema()
+    assert schema is not None
+    for name in ("Model", "ModelT", "BufferT", "MetadataT", "BuiltinOperator"):
+        assert hasattr(schema, name), name
+    assert schema.BuiltinOperator.CONV_2D == 3
+
+
+def test_flatbuffer_round_trip(model, images):
+    content = export.convert_to_tflite(model)
+    parsed = _compat.flatbuffer_from_bytes(content)
+    assert len(parsed.subgraphs) == 1 and parsed.subgraphs[0].inputs is not None
+    names = {tensor.name for tensor in parsed.subgraphs[0].tensors}
+    assert any(b"images" in name if isinstance(name, bytes) else "images" in name for name in names)
+    again = _compat.flatbuffer_to_bytes(parsed)
+    assert again[4:8] == b"TFL3"
+    np.testing.assert_array_equal(export.run_tflite(again, images), export.run_tflite(content, images))
+    # An edit survives the round trip.
+    parsed.description = "edited"
+    edited = _compat.flatbuffer_from_bytes(_compat.flatbuffer_to_bytes(parsed))
+    assert edited.description in (b"edited", "edited")
+
+
+def test_ops_details(model):
+    runner = export.TFLiteRunner(export.convert_to_tflite(model))
+    details = _compat.ops_details(runner.interpreter)
+    assert details and {"CONV_2D", "MUL", "FULLY_CONNECTED"} <= {op["op_name"] for op in details}
+    tensors = {t["index"] for t in runner.interpreter.get_tensor_details()}
+    for op in details:
+        assert set(op) == {"op_name", "inputs", "outputs"}
+        assert all(isinstance(i, int) for i in op["inputs"] + op["outputs"])
+        assert set(op["outputs"]) <= tensors
