@@ -21,6 +21,9 @@ class _TimedTrials:
     an interruption) keeps the time of its last run.
     """
 
+    # Called with each trial once it has ended and its state is saved.
+    trial_end_hook = None
+
     def on_trial_begin(self, trial):
         self._trial_start = time.monotonic()
         super().on_trial_begin(trial)
@@ -31,6 +34,8 @@ class _TimedTrials:
         path = os.path.join(self.project_dir, SECONDS_FILE)
         _io.write_json(path, seconds, overwrite=True)
         super().on_trial_end(trial)
+        if self.trial_end_hook is not None:
+            self.trial_end_hook(trial)
 
 
 class RandomSearch(_TimedTrials, keras_tuner.RandomSearch):
