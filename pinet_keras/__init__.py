@@ -22,6 +22,9 @@ from pinet_keras.models import PolyNet
 from pinet_keras.models import get_model
 from pinet_keras.models import polynomial_degree
 
+# Registers the optimizers that `.keras` files trained with weight decay name.
+from pinet_keras.training import optimizers as _optimizers  # noqa: F401, E402
+
 __version__ = "0.1.0"
 
 __all__ = [
