@@ -80,6 +80,16 @@ def check_same_settings(previous, current, folder, what="run", names=None):
         )
 
 
+def check_data_dir(data_dir, dataset):
+    """Raises `FileNotFoundError` naming ``--data_dir`` unless it is None or a folder."""
+    if data_dir is not None and not os.path.isdir(data_dir):
+        what = "a file, not a folder" if os.path.exists(data_dir) else "not found"
+        raise FileNotFoundError(
+            f"Data folder {what}: {data_dir} (--data_dir); pass the folder holding the {dataset} files, "
+            "or leave --data_dir unset to use TFDS's own."
+        )
+
+
 def read_json(path):
     """The JSON in ``path``; `ValueError` naming the file when it is not JSON."""
     try:

@@ -266,6 +266,7 @@ def train(config):
     from pinet_keras.training.distribute import get_strategy
 
     config.validate()
+    _run.check_data_dir(config.data_dir, config.dataset)
     strategy, is_chief = get_strategy(config.strategy)
     output_dir = config.output_dir
     if not is_chief:

@@ -130,6 +130,7 @@ def tune(config):
     >>> metrics = tune(TuneConfig(dataset="digits", max_trials=3, epochs=2, output_dir="/tmp/search"))  # doctest: +SKIP
     """
     config.validate()
+    _run.check_data_dir(config.data_dir, config.dataset)
     with _prepare_output_dir(config) as run:
         return _tune(config, run)
 
