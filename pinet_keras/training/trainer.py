@@ -86,13 +86,14 @@ class TrainConfig:
         if self.clipnorm is not None:
             _check_number(self, "clipnorm", "must be a finite number > 0 (or unset)", lambda v: v > 0)
         _check_number(self, "validation_split", "must be in (0, 1): the best model is chosen on it", lambda v: 0 < v < 1)
-        for name, choices in (
-            ("optimizer", OPTIMIZERS),
-            ("lr_schedule", SCHEDULES),
-            ("mixed_precision", tuple(MIXED_PRECISION)),
+        for name, what, choices in (
+            ("optimizer", "optimizer", OPTIMIZERS),
+            ("lr_schedule", "schedule", SCHEDULES),
+            ("mixed_precision", "mixed precision policy", tuple(MIXED_PRECISION)),
         ):
-            if getattr(self, name) not in choices:
-                raise ValueError(_invalid(name, getattr(self, name), f"must be one of {', '.join(choices)}"))
+            value = getattr(self, name)
+            if value not in choices:
+                raise ValueError(f"Unknown {what} {value!r} (--{name}); pass one of {', '.join(choices)}.")
 
     def settings(self):
         """The fields a resumed run must share with the run it resumes (`RUN_CONFIG`)."""
