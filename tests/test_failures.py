@@ -771,3 +771,10 @@ def test_loading_needs_the_import_and_works_with_it(finished):
         timeout=120,
     )
     assert with_import.returncode == 0 and "loaded" in with_import.stdout, with_import.stderr[-3000:]
+
+
+def test_fashion_script_with_a_missing_data_dir_is_one_line(tmp_path):
+    script = os.path.join(ROOT, "examples", "fashion_mnist_one_epoch.py")
+    result = _script(script, [f"--data_dir={tmp_path / 'missing'}"])
+    assert result.returncode == 2
+    assert "missing" in _error_line(result.stderr)
