@@ -667,7 +667,7 @@ def _epochs_done(folder):
 @pytest.mark.slow
 def test_two_processes_on_one_folder_then_sigkill_and_resume(tmp_path):
     folder = tmp_path / "run"
-    args = TINY + ["--epochs=40", f"--output_dir={folder}"]
+    args = TINY + ["--epochs=30", f"--output_dir={folder}"]
     first = _start(args)
     try:
         _wait_for(lambda: _epochs_done(folder) >= 1, first)
@@ -683,7 +683,7 @@ def test_two_processes_on_one_folder_then_sigkill_and_resume(tmp_path):
     before = snapshot(folder)
     result = _script(TRAIN, TINY + ["--epochs=3", f"--output_dir={folder}"], timeout=180)
     assert result.returncode == 2  # other --epochs: refused, nothing changed
-    assert "--epochs: 40 -> 3" in _error_line(result.stderr)
+    assert "--epochs: 30 -> 3" in _error_line(result.stderr)
     assert snapshot(folder) == before
     # What a kill during a save would leave: a temporary file of the dead process.
     litter = folder / f".model.keras.pinet-tmp-{first.pid}-0123456789ab.keras"
@@ -756,6 +756,7 @@ def test_plain_keras_adamw_loses_its_exclusions(tmp_path):
 # -- 7. Loading without `import pinet_keras` ---------------------------------------------
 
 
+@pytest.mark.slow
 def test_loading_needs_the_import_and_works_with_it(finished):
     code = "import keras, sys; {imp}keras.saving.load_model(sys.argv[1]); print('loaded')"
     path = str(finished / "model.keras")
