@@ -11,13 +11,13 @@ initializers (Glorot kernel, zero bias) and ``--init=torch`` PyTorch's.
 import json
 import time
 
-from absl import app
 from absl import flags
 
 import keras
 import numpy as np
 
 import pinet_keras
+from pinet_keras import _cli
 from pinet_keras.data import load_idx_dataset
 
 FLAGS = flags.FLAGS
@@ -67,4 +67,4 @@ def main(_):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    _cli.run(main)

@@ -19,17 +19,21 @@ carved from the training data, and measures it once on the test split.
 Outputs in --output_dir: model.keras (best on validation), history.csv,
 curves.png, metrics.json, logs/ (TensorBoard, with TensorFlow installed).
 Run the same command again after an interruption and it resumes from the
-last completed epoch.
+last completed epoch; other flags are refused, listing the differences.
+Nothing in --output_dir changes before the flags, the data and the model
+were checked; --overwrite keeps the previous run until the new one has
+finished its first epoch. An error prints one line and exits with status 2
+(--debug shows the traceback).
 
 Without TensorFlow (e.g. KERAS_BACKEND=jax with only JAX installed) the data
 pipelines are NumPy ones and --strategy must stay default.
 """
 
 import json
-import sys
 
-from absl import app
 from absl import flags
+
+from pinet_keras import _cli
 
 FLAGS = flags.FLAGS
 
@@ -69,7 +73,9 @@ flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker"]
 flags.DEFINE_integer("cpu_devices", 0, "Split the CPU into this many logical devices (for --strategy=mirrored without GPUs).")
 flags.DEFINE_integer("seed", 0, "Random seed.")
 flags.DEFINE_string("output_dir", "runs/default", "Where the run writes its files.")
-flags.DEFINE_bool("overwrite", False, "Train again over a finished run in --output_dir.")
+flags.DEFINE_bool(
+    "overwrite", False, "Train again from scratch over the run (finished or not) in --output_dir."
+)
 
 # Recipe.
 flags.DEFINE_string(
@@ -117,7 +123,6 @@ def explicit_fields():
 def main(argv):
     del argv
     from pinet_keras.training import TrainConfig
-    from pinet_keras.training import TrainingDiverged
     from pinet_keras.training import train
     from pinet_keras.training.distribute import split_cpu
 
@@ -151,20 +156,14 @@ def main(argv):
     if FLAGS.preset:
         from pinet_keras.training.presets import apply_preset
 
-        try:
-            config = apply_preset(config, FLAGS.preset, explicit=explicit_fields())
-        except ValueError as error:
-            print(f"error: {error}", file=sys.stderr)
-            return 1
-    try:
-        metrics = train(config)
-    except (TrainingDiverged, FileExistsError, FileNotFoundError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+        config = apply_preset(config, FLAGS.preset, explicit=explicit_fields())
+    # Errors (bad flags, files, a locked or different run, divergence) are
+    # reported in one line by `_cli.run`.
+    metrics = train(config)
     summary = {k: metrics[k] for k in ("dataset", "model", "params", "epochs", "test_accuracy", "test_loss")}
     print(json.dumps(summary))
     return 0
 
 
 if __name__ == "__main__":
-    app.run(main)
+    _cli.run(main)

@@ -26,10 +26,10 @@ resume an interrupted search; raise --max_trials to add trials to it.
 """
 
 import json
-import sys
 
-from absl import app
 from absl import flags
+
+from pinet_keras import _cli
 
 FLAGS = flags.FLAGS
 
@@ -59,7 +59,9 @@ flags.DEFINE_multi_string(
 # Running.
 flags.DEFINE_integer("seed", 0, "Random seed (validation split, subset, tuner, initialization).")
 flags.DEFINE_string("output_dir", "runs/tune", "Where the search writes its files.")
-flags.DEFINE_bool("overwrite", False, "Delete the search in --output_dir and start again.")
+flags.DEFINE_bool(
+    "overwrite", False, "Start the search in --output_dir again (the old one is deleted once a new trial completes)."
+)
 
 
 def main(argv):
@@ -68,26 +70,22 @@ def main(argv):
     from pinet_keras.tuning import parse_fixed
     from pinet_keras.tuning import tune
 
-    try:
-        config = TuneConfig(
-            dataset=FLAGS.dataset,
-            data_dir=FLAGS.data_dir,
-            tuner=FLAGS.tuner,
-            max_trials=FLAGS.max_trials,
-            epochs=FLAGS.epochs,
-            validation_split=FLAGS.validation_split,
-            max_train_examples=FLAGS.max_train_examples,
-            augment=FLAGS.augment,
-            input_normalization=FLAGS.input_normalization,
-            fixed=parse_fixed(FLAGS.fix),
-            seed=FLAGS.seed,
-            output_dir=FLAGS.output_dir,
-            overwrite=FLAGS.overwrite,
-        )
-        metrics = tune(config)
-    except (FileNotFoundError, ValueError, RuntimeError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+    config = TuneConfig(
+        dataset=FLAGS.dataset,
+        data_dir=FLAGS.data_dir,
+        tuner=FLAGS.tuner,
+        max_trials=FLAGS.max_trials,
+        epochs=FLAGS.epochs,
+        validation_split=FLAGS.validation_split,
+        max_train_examples=FLAGS.max_train_examples,
+        augment=FLAGS.augment,
+        input_normalization=FLAGS.input_normalization,
+        fixed=parse_fixed(FLAGS.fix),
+        seed=FLAGS.seed,
+        output_dir=FLAGS.output_dir,
+        overwrite=FLAGS.overwrite,
+    )
+    metrics = tune(config)
     keys = ("dataset", "tuner", "trials_completed", "best_val_accuracy", "test_accuracy", "test_loss", "params")
     summary = {k: metrics[k] for k in keys}
     summary["best_hyperparameters"] = metrics["best_hyperparameters"]
@@ -96,4 +94,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    _cli.run(main)

@@ -12,6 +12,7 @@ import pytest
 from keras import ops
 
 from pinet_keras import PolyNet
+from pinet_keras import _io
 from pinet_keras import export
 from pinet_keras.export import files as export_files
 from pinet_keras.export import saved_model as saved_model_module
@@ -280,7 +281,7 @@ def test_failures_leave_nothing_half_written(model, images, tmp_path, monkeypatc
     def broken_move(temporary, path, overwrite):
         raise OSError("rename failed")
 
-    monkeypatch.setattr(export_files, "_move_into_place", broken_move)
+    monkeypatch.setattr(_io, "_move_into_place", broken_move)
     with pytest.raises(OSError, match="rename failed"):
         export.export_tflite(model, str(target))
     assert os.listdir(tmp_path) == []
@@ -407,6 +408,7 @@ import sys
 import keras
 import numpy as np
 from pinet_keras import PolyNet
+from pinet_keras import _io
 from pinet_keras.models import pixel_preprocessing
 
 keras.utils.set_random_seed(0)

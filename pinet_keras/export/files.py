@@ -1,13 +1,16 @@
 """Files: loading a Keras model, and writing outputs all at once or not at all."""
 
-import contextlib
 import json
 import os
-import shutil
-import uuid
 import zipfile
 
 import keras
+
+# Writing all at once: one implementation for the whole package.
+from pinet_keras._io import atomic_output  # noqa: F401
+from pinet_keras._io import check_overwrite  # noqa: F401
+from pinet_keras._io import write_bytes  # noqa: F401
+from pinet_keras._io import write_text  # noqa: F401
 
 # Registers the pinet_keras layers with Keras' serialization before any load.
 import pinet_keras.layers  # noqa: F401
@@ -75,79 +78,6 @@ def read_training_metadata(model_path, filename="metrics.json"):
     with open(path) as f:
         data = json.load(f)
     return data if isinstance(data, dict) else {}
-
-
-def check_overwrite(path, overwrite=False):
-    """Raises ``FileExistsError`` naming ``path`` if it exists and not ``overwrite``."""
-    path = os.fspath(path)
-    if not overwrite and os.path.lexists(path):
-        raise FileExistsError(
-            f"{path} already exists. Pass overwrite=True (--overwrite) to replace it."
-        )
-
-
-@contextlib.contextmanager
-def atomic_output(path, overwrite=False):
-    """Yields a temporary path beside ``path``, moved onto ``path`` on success.
-
-    The caller writes a file or a folder at the yielded path. When the block
-    ends normally the result replaces ``path`` with a rename in the same
-    folder; when it raises, the temporary output is removed and ``path`` is
-    left as it was (absent, or the previous version). ``FileExistsError``
-    is raised before any work if ``path`` exists and ``overwrite`` is False.
-    """
-    path = os.fspath(path)
-    check_overwrite(path, overwrite)
-    parent = os.path.dirname(os.path.abspath(path))
-    os.makedirs(parent, exist_ok=True)
-    temporary = os.path.join(parent, f".{os.path.basename(path)}.tmp-{uuid.uuid4().hex[:12]}")
-    try:
-        yield temporary
-        if not os.path.lexists(temporary):
-            raise RuntimeError(f"Nothing was written for {path}.")
-        _move_into_place(temporary, path, overwrite)
-    finally:
-        _remove(temporary)
-
-
-def _move_into_place(temporary, path, overwrite):
-    check_overwrite(path, overwrite)
-    if not os.path.lexists(path):
-        os.replace(temporary, path)
-        return
-    if os.path.isfile(temporary) and not os.path.isdir(path):
-        os.replace(temporary, path)  # atomic for files
-        return
-    # A folder cannot be renamed onto an existing one: set the old one aside
-    # first and put it back if the new one cannot take its place.
-    previous = f"{temporary}.previous"
-    os.replace(path, previous)
-    try:
-        os.replace(temporary, path)
-    except BaseException:
-        os.replace(previous, path)
-        raise
-    _remove(previous)
-
-
-def _remove(path):
-    if os.path.isdir(path) and not os.path.islink(path):
-        shutil.rmtree(path, ignore_errors=True)
-    elif os.path.lexists(path):
-        os.remove(path)
-
-
-def write_bytes(path, data, overwrite=False):
-    """Writes ``data`` to ``path`` all at once (see `atomic_output`)."""
-    with atomic_output(path, overwrite) as temporary:
-        with open(temporary, "wb") as f:
-            f.write(data)
-    return os.fspath(path)
-
-
-def write_text(path, text, overwrite=False):
-    """Writes ``text`` (UTF-8) to ``path`` all at once (see `atomic_output`)."""
-    return write_bytes(path, text.encode("utf-8"), overwrite)
 
 
 def output_size(path):

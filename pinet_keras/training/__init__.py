@@ -5,6 +5,8 @@ TensorFlow is installed, NumPy ones otherwise, and `tf.distribute` for the
 distributed strategies, which need TensorFlow; the layers and models do not.
 """
 
+from pinet_keras._run import RunLocked
+from pinet_keras._run import SettingsMismatch
 from pinet_keras.training.callbacks import BestModelCheckpoint
 from pinet_keras.training.callbacks import DivergenceGuard
 from pinet_keras.training.callbacks import HistoryCSV
@@ -19,6 +21,8 @@ __all__ = [
     "BestModelCheckpoint",
     "DivergenceGuard",
     "HistoryCSV",
+    "RunLocked",
+    "SettingsMismatch",
     "TrainConfig",
     "TrainingDiverged",
     "build_optimizer",

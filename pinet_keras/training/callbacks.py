@@ -1,10 +1,13 @@
 """Callbacks that make a training run safe to interrupt and to diverge."""
 
 import csv
+import json
 import math
 import os
 
 import keras
+
+from pinet_keras import _io
 
 
 class TrainingDiverged(RuntimeError):
@@ -61,9 +64,32 @@ class DivergenceGuard(keras.callbacks.Callback):
 
 
 def _atomic_save(model, path):
-    tmp = f"{path}.tmp{os.getpid()}.keras"
-    model.save(tmp)
-    os.replace(tmp, path)
+    _io.save_model_atomic(model, path)
+
+
+class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
+    """`keras.callbacks.BackupAndRestore` whose files are each written all at once.
+
+    Keras writes the backup in place, so a run stopped while writing (a
+    full disk, a kill) could leave half a weights file. Here each file is
+    written beside its target and renamed onto it: the weights first, then
+    the record of the epoch, so the record never names weights not on disk.
+    """
+
+    def _save_model(self):
+        os.makedirs(self.backup_dir, exist_ok=True)
+        if self.double_checkpoint:
+            for path, previous in (
+                (self._weights_path, self._prev_weights_path),
+                (self._training_metadata_path, self._prev_training_metadata_path),
+            ):
+                if os.path.exists(path):
+                    with open(path, "rb") as f:
+                        _io.write_bytes(previous, f.read(), overwrite=True)
+        with _io.atomic_output(self._weights_path, overwrite=True) as temporary:
+            self.model.save_weights(temporary)
+        metadata = {"epoch": self._current_epoch, "batch": self._last_batch_seen}
+        _io.write_text(self._training_metadata_path, json.dumps(metadata), overwrite=True)
 
 
 class BestModelCheckpoint(keras.callbacks.Callback):
@@ -112,13 +138,10 @@ class HistoryCSV(keras.callbacks.Callback):
         return rows
 
     def _write(self, rows):
-        tmp = f"{self.path}.tmp"
-        with open(tmp, "w", newline="") as f:
-            if rows:
-                writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-                writer.writeheader()
-                writer.writerows(rows)
-        os.replace(tmp, self.path)
+        if rows:
+            _io.write_csv(self.path, rows, list(rows[0]), overwrite=True)
+        else:
+            _io.write_text(self.path, "", overwrite=True)
 
     def on_epoch_end(self, epoch, logs=None):
         row = {"epoch": epoch + 1}

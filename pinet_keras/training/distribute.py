@@ -21,6 +21,26 @@ def split_cpu(num_devices):
     )
 
 
+_TF_CONFIG_EXAMPLE = (
+    '{"cluster": {"worker": ["host1:port", "host2:port"]}, "task": {"type": "worker", "index": 0}}'
+)
+
+
+def _tf_config():
+    """The ``TF_CONFIG`` environment variable, parsed; `ValueError` saying what is wrong with it."""
+    text = os.environ["TF_CONFIG"]
+    try:
+        config = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ValueError(
+            f"The TF_CONFIG environment variable is not valid JSON ({error}): {text[:80]!r}; "
+            f"set it to e.g. {_TF_CONFIG_EXAMPLE}"
+        ) from None
+    if not isinstance(config, dict):
+        raise ValueError(f"The TF_CONFIG environment variable must hold a JSON object, e.g. {_TF_CONFIG_EXAMPLE}")
+    return config
+
+
 class NoStrategy:
     """Stands in for TensorFlow's default strategy where TensorFlow is not installed."""
 
@@ -61,10 +81,9 @@ def get_strategy(name="default"):
     if name == "mirrored":
         return tf.distribute.MirroredStrategy(), True
     if "TF_CONFIG" not in os.environ:
-        raise ValueError(
-            "--strategy=multi_worker needs the TF_CONFIG environment variable, e.g. "
-            '{"cluster": {"worker": ["host1:port", "host2:port"]}, "task": {"type": "worker", "index": 0}}'
-        )
-    task = json.loads(os.environ["TF_CONFIG"]).get("task", {})
+        raise ValueError(f"--strategy=multi_worker needs the TF_CONFIG environment variable, e.g. {_TF_CONFIG_EXAMPLE}")
+    task = _tf_config().get("task", {})
+    if not isinstance(task, dict):
+        raise ValueError(f"TF_CONFIG's task must be an object, e.g. {_TF_CONFIG_EXAMPLE}. Received: {task!r}")
     is_chief = task.get("type") == "chief" or (task.get("type") == "worker" and task.get("index", 0) == 0)
     return tf.distribute.MultiWorkerMirroredStrategy(), is_chief

@@ -4,6 +4,50 @@ import keras
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 SCHEDULES = ("constant", "cosine", "step")
+# Variables spared by weight decay, by name: biases (both branches of a
+# polynomial block), normalization parameters and statistics, product scales.
+WEIGHT_DECAY_EXCLUSIONS = ("bias", "gamma", "beta", "product_scale", "moving_mean", "moving_variance")
+
+
+class _WeightDecayExclusions:
+    """Makes `exclude_from_weight_decay(var_names=...)` part of the optimizer's config.
+
+    Keras does not save the exclusions, so an optimizer restored from a
+    ``.keras`` file would decay every variable. Here they are a constructor
+    argument, ``weight_decay_exclusions`` (patterns searched in each
+    variable's path), stored by `get_config`.
+    """
+
+    def __init__(self, *args, weight_decay_exclusions=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.weight_decay_exclusions = list(weight_decay_exclusions or ())
+        if self.weight_decay_exclusions:
+            self.exclude_from_weight_decay(var_names=self.weight_decay_exclusions)
+
+    def get_config(self):
+        config = super().get_config()
+        config["weight_decay_exclusions"] = list(self.weight_decay_exclusions)
+        return config
+
+
+@keras.saving.register_keras_serializable(package="pinet_keras")
+class Adam(_WeightDecayExclusions, keras.optimizers.Adam):
+    """`keras.optimizers.Adam` whose weight-decay exclusions survive a save."""
+
+
+@keras.saving.register_keras_serializable(package="pinet_keras")
+class AdamW(_WeightDecayExclusions, keras.optimizers.AdamW):
+    """`keras.optimizers.AdamW` whose weight-decay exclusions survive a save."""
+
+
+@keras.saving.register_keras_serializable(package="pinet_keras")
+class SGD(_WeightDecayExclusions, keras.optimizers.SGD):
+    """`keras.optimizers.SGD` whose weight-decay exclusions survive a save."""
+
+
+@keras.saving.register_keras_serializable(package="pinet_keras")
+class RMSprop(_WeightDecayExclusions, keras.optimizers.RMSprop):
+    """`keras.optimizers.RMSprop` whose weight-decay exclusions survive a save."""
 
 
 def learning_rate_schedule(learning_rate, schedule, total_steps, warmup_steps=0):
@@ -53,7 +97,10 @@ def build_optimizer(
     """Builds a Keras optimizer by name.
 
     Weight decay is decoupled (Keras applies it to the variables directly)
-    and spares biases and normalization parameters.
+    and spares biases, normalization parameters and product scales
+    (`WEIGHT_DECAY_EXCLUSIONS`). With weight decay the optimizer is one of
+    this module's subclasses, which keep these exclusions in a saved
+    ``.keras`` file; loading such a file needs ``import pinet_keras`` first.
     """
     if name not in OPTIMIZERS:
         raise ValueError(f"Unknown optimizer {name!r}. Available: {', '.join(OPTIMIZERS)}.")
@@ -61,16 +108,16 @@ def build_optimizer(
         raise ValueError(f"Argument `weight_decay` must be >= 0. Received: {weight_decay}")
     lr = learning_rate_schedule(learning_rate, schedule, total_steps, warmup_steps)
     kwargs = dict(learning_rate=lr, weight_decay=weight_decay or None, clipnorm=clipnorm)
-    if name == "adam":
-        optimizer = keras.optimizers.Adam(**kwargs)
-    elif name == "adamw":
-        optimizer = keras.optimizers.AdamW(**{**kwargs, "weight_decay": weight_decay})
-    elif name == "sgd":
-        optimizer = keras.optimizers.SGD(momentum=0.9, nesterov=True, **kwargs)
-    else:
-        optimizer = keras.optimizers.RMSprop(**kwargs)
     if weight_decay:
-        optimizer.exclude_from_weight_decay(
-            var_names=["bias", "gamma", "beta", "product_scale", "moving_mean", "moving_variance"]
-        )
-    return optimizer
+        # Subclasses that save the exclusions; Keras' own classes otherwise,
+        # so that a model trained without decay loads without this package.
+        classes = dict(adam=Adam, adamw=AdamW, sgd=SGD, rmsprop=RMSprop)
+        kwargs["weight_decay_exclusions"] = list(WEIGHT_DECAY_EXCLUSIONS)
+    else:
+        opt = keras.optimizers
+        classes = dict(adam=opt.Adam, adamw=opt.AdamW, sgd=opt.SGD, rmsprop=opt.RMSprop)
+    if name == "adamw":
+        kwargs["weight_decay"] = weight_decay
+    if name == "sgd":
+        kwargs.update(momentum=0.9, nesterov=True)
+    return classes[name](**kwargs)

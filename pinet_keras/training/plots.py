@@ -1,6 +1,6 @@
 """Learning curves: accuracy and loss per epoch, train and validation."""
 
-import os
+from pinet_keras import _io
 
 
 def plot_history(rows, path, title=None):
@@ -28,7 +28,7 @@ def plot_history(rows, path, title=None):
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    tmp = f"{path}.tmp.png"
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    os.replace(tmp, path)
+    try:
+        _io.save_figure_atomic(fig, path, dpi=100)
+    finally:
+        plt.close(fig)

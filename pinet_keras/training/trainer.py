@@ -3,6 +3,7 @@
 import dataclasses
 import importlib.util
 import json
+import math
 import os
 import shutil
 import sys
@@ -12,18 +13,32 @@ import time
 import keras
 
 import pinet_keras
+from pinet_keras import _io
+from pinet_keras import _run
 from pinet_keras.data import AUGMENTATIONS
 from pinet_keras.losses import SparseCategoricalCrossentropy
 from pinet_keras.models import INPUT_NORMALIZATIONS
 from pinet_keras.models import get_model
 from pinet_keras.models import pixel_preprocessing
+from pinet_keras.training.callbacks import AtomicBackupAndRestore
 from pinet_keras.training.callbacks import BestModelCheckpoint
 from pinet_keras.training.callbacks import DivergenceGuard
 from pinet_keras.training.callbacks import HistoryCSV
+from pinet_keras.training.optimizers import OPTIMIZERS
+from pinet_keras.training.optimizers import SCHEDULES
 from pinet_keras.training.optimizers import build_optimizer
 
 MIXED_PRECISION = {"none": "float32", "bf16": "mixed_bfloat16", "fp16": "mixed_float16"}
 OUTPUTS = ("model.keras", "history.csv", "curves.png", "metrics.json", "logs", "backup")
+RUN_CONFIG = "run_config.json"
+# Fields a resumed run may change: where the data and the run are, how much it prints.
+_FREE_FIELDS = ("data_dir", "output_dir", "overwrite", "verbose", "tensorboard")
+# The flag of `examples/train.py` that sets a field, where the names differ.
+_FLAGS = {
+    "model_overrides.width": "width",
+    "model_overrides.num_blocks": "num_blocks",
+    "model_overrides.dropout": "dropout",
+}
 
 
 @dataclasses.dataclass
@@ -56,24 +71,48 @@ class TrainConfig:
     tensorboard: bool = True
 
     def validate(self):
-        if not isinstance(self.epochs, int) or self.epochs < 1:
-            raise ValueError(f"`epochs` must be a positive int. Received: {self.epochs!r}")
-        if not isinstance(self.batch_size, int) or self.batch_size < 1:
-            raise ValueError(f"`batch_size` must be a positive int. Received: {self.batch_size!r}")
-        if self.mixed_precision not in MIXED_PRECISION:
-            raise ValueError(
-                f"`mixed_precision` must be one of {sorted(MIXED_PRECISION)}. Received: {self.mixed_precision!r}"
-            )
-        if self.input_normalization not in INPUT_NORMALIZATIONS:
-            raise ValueError(
-                f"`input_normalization` must be one of {INPUT_NORMALIZATIONS}. "
-                f"Received: {self.input_normalization!r}"
-            )
-        if not 0.0 < self.validation_split < 1.0:
-            raise ValueError(
-                "`validation_split` must be in (0, 1): the best model is chosen on it. "
-                f"Received: {self.validation_split!r}"
-            )
+        """Raises `ValueError`, naming the field and its flag, for a value training cannot use.
+
+        Catches before any work the values that would only show later as
+        a diverged loss (a non-finite or negative learning rate...).
+        """
+        for name in ("epochs", "batch_size", "steps_per_execution"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(_invalid(name, value, "must be an integer >= 1"))
+        _check_number(self, "learning_rate", "must be a finite number > 0, e.g. 1e-3", lambda v: v > 0)
+        _check_number(self, "weight_decay", "must be a finite number >= 0", lambda v: v >= 0)
+        _check_number(self, "label_smoothing", "must be in [0, 1)", lambda v: 0 <= v < 1)
+        _check_number(
+            self, "warmup_epochs", f"must be in [0, epochs={self.epochs})", lambda v: 0 <= v < self.epochs
+        )
+        if self.clipnorm is not None:
+            _check_number(self, "clipnorm", "must be a finite number > 0 (or unset)", lambda v: v > 0)
+        _check_number(self, "validation_split", "must be in (0, 1): the best model is chosen on it", lambda v: 0 < v < 1)
+        for name, what, choices in (
+            ("optimizer", "optimizer", OPTIMIZERS),
+            ("lr_schedule", "schedule", SCHEDULES),
+            ("mixed_precision", "mixed precision policy", tuple(MIXED_PRECISION)),
+            ("input_normalization", "input normalization", INPUT_NORMALIZATIONS),
+        ):
+            value = getattr(self, name)
+            if value not in choices:
+                raise ValueError(f"Unknown {what} {value!r} (--{name}); pass one of {', '.join(choices)}.")
+
+    def settings(self):
+        """The fields a resumed run must share with the run it resumes (`RUN_CONFIG`)."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if k not in _FREE_FIELDS}
+
+
+def _invalid(name, value, rule):
+    flag = _FLAGS.get(name, name)
+    return f"`{name}` (--{flag}) {rule}. Received: {value!r}; pass a valid --{flag}."
+
+
+def _check_number(config, name, rule, ok):
+    value = getattr(config, name)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or not ok(value):
+        raise ValueError(_invalid(name, value, rule))
 
 
 def _verbose(setting):
@@ -83,20 +122,18 @@ def _verbose(setting):
     return 1 if sys.stdout.isatty() else 2
 
 
-def _prepare_output_dir(output_dir, overwrite):
-    os.makedirs(output_dir, exist_ok=True)
-    if os.path.exists(os.path.join(output_dir, "metrics.json")):
-        if not overwrite:
-            raise FileExistsError(
-                f"{output_dir} holds a finished run (metrics.json). Choose another "
-                "--output_dir, or pass --overwrite to train again from scratch."
-            )
-        for name in OUTPUTS:
-            path = os.path.join(output_dir, name)
-            if os.path.isdir(path):
-                shutil.rmtree(path)
-            elif os.path.exists(path):
-                os.remove(path)
+def _prepare_output_dir(output_dir, config):
+    """Checks and locks ``output_dir`` before anything is read or changed: a `RunFolder`.
+
+    Raises before any change: `OSError` if the folder cannot be written,
+    `RunLocked` if another process trains there, `FileExistsError` for a
+    finished run and `SettingsMismatch` for an unfinished run of other
+    settings (unless ``config.overwrite``).
+    """
+    names = {k: f"--{v}" for k, v in _FLAGS.items()}
+    names.update({k: f"--{k}" for k in dataclasses.asdict(config) if k not in _FLAGS})
+    run = _run.RunFolder(output_dir, OUTPUTS, RUN_CONFIG, finished="metrics.json", what="run", names=names)
+    return run.open(config.settings(), config.overwrite)
 
 
 def _epochs_done(backup_dir):
@@ -117,10 +154,7 @@ def _tensorflow_available():
 
 
 def _write_json(path, payload):
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
-        json.dump(payload, f, indent=2, sort_keys=True)
-    os.replace(tmp, path)
+    _io.write_json(path, payload, overwrite=True)
 
 
 def _build_for_multi_worker(model, strategy, dataset):
@@ -167,6 +201,18 @@ def _patch_multi_worker_mean():
     tf_trainer.reduce_per_replica = reduce_per_replica
 
 
+class _CommitRun(keras.callbacks.Callback):
+    """Commits the `RunFolder` at the end of the first epoch trained."""
+
+    def __init__(self, run):
+        super().__init__()
+        self.run = run
+
+    def on_epoch_end(self, epoch, logs=None):
+        if not self.run.committed:
+            self.run.commit()
+
+
 def compile_model(model, config, steps_per_epoch):
     """Compiles ``model`` with the optimizer, schedule and loss of ``config``."""
     optimizer = build_optimizer(
@@ -200,11 +246,21 @@ def train(config):
     - ``logs/``: TensorBoard logs (with TensorFlow installed).
 
     A run interrupted mid-epoch resumes from its last completed epoch when
-    called again with the same ``output_dir`` (``backup/`` holds that state
-    and is removed when the run finishes). A finished run is not trained
-    over unless ``overwrite``. A NaN or infinite loss raises
-    `TrainingDiverged`, naming the epoch and batch, and keeps the last good
-    checkpoint.
+    called again with the same ``output_dir`` and the same configuration
+    (``backup/`` holds that state and is removed when the run finishes;
+    ``run_config.json`` the configuration; another configuration raises
+    `SettingsMismatch`, listing the differences). A finished run is not
+    trained over unless ``overwrite``.
+
+    Nothing in ``output_dir`` changes before the configuration, the output
+    folder, the data and the model were checked. ``overwrite`` sets the
+    previous outputs aside and deletes them only once the new run wrote its
+    first checkpoint; a failure before that puts them back. One process at a
+    time: ``output_dir/.lock`` makes a second one raise `RunLocked`. Every
+    file is written all at once (temporary file, rename).
+
+    A NaN or infinite loss raises `TrainingDiverged`, naming the epoch and
+    batch, and keeps the last good checkpoint.
 
     Returns the dict written to ``metrics.json``.
 
@@ -215,22 +271,24 @@ def train(config):
     from pinet_keras.training.distribute import get_strategy
 
     config.validate()
+    _run.check_data_dir(config.data_dir, config.dataset)
     strategy, is_chief = get_strategy(config.strategy)
     output_dir = config.output_dir
     if not is_chief:
         # Workers other than the chief train in lockstep but write elsewhere.
         output_dir = tempfile.mkdtemp(prefix="pinet_worker_")
-    _prepare_output_dir(output_dir, config.overwrite)
+    run = _prepare_output_dir(output_dir, config)
     keras.utils.set_random_seed(config.seed)
     previous_policy = keras.config.dtype_policy()
     keras.config.set_dtype_policy(MIXED_PRECISION[config.mixed_precision])
     try:
-        return _train(config, strategy, is_chief, output_dir)
+        with run:
+            return _train(config, strategy, is_chief, output_dir, run)
     finally:
         keras.config.set_dtype_policy(previous_policy)
 
 
-def _train(config, strategy, is_chief, output_dir):
+def _train(config, strategy, is_chief, output_dir, run):
     from pinet_keras.data import make_datasets
 
     data = make_datasets(
@@ -264,8 +322,15 @@ def _train(config, strategy, is_chief, output_dir):
 
     paths = {name: os.path.join(output_dir, name) for name in OUTPUTS}
     backup_dir = os.path.join(paths["backup"], "chief" if is_chief else "worker")
+    # The data and the model are checked: from here on the folder changes.
+    run.begin(config.settings(), resume=not config.overwrite and _epochs_done(backup_dir) > 0)
     history = HistoryCSV(paths["history.csv"])
     done = _epochs_done(backup_dir)
+    if done and not os.path.exists(paths["model.keras"]):
+        raise FileNotFoundError(
+            f"{paths['model.keras']} is missing from an unfinished run ({done} epochs done); "
+            "pass --overwrite to train again from scratch."
+        )
     rows = history.truncate(done)
     best = max((r["val_accuracy"] for r in rows), default=None)
     if done:
@@ -276,7 +341,9 @@ def _train(config, strategy, is_chief, output_dir):
         # model are on disk before the backup records the epoch as done.
         history,
         BestModelCheckpoint(paths["model.keras"], monitor="val_accuracy", mode="max", best=best),
-        keras.callbacks.BackupAndRestore(backup_dir, double_checkpoint=True, delete_checkpoint=False),
+        AtomicBackupAndRestore(backup_dir, double_checkpoint=True, delete_checkpoint=False),
+        # Last: the first checkpoint is on disk, the previous run can go.
+        _CommitRun(run),
     ]
     if config.tensorboard:
         if _tensorflow_available():

@@ -1,8 +1,6 @@
 """A search's trials as rows: `trial_rows`, `write_trials_csv`, `plot_trials`."""
 
-import csv
-import os
-
+from pinet_keras import _io
 from pinet_keras.tuning.space import SEARCH_SPACE
 from pinet_keras.tuning.tuners import read_trial_seconds
 
@@ -53,13 +51,8 @@ def write_trials_csv(rows, path):
     columns = list(FIRST_COLUMNS) + list(SEARCH_SPACE)
     for row in rows:
         columns += [key for key in row if key not in columns]
-    tmp = f"{path}.tmp"
-    with open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=columns)
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: "" if row.get(k) is None else row.get(k) for k in columns})
-    os.replace(tmp, path)
+    cells = [{k: "" if row.get(k) is None else row.get(k) for k in columns} for row in rows]
+    _io.write_csv(path, cells, columns, overwrite=True)
 
 
 def plot_trials(rows, path, title=None):
@@ -94,7 +87,7 @@ def plot_trials(rows, path, title=None):
     if title:
         ax.set_title(title)
     fig.tight_layout()
-    tmp = f"{path}.tmp.png"
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    os.replace(tmp, path)
+    try:
+        _io.save_figure_atomic(fig, path, dpi=100)
+    finally:
+        plt.close(fig)

@@ -1,15 +1,15 @@
 """`tune`: one hyperparameter search, from a dataset name to the files of its output folder."""
 
 import dataclasses
-import json
 import os
-import shutil
 import sys
 import time
 import warnings
 
 import keras
 
+from pinet_keras import _io
+from pinet_keras import _run
 from pinet_keras.data import AUGMENTATIONS
 from pinet_keras.models import INPUT_NORMALIZATIONS
 from pinet_keras.tuning.data import search_datasets
@@ -79,38 +79,31 @@ def _verbose(setting):
 
 
 def _write_json(path, payload):
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
-        json.dump(payload, f, indent=2, sort_keys=True)
-    os.replace(tmp, path)
+    _io.write_json(path, payload, overwrite=True)
+
+
+def _settings(config):
+    return {name: getattr(config, name) for name in _SEARCH_SETTINGS}
 
 
 def _prepare_output_dir(config):
-    """Starts over with ``overwrite``; else checks a search to resume was made with the same settings."""
-    output_dir = config.output_dir
-    if config.overwrite:
-        for name in OUTPUTS + (PROJECT, CONFIG_FILE):
-            path = os.path.join(output_dir, name)
-            if os.path.isdir(path):
-                shutil.rmtree(path)
-            elif os.path.exists(path):
-                os.remove(path)
-    os.makedirs(output_dir, exist_ok=True)
-    settings = {name: getattr(config, name) for name in _SEARCH_SETTINGS}
-    path = os.path.join(output_dir, CONFIG_FILE)
-    if os.path.exists(path):
-        with open(path) as f:
-            previous = json.load(f)
-        settings = json.loads(json.dumps(settings))  # tuples to lists, as saved
-        changed = {k: (previous.get(k), v) for k, v in settings.items() if previous.get(k) != v}
-        if changed:
-            details = ", ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in sorted(changed.items()))
-            raise ValueError(
-                f"{output_dir} holds a search made with other settings ({details}). Choose another "
-                "--output_dir, or pass --overwrite to start that search again."
-            )
-    else:
-        _write_json(path, settings)
+    """Checks and locks ``config.output_dir`` before anything is read or changed: a `RunFolder`.
+
+    Without ``overwrite``, a search found there must have the same settings
+    (`_SEARCH_SETTINGS`), else `SettingsMismatch` (a `ValueError`) lists the
+    differences.
+    """
+    names = {"input_normalization": "--input_normalization", "fixed": "--fix"}
+    run = _run.RunFolder(
+        config.output_dir,
+        OUTPUTS + (PROJECT,),
+        CONFIG_FILE,
+        finished="metrics.json",
+        finished_is_final=False,
+        what="search",
+        names=names,
+    )
+    return run.open(_settings(config), config.overwrite)
 
 
 def tune(config):
@@ -132,6 +125,11 @@ def tune(config):
     adds trials, the same one adds none; the outputs are written again).
     Other search settings must not change, unless ``overwrite`` starts over.
 
+    As for `pinet_keras.training.train`, nothing changes in ``output_dir``
+    before the settings, the folder and the data were checked; the folder is
+    locked while the search runs; ``overwrite`` sets the previous search
+    aside and deletes it only when a trial of the new one has completed.
+
     Returns the dict written to ``metrics.json``.
 
     Example:
@@ -139,7 +137,12 @@ def tune(config):
     >>> metrics = tune(TuneConfig(dataset="digits", max_trials=3, epochs=2, output_dir="/tmp/search"))  # doctest: +SKIP
     """
     config.validate()
-    _prepare_output_dir(config)
+    _run.check_data_dir(config.data_dir, config.dataset)
+    with _prepare_output_dir(config) as run:
+        return _tune(config, run)
+
+
+def _tune(config, run):
     output_dir = config.output_dir
     keras.utils.set_random_seed(config.seed)
     data = search_datasets(
@@ -161,6 +164,9 @@ def tune(config):
         augmentation=AUGMENTATIONS[config.dataset] if config.augment else None,
         seed=config.seed,
     )
+    # The settings and the data are checked: from here on the folder changes.
+    resume = not config.overwrite and os.path.isdir(os.path.join(output_dir, PROJECT))
+    run.begin(_settings(config), resume=resume)
     tuner = make_tuner(
         config.tuner,
         hypermodel,
@@ -169,8 +175,10 @@ def tune(config):
         max_trials=config.max_trials,
         epochs=config.epochs,
         seed=config.seed,
-        overwrite=config.overwrite,
+        overwrite=False,  # `run.begin` set a previous search aside
     )
+    # The first completed trial is the new search's first checkpoint.
+    tuner.trial_end_hook = lambda trial: run.commit() if trial.status == "COMPLETED" and not run.committed else None
     ended_before = len(tuner.oracle.end_order)
     start = time.time()
     tuner.search(data.train, validation_data=data.validation, epochs=config.epochs, verbose=_verbose(config.verbose))
@@ -195,7 +203,7 @@ def tune(config):
     # Weights only came from the checkpoint: give the optimizer its (fresh)
     # variables so that best_model.keras loads without a mismatch warning.
     best_model.optimizer.build(best_model.trainable_variables)
-    best_model.save(paths["best_model.keras"])
+    _io.save_model_atomic(best_model, paths["best_model.keras"])
 
     # The only time the test split is read.
     test_loss, test_accuracy = best_model.evaluate(data.test, verbose=0)

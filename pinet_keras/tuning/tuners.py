@@ -6,6 +6,8 @@ import time
 
 import keras_tuner
 
+from pinet_keras import _io
+
 TUNERS = ("random", "hyperband", "bayesian")
 OBJECTIVE = keras_tuner.Objective("val_accuracy", direction="max")
 SECONDS_FILE = "trial_seconds.json"
@@ -19,6 +21,9 @@ class _TimedTrials:
     an interruption) keeps the time of its last run.
     """
 
+    # Called with each trial once it has ended and its state is saved.
+    trial_end_hook = None
+
     def on_trial_begin(self, trial):
         self._trial_start = time.monotonic()
         super().on_trial_begin(trial)
@@ -27,10 +32,10 @@ class _TimedTrials:
         seconds = read_trial_seconds(self.project_dir)
         seconds[trial.trial_id] = round(time.monotonic() - self._trial_start, 2)
         path = os.path.join(self.project_dir, SECONDS_FILE)
-        with open(f"{path}.tmp", "w") as f:
-            json.dump(seconds, f, indent=1, sort_keys=True)
-        os.replace(f"{path}.tmp", path)
+        _io.write_json(path, seconds, overwrite=True)
         super().on_trial_end(trial)
+        if self.trial_end_hook is not None:
+            self.trial_end_hook(trial)
 
 
 class RandomSearch(_TimedTrials, keras_tuner.RandomSearch):

@@ -1,0 +1,280 @@
+"""A run folder that knows its run (private): lock, settings, safe ``--overwrite``.
+
+Used by `pinet_keras.training.train` and `pinet_keras.tuning.tune`. The
+life of a run in its folder:
+
+1. `RunFolder.open` (before any data is read): checks that the folder can
+   be written, takes its lock (a second process fails at once, naming the
+   holder's pid), cleans what a killed run left (temporary files; the
+   previous outputs a killed ``--overwrite`` had set aside are put back),
+   and checks that the settings match those of the run found there.
+2. `RunFolder.begin` (after the data and the model were checked): unless
+   the run resumes, moves the previous outputs (``overwrite``) aside into
+   ``.previous-<id>/``.
+3. `RunFolder.commit` (once the new run has written its first checkpoint):
+   writes the settings (``run_config.json`` for a training run), deletes
+   the outputs set aside. Until then a failure removes what the new run
+   wrote and puts them back.
+4. `RunFolder.close`: releases the lock.
+"""
+
+import errno
+import fcntl
+import json
+import os
+import uuid
+
+from pinet_keras import _io
+
+LOCK_FILE = ".lock"
+PREVIOUS = ".previous-"
+DISCARD = ".discard-"
+
+
+class RunLocked(RuntimeError):
+    """Another process holds the lock of a run folder."""
+
+
+class SettingsMismatch(ValueError):
+    """A run folder holds a run made with other settings."""
+
+
+def _flatten(settings, prefix=""):
+    flat = {}
+    for key, value in settings.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def changed_settings(previous, current):
+    """``{name: (old, new)}`` for each setting that differs; nested dicts by dotted names.
+
+    Both are compared as JSON would store them (tuples as lists).
+    """
+    previous = _flatten(json.loads(json.dumps(previous)))
+    current = _flatten(json.loads(json.dumps(current)))
+    return {
+        name: (previous.get(name), current.get(name))
+        for name in sorted(set(previous) | set(current))
+        if previous.get(name) != current.get(name)
+    }
+
+
+def describe_changes(changed, names=None):
+    """``"name: old -> new, ..."``; ``names`` maps a setting to the name shown (e.g. its flag)."""
+    names = names or {}
+    return ", ".join(f"{names.get(k, k)}: {old!r} -> {new!r}" for k, (old, new) in changed.items())
+
+
+def check_same_settings(previous, current, folder, what="run", names=None):
+    """Raises `SettingsMismatch`, listing the differences, unless ``previous == current``."""
+    changed = changed_settings(previous, current)
+    if changed:
+        raise SettingsMismatch(
+            f"{folder} holds a {what} made with other settings ({describe_changes(changed, names)}); "
+            f"rerun with the same settings to resume it, choose another --output_dir, or pass "
+            f"--overwrite to start that {what} again."
+        )
+
+
+def check_data_dir(data_dir, dataset):
+    """Raises `FileNotFoundError` naming ``--data_dir`` unless it is None or a folder."""
+    if data_dir is not None and not os.path.isdir(data_dir):
+        what = "a file, not a folder" if os.path.exists(data_dir) else "not found"
+        raise FileNotFoundError(
+            f"Data folder {what}: {data_dir} (--data_dir); pass the folder holding the {dataset} files, "
+            "or leave --data_dir unset to use TFDS's own."
+        )
+
+
+def read_json(path):
+    """The JSON in ``path``; `ValueError` naming the file when it is not JSON."""
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except json.JSONDecodeError as error:
+        raise ValueError(
+            f"{path} is not valid JSON ({error}); delete it or pass --overwrite to start again."
+        ) from error
+
+
+class RunFolder:
+    """The output folder of one run: see the module's docstring.
+
+    Args:
+        path: the folder (created if missing).
+        outputs: the names of the run's outputs in the folder, files or
+            folders; the ones ``--overwrite`` moves aside.
+        settings_file: the name of the file holding the settings.
+        finished: the name of the output whose presence means the run has
+            finished (e.g. ``metrics.json``).
+        finished_is_final: a finished run cannot be run again without
+            ``overwrite`` (training); otherwise it may be resumed (a search
+            that gains trials).
+        what: the word for the run in messages (``"run"``, ``"search"``).
+        names: maps a setting to the flag shown in messages.
+    """
+
+    def __init__(self, path, outputs, settings_file, finished, finished_is_final=True, what="run", names=None):
+        self.path = os.fspath(path)
+        self.outputs = tuple(outputs) + (settings_file,)
+        self.settings_file = settings_file
+        self.finished = finished
+        self.finished_is_final = finished_is_final
+        self.what = what
+        self.names = names
+        self._lock_fd = None
+        self._created = False
+        self._aside = None
+        self._settings = None
+        # Nothing to undo until `begin` starts a new run.
+        self._committed = True
+
+    @property
+    def committed(self):
+        """False between `begin` of a new run and its `commit`."""
+        return self._committed
+
+    # -- 1. open --------------------------------------------------------------
+
+    def open(self, settings, overwrite):
+        """Checks the folder and takes its lock; see the module's docstring. Returns self."""
+        _io.check_writable_folder(self.path)
+        if os.path.lexists(self.path) and not os.path.isdir(self.path):
+            raise NotADirectoryError(
+                errno.ENOTDIR, f"Not a folder: {self.path} is a file; choose another --output_dir", self.path
+            )
+        self._created = not os.path.exists(self.path)
+        os.makedirs(self.path, exist_ok=True)
+        try:
+            self._lock()
+            self._recover()
+            if not overwrite:
+                self._check_resumable(settings)
+        except BaseException:
+            self.close(failed=True)
+            raise
+        return self
+
+    def _lock(self):
+        path = os.path.join(self.path, LOCK_FILE)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 64).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise RunLocked(
+                f"{self.path} is in use by another process (pid {holder}, lock file {path}); "
+                f"wait for it to finish, or choose another --output_dir."
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._lock_fd = fd
+
+    def _recover(self):
+        """Cleans what a killed run left: its temporary files, outputs set aside."""
+        _io.remove_leftovers(self.path, only_dead=False)
+        for name in sorted(os.listdir(self.path)):
+            folder = os.path.join(self.path, name)
+            if name.startswith(DISCARD):
+                _io.remove(folder)
+            elif name.startswith(PREVIOUS):
+                # A run started with overwrite was killed before its first
+                # checkpoint: what it wrote goes, the previous run comes back.
+                self._aside = folder
+                self._restore()
+
+    def _check_resumable(self, settings):
+        if os.path.exists(os.path.join(self.path, self.finished)) and self.finished_is_final:
+            raise FileExistsError(
+                f"{self.path} holds a finished {self.what} ({self.finished}); choose another "
+                f"--output_dir, or pass --overwrite to start that {self.what} again from scratch."
+            )
+        path = os.path.join(self.path, self.settings_file)
+        if os.path.exists(path):
+            check_same_settings(read_json(path), settings, self.path, self.what, self.names)
+
+    def has_outputs(self):
+        return any(os.path.lexists(os.path.join(self.path, name)) for name in self.outputs)
+
+    # -- 2. begin -------------------------------------------------------------
+
+    def begin(self, settings, resume):
+        """Starts the run once its data and model were checked.
+
+        ``resume``: the run continues the one in the folder (which `open`
+        found to have the same settings); it is committed at once. Otherwise
+        any previous outputs (``overwrite``, or the remains of a run that
+        never reached its first checkpoint) are moved aside until `commit`.
+        """
+        self._settings = settings
+        if resume:
+            self.commit()
+            return
+        self._committed = False
+        if self.has_outputs():
+            aside = os.path.join(self.path, f"{PREVIOUS}{os.getpid()}-{uuid.uuid4().hex[:8]}")
+            os.mkdir(aside)
+            self._aside = aside
+            for name in self.outputs:
+                source = os.path.join(self.path, name)
+                if os.path.lexists(source):
+                    os.replace(source, os.path.join(aside, name))
+
+    # -- 3. commit ------------------------------------------------------------
+
+    def commit(self):
+        """Records the settings and deletes the previous outputs set aside by `begin`.
+
+        Call it once the new run has written its first checkpoint: from then
+        on a failure keeps the new run (to resume) instead of the old one.
+        """
+        path = os.path.join(self.path, self.settings_file)
+        if not os.path.exists(path):
+            _io.write_json(path, self._settings, overwrite=True)
+        self._committed = True
+        if self._aside is None:
+            return
+        # Renamed first, so that a run killed while deleting leaves no doubt.
+        discard = os.path.join(self.path, DISCARD + os.path.basename(self._aside)[len(PREVIOUS) :])
+        os.replace(self._aside, discard)
+        self._aside = None
+        _io.remove(discard)
+
+    def _restore(self):
+        """Removes the outputs of a run that did not reach its first checkpoint; puts back those set aside."""
+        for name in self.outputs:
+            _io.remove(os.path.join(self.path, name))
+        if self._aside is None:
+            return
+        for name in os.listdir(self._aside):
+            os.replace(os.path.join(self._aside, name), os.path.join(self.path, name))
+        os.rmdir(self._aside)
+        self._aside = None
+
+    # -- 4. close -------------------------------------------------------------
+
+    def close(self, failed=False):
+        """Puts back the previous outputs if the run ``failed`` before `commit`; releases the lock."""
+        try:
+            if failed and not self._committed:
+                self._restore()
+            _io.remove_leftovers(self.path, only_dead=False)
+            if failed and self._created and not self.has_outputs():
+                # Nothing of this run's is worth keeping: leave no empty folder.
+                _io.remove(self.path)
+        finally:
+            if self._lock_fd is not None:
+                os.close(self._lock_fd)
+                self._lock_fd = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        self.close(failed=exc_type is not None)
+        return False
