@@ -9,6 +9,8 @@ import subprocess
 import sys
 
 import keras
+
+import pinet_keras
 import numpy as np
 import pytest
 
@@ -188,7 +190,7 @@ def test_built_model_takes_raw_pixels_with_the_search_preprocessing():
     first = model.layers[:3]
     assert [type(layer) for layer in first] == [
         PixelRange,
-        keras.layers.RandomTranslation,
+        pinet_keras.layers.RandomTranslation,
         keras.layers.Normalization,
     ]
     np.testing.assert_allclose(np.ravel(first[2].mean), mean)
@@ -367,7 +369,7 @@ def test_script_runs_a_tiny_hyperband_search(tmp_path):
     first = model.layers[:3]
     assert [type(layer) for layer in first] == [
         PixelRange,
-        keras.layers.RandomTranslation,
+        pinet_keras.layers.RandomTranslation,
         keras.layers.Normalization,
     ]
     assert first[1].height_factor == first[1].width_factor == 1 / 8 and first[1].fill_value == 0
