@@ -576,11 +576,13 @@ def test_export_script_end_to_end(tmp_path):
     assert report["input"]["input_normalization"] == "unit"
     assert report["input"]["pixel_range"] == [0.0, 255.0]
     assert report["test_examples"] == 32 and report["keras"]["accuracy"] == 1.0
-    assert report["keras"]["non_finite"] == 0 and report["bound"] is None
+    assert report["keras"]["non_finite"] == 0 and report["bound"] == 100.0
     formats = report["formats"]
     assert list(formats) == ["saved_model", "float32", "float16", "dynamic", "int8"]
-    assert formats["saved_model"]["reload_max_abs_diff"] <= 1e-5
-    assert formats["float32"]["max_abs_diff"] <= 1e-4
+    # Bounded by default: each layer clipped to its range on 50 training
+    # images, so the test images' logits move a little, never the top-1 here.
+    assert formats["saved_model"]["reload_max_abs_diff"] <= 0.1
+    assert formats["float32"]["max_abs_diff"] <= 0.1
     assert formats["float32"]["accuracy"] == 1.0 and formats["float32"]["top1_agreement"] == 1.0
     for name in ("float32", "float16", "dynamic", "int8"):
         entry = formats[name]

@@ -334,7 +334,7 @@ def test_resume_with_several_differences_lists_them_all(unfinished):
 
     before = snapshot(unfinished)
     with pytest.raises(SettingsMismatch) as info:
-        train(_config(unfinished, learning_rate=0.01, normalization="standardize", seed=3))
+        train(_config(unfinished, learning_rate=0.01, input_normalization="standardize", seed=3))
     message = str(info.value)
     for part in ("--learning_rate: 0.001 -> 0.01", "--input_normalization: 'unit' -> 'standardize'", "--seed: 0 -> 3"):
         assert part in message
@@ -631,11 +631,11 @@ def test_tune_resume_with_other_settings_lists_them(tmp_path):
     folder = tmp_path / "search"
     config = TuneConfig(dataset="digits", max_trials=1, epochs=1, output_dir=str(folder))
     folder.mkdir()
-    settings = {k: getattr(config, k) for k in ("dataset", "tuner", "epochs", "validation_split", "max_train_examples", "augment", "normalization", "fixed", "seed")}
+    settings = {k: getattr(config, k) for k in ("dataset", "tuner", "epochs", "validation_split", "max_train_examples", "augment", "input_normalization", "fixed", "seed")}
     (folder / "search_config.json").write_text(json.dumps(settings))
     before = snapshot(folder)
     with pytest.raises(SettingsMismatch, match=r"epochs: 1 -> 2.*--input_normalization: 'unit' -> 'standardize'"):
-        tune(dataclasses.replace(config, epochs=2, normalization="standardize"))
+        tune(dataclasses.replace(config, epochs=2, input_normalization="standardize"))
     assert snapshot(folder) == before
 
 
