@@ -1,0 +1,74 @@
+"""Does `predict_tflite.py`, given nothing but the file, agree with the Keras model on real PNGs?
+
+Writes `--num_images` test images of the model's data set as PNG files (a
+lossless copy of their pixels) into a temporary folder, runs
+`examples/predict_tflite.py --model=<file> <pngs>` as a user would (no other
+flag), reads its top-1 labels, and compares them with the Keras model's
+predictions on the same pixels and with the true labels.
+
+    python examples/check_predict_pngs.py --model=runs/mnist/model.keras \
+        --tflite=runs/mnist/export/model_int8.tflite --data_dir=../shared/data/mnist
+"""
+
+import os
+import subprocess
+import sys
+import tempfile
+
+from absl import flags
+
+import numpy as np
+from PIL import Image
+
+from pinet_keras import _cli
+from pinet_keras import export
+from pinet_keras.data import dataset_info
+from pinet_keras.data import load_arrays
+from pinet_keras.export.files import read_training_metadata
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("model", None, "The trained `.keras` model.", required=True)
+flags.DEFINE_list("tflite", None, "The `.tflite` file(s) to run through predict_tflite.py.", required=True)
+flags.DEFINE_string("dataset", None, "Data set (default: the run's metrics.json).")
+flags.DEFINE_string("data_dir", None, "Where the data set is.")
+flags.DEFINE_integer("num_images", 50, "Test images to write as PNG.")
+
+
+def main(_):
+    if FLAGS.num_images < 1:
+        raise ValueError(f"--num_images must be at least 1, got {FLAGS.num_images}")
+    dataset = FLAGS.dataset or read_training_metadata(FLAGS.model).get("dataset")
+    if not dataset:
+        raise ValueError(f"--dataset: no metrics.json beside {FLAGS.model}; pass --dataset")
+    class_names = dataset_info(dataset).class_names
+    _, (x_test, y_test) = load_arrays(dataset, FLAGS.data_dir)
+    x_test, y_test = x_test[: FLAGS.num_images], y_test[: FLAGS.num_images]
+    model = export.load_keras_model(FLAGS.model)
+    keras_top1 = model.predict(x_test, verbose=0).argmax(-1)
+
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "predict_tflite.py")
+    with tempfile.TemporaryDirectory() as folder:
+        paths = []
+        for i, image in enumerate(x_test):
+            path = os.path.join(folder, f"{i:04d}.png")
+            Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).save(path)
+            paths.append(path)
+        for tflite in FLAGS.tflite:
+            result = subprocess.run(
+                [sys.executable, script, f"--model={tflite}", "--top_k=1", *paths],
+                capture_output=True,
+                text=True,
+            )
+            if result.returncode:
+                raise RuntimeError(f"predict_tflite.py failed on {tflite}: {result.stderr.strip()[-500:]}")
+            names = [line.split(None, 1)[1].rsplit(" ", 1)[0] for line in result.stdout.splitlines() if line.strip()]
+            top1 = np.array([class_names.index(name) for name in names])
+            agree = int((top1 == keras_top1).sum())
+            print(
+                f"{tflite}: agrees with Keras on {agree} of {len(paths)} PNGs; "
+                f"right on {int((top1 == y_test).sum())} (Keras: {int((keras_top1 == y_test).sum())})"
+            )
+
+
+if __name__ == "__main__":
+    _cli.run(main)
