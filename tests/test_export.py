@@ -69,7 +69,7 @@ def exported(model, images, tmp_path_factory):
             model,
             str(folder / f"model_{quantization}.tflite"),
             quantization,
-            representative_data=images if quantization == "int8" else None,
+            representative_data=images if quantization in ("int8", "int16x8") else None,
         )
     paths["int8_output"] = export.export_tflite(
         model,

@@ -23,7 +23,7 @@ from pinet_keras.export.saved_model import model_input_shape
 from pinet_keras.export.saved_model import prepare_model
 from pinet_keras.export.saved_model import write_saved_model
 
-QUANTIZATIONS = ("float32", "float16", "dynamic", "int8")
+QUANTIZATIONS = ("float32", "float16", "dynamic", "int8", "int16x8")
 
 
 class TFLiteConversionError(ValueError):
@@ -77,6 +77,11 @@ def export_tflite(
       kernel (``TFLITE_BUILTINS_INT8``). The output is float32 unless
       ``int8_output=True`` (int8 logits with their scale and zero point; see
       `TFLiteRunner`).
+    - ``"int16x8"``: int8 weights and int16 activations (TFLite's 16x8
+      mode), calibrated on ``representative_data`` with the converter's own
+      min/max ranges; float32 input and output. About the size of int8, on
+      CPU kernels: for a deep polynomial whose int8 activations are too
+      coarse (each product's range is set by its heavy tail).
 
     For ``"int8"`` the model is first rewritten with
     `fold_polynomial_layers` (each polynomial layer becomes ``A' ⊙ B' + c``,
@@ -176,10 +181,11 @@ def convert_to_tflite(
     check_tflite_arguments(quantization, int8_output, calibration, percentile, bound)
     model = prepare_model(model)
     representative = None
-    if quantization == "int8" or bound is not None:
+    integer = quantization in ("int8", "int16x8")
+    if integer or bound is not None:
         representative = representative_images(representative_data, model_input_shape(model))
     if fold is None:
-        fold = quantization == "int8" or bound is not None
+        fold = integer or bound is not None
     if bound is not None and not fold:
         raise ValueError("`bound` clips the folded layers' outputs: it needs fold=True (or None).")
     if fold:
@@ -202,6 +208,12 @@ def convert_to_tflite(
                     converter, representative, int8_output, calibration, percentile,
                     input_range=pixel_range(model),
                 )
+            elif quantization == "int16x8":
+                converter.target_spec.supported_ops = [
+                    tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8
+                ]
+                converter.representative_dataset = lambda: ([image[None]] for image in representative)
+                content = converter.convert()
             else:
                 content = converter.convert()
         except Exception as error:
@@ -210,7 +222,7 @@ def convert_to_tflite(
         shutil.rmtree(folder, ignore_errors=True)
 
     check_builtin_ops(content, model, quantization)
-    if quantization == "int8":
+    if integer:
         check_fully_quantized(content, model)
     if metadata is not None:
         metadata = {**metadata, "quantization": quantization, "bounded": bound is not None}
