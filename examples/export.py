@@ -62,6 +62,7 @@ import numpy as np
 
 from pinet_keras import _cli
 from pinet_keras import export
+from pinet_keras import _io
 from pinet_keras._io import atomic_output
 from pinet_keras.data import dataset_info
 from pinet_keras.data import load_arrays
@@ -169,6 +170,8 @@ def load_model(training):
 def main(_):
     logging.set_verbosity(logging.WARNING)  # TensorFlow's SavedModel chatter
     formats = check_flags()
+    # What an export killed outright (SIGKILL) left beside --output_dir.
+    _io.remove_leftovers(os.path.dirname(os.path.abspath(FLAGS.output_dir)), recursive=False)
     training = read_training_metadata(FLAGS.model)
     dataset = FLAGS.dataset or training.get("dataset")
     if not dataset:

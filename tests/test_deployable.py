@@ -578,6 +578,9 @@ def test_export_script_errors_leave_everything_as_it_was(tmp_path):
     (old / "saved_model").mkdir()
     (old / "saved_model" / "saved_model.pb").write_bytes(b"pb")
     before = _checksum(old)
+    # What an export killed outright (SIGKILL, pid 999999 is not running) left beside it.
+    leftover = tmp_path / ".new_export.pinet-tmp-999999-0123456789ab"
+    (leftover / "saved_model").mkdir(parents=True)
     common = ["--latency_runs=1", "--num_representative=8"]
     new = str(tmp_path / "new_export")
     runs = {
@@ -610,6 +613,7 @@ def test_export_script_errors_leave_everything_as_it_was(tmp_path):
     }
     results = _run_all(runs)
     assert "--dataset" in _one_error_line(results["no_dataset"])
+    assert not leftover.exists()  # the next run removed the killed one's leftovers
     assert "already exists" in _one_error_line(results["exists"])
     assert "injected failure of the int8 export" in _one_error_line(results["int8_fails"])
     assert "Exporting float32" in results["int8_fails"].stdout  # it got that far

@@ -7,6 +7,7 @@ import tempfile
 
 import numpy as np
 
+from pinet_keras import _io
 from pinet_keras._compat import ops_details
 
 from pinet_keras.export.calibration import DEFAULT_PERCENTILE
@@ -140,7 +141,7 @@ def export_tflite(
     model = prepare_model(model)
     content = convert_to_tflite(
         model, quantization, representative_data, int8_output, calibration, percentile, fold,
-        bound, metadata,
+        bound, metadata, workdir=_io.temporary_path(path),
     )
     return write_bytes(path, content, overwrite)
 
@@ -174,8 +175,15 @@ def convert_to_tflite(
     fold=None,
     bound=None,
     metadata=None,
+    workdir=None,
 ):
-    """The bytes of the ``.tflite`` file `export_tflite` writes (same arguments)."""
+    """The bytes of the ``.tflite`` file `export_tflite` writes (same arguments).
+
+    ``workdir``: the folder for the intermediate SavedModel, created and
+    removed here (default: a new folder in the system's temporary folder);
+    `export_tflite` puts it beside the target, under a name that
+    `pinet_keras._io.remove_leftovers` recognizes after a SIGKILL.
+    """
     import tensorflow as tf
 
     check_tflite_arguments(quantization, int8_output, calibration, percentile, bound)
@@ -191,7 +199,11 @@ def convert_to_tflite(
     if fold:
         model = fold_polynomial_layers(model, representative, bound=bound)
 
-    folder = tempfile.mkdtemp(prefix="pinet_keras_export_")
+    if workdir is None:
+        folder = tempfile.mkdtemp(prefix="pinet_keras_export_")
+    else:
+        folder = os.fspath(workdir)
+        os.makedirs(folder)
     try:
         saved_model = os.path.join(folder, "saved_model")
         write_saved_model(model, saved_model)
