@@ -73,12 +73,12 @@ def PiResNet(
     ``2**17 = 131072`` for the default (ResNet-18-like) configuration.
 
     A polynomial of high degree extrapolates steeply: an input unlike the
-    training images can get enormous logits at inference (with
-    ``pi_resnet_small`` trained on CIFAR-10 for 15 epochs, one test image of
-    10,000 had a logit of 1.3e7, while 99.9% had none above 10). The accuracy does
-    not notice, but the mean validation or test loss can jump by orders of
-    magnitude from one epoch to the next; read the accuracy, or the median
-    loss. int8 export saturates such values (`pinet_keras.export`).
+    training images can get enormous logits at inference, while the accuracy
+    does not notice (the mean validation or test loss can jump by orders of
+    magnitude from one epoch to the next; read the accuracy). Give the model
+    raw pixels through ``preprocessing`` (`pinet_keras.models.pixel_preprocessing`,
+    whose `PixelRange` clips them to the pixel box) and export it bounded
+    (`pinet_keras.export`, ``bound``); README shows what this does.
 
     Args:
         input_shape: ``(height, width, channels)``; 32×32×3 for CIFAR-10,

@@ -26,20 +26,15 @@ about the strength of PyTorch's 5e-4.
     The GPU recipe for the ≥92% target: ``pi_resnet`` (the ResNet-18
     analogue, widths 64-128-256-512, 2 blocks per stage, 22.2M parameters,
     degree 2**17), 200 epochs, 5 warm-up epochs, bfloat16 mixed precision
-    (pass ``--mixed_precision=none`` on a GPU without bfloat16). Not run
-    yet (no GPU was lent to this project's tasks): the ≥92% is the target,
-    not a measurement. It runs without TensorFlow (Keras on JAX, the
-    `NumpyDataset` pipeline), as on the project's GPU machine.
+    (pass ``--mixed_precision=none`` on a GPU without bfloat16). It runs
+    without TensorFlow (Keras on JAX, the `NumpyDataset` pipeline), as on
+    the project's GPU machine; README says what has been measured.
 
 ``"cifar10_cpu"``
     The CPU recipe: ``pi_resnet_small`` (widths 16-32-64, one block per
     stage, 154,554 parameters, degree 2**7), 50 epochs with 2 warm-up
-    epochs, float32, sized to train in under an hour on 2 CPU cores: an
-    epoch of 45,000 images plus validation took 41-47 s on 2 idle cores
-    (about 1,000 training images/s), 80-90 s when other jobs shared them.
-    Test accuracy on the JPEG copy of CIFAR-10: 83.74% (45 minutes on 2
-    cores, int8 TFLite 83.03%); 80.63% after 15 epochs
-    (``--epochs=15 --warmup_epochs=1``, 14 minutes).
+    epochs, float32, sized to train in under an hour on 2 idle CPU cores
+    (README has the measured accuracy and time).
 
     python examples/train.py --dataset=cifar10 --data_dir=../shared/data/cifar10 \\
         --preset=cifar10 --output_dir=runs/cifar10_pi_resnet
