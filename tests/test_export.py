@@ -566,6 +566,7 @@ def test_export_script_end_to_end(tmp_path):
         "model_dynamic.tflite",
         "model_float16.tflite",
         "model_float32.tflite",
+        "model_int16x8.tflite",
         "model_int8.tflite",
         "report.json",
         "saved_model",
@@ -578,7 +579,7 @@ def test_export_script_end_to_end(tmp_path):
     assert report["test_examples"] == 32 and report["keras"]["accuracy"] == 1.0
     assert report["keras"]["non_finite"] == 0 and report["bound"] == 100.0
     formats = report["formats"]
-    assert list(formats) == ["saved_model", "float32", "float16", "dynamic", "int8"]
+    assert list(formats) == ["saved_model", "float32", "float16", "dynamic", "int8", "int16x8"]
     # Bounded by default: each layer clipped to its range on 50 training
     # images, so the test images' logits move a little, never the top-1 here.
     assert formats["saved_model"]["reload_max_abs_diff"] <= 0.1
