@@ -136,6 +136,10 @@ def check_flags():
         raise ValueError("--nofold: the bound clips the folded layers; pass --bound=0 with --nofold")
     if FLAGS.int8_output and "int8" not in formats:
         raise ValueError("--int8_output needs int8 in --formats")
+    if not os.path.isfile(FLAGS.model):
+        what = "a folder, not a file" if os.path.isdir(FLAGS.model) else "not found"
+        raise FileNotFoundError(2, f"--model: {FLAGS.model} is {what}; pass the trained .keras file", FLAGS.model)
+    _io.check_writable_folder(FLAGS.output_dir)
     if os.path.lexists(FLAGS.output_dir) and not FLAGS.overwrite:
         raise FileExistsError(
             f"{FLAGS.output_dir} already exists; choose another --output_dir, or pass --overwrite "

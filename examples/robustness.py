@@ -30,6 +30,7 @@ from absl import flags
 import numpy as np
 
 from pinet_keras import _cli
+from pinet_keras import _io
 from pinet_keras import export
 from pinet_keras._io import write_text
 from pinet_keras.data import load_arrays
@@ -59,7 +60,10 @@ def main(_):
         minimum = 0 if name == "max_test_examples" else 1
         if FLAGS[name].value < minimum:
             raise ValueError(f"--{name} must be at least {minimum}, got {FLAGS[name].value}")
+    if not os.path.isfile(FLAGS.model):
+        raise FileNotFoundError(2, f"--model: {FLAGS.model} not found; pass the trained .keras file", FLAGS.model)
     export.files.check_overwrite(FLAGS.output, FLAGS.overwrite)
+    _io.check_writable_folder(os.path.dirname(os.path.abspath(FLAGS.output)), "--output")
     if FLAGS.export_dir and not os.path.isdir(FLAGS.export_dir):
         raise FileNotFoundError(2, "No such folder", FLAGS.export_dir)
     training = read_training_metadata(FLAGS.model)
