@@ -721,3 +721,21 @@ def test_predict_tflite_script(unit_model, standardize_model, unit_files, repres
             assert 0 < float(fields[2]) <= 1 and len(fields) == 7  # top 3
     assert "no pinet_keras metadata" in _one_error_line(results["no_metadata"])
     assert "not a readable image" in _one_error_line(results["text_image"])
+
+
+def test_check_predict_pngs_script(unit_model, unit_files, tmp_path):
+    # The script behind README's "50 of 50 PNGs": real subprocesses, no flag
+    # but the file for predict_tflite.py; digits need no data files.
+    model_path = tmp_path / "model.keras"
+    unit_model.save(model_path)
+    (tmp_path / "metrics.json").write_text(json.dumps({"dataset": "digits"}))
+    result = _finish(
+        _start(["examples/check_predict_pngs.py", f"--model={model_path}",
+                f"--tflite={unit_files['float32']}", "--num_images=6"])
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    line = result.stdout.strip().splitlines()[-1]
+    assert line.startswith(f"{unit_files['float32']}: agrees with Keras on 6 of 6 PNGs"), line
+    bad = _finish(_start(["examples/check_predict_pngs.py", f"--model={model_path}",
+                          f"--tflite={unit_files['float32']}", "--num_images=0"]))
+    assert "--num_images" in _one_error_line(bad)
