@@ -671,6 +671,9 @@ def test_two_processes_on_one_folder_then_sigkill_and_resume(tmp_path):
     first = _start(args)
     try:
         _wait_for(lambda: _epochs_done(folder) >= 1, first)
+        # Paused (it keeps its lock), so that it cannot finish its 30 epochs
+        # while the second process starts on an idle machine.
+        os.kill(first.pid, signal.SIGSTOP)
         second = _script(TRAIN, args)
         assert second.returncode == 2
         assert f"pid {first.pid}" in _error_line(second.stderr)
