@@ -24,7 +24,7 @@ from pinet_keras import _cli
 from pinet_keras import export
 from pinet_keras.data import dataset_info
 from pinet_keras.data import load_arrays
-from pinet_keras.export.files import read_training_metadata
+from pinet_keras.export.files import training_run
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model", None, "The trained `.keras` model.", required=True)
@@ -37,9 +37,7 @@ flags.DEFINE_integer("num_images", 50, "Test images to write as PNG.")
 def main(_):
     if FLAGS.num_images < 1:
         raise ValueError(f"--num_images must be at least 1, got {FLAGS.num_images}")
-    dataset = FLAGS.dataset or read_training_metadata(FLAGS.model).get("dataset")
-    if not dataset:
-        raise ValueError(f"--dataset: no metrics.json beside {FLAGS.model}; pass --dataset")
+    dataset, _ = training_run(FLAGS.model, FLAGS.dataset)
     class_names = dataset_info(dataset).class_names
     _, (x_test, y_test) = load_arrays(dataset, FLAGS.data_dir)
     x_test, y_test = x_test[: FLAGS.num_images], y_test[: FLAGS.num_images]
@@ -60,7 +58,9 @@ def main(_):
                 text=True,
             )
             if result.returncode:
-                raise RuntimeError(f"predict_tflite.py failed on {tflite}: {result.stderr.strip()[-500:]}")
+                errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+                why = errors[-1][len("error: "):] if errors else result.stderr.strip()[-500:]
+                raise RuntimeError(f"predict_tflite.py failed on --tflite={tflite}: {why}")
             names = [line.split(None, 1)[1].rsplit(" ", 1)[0] for line in result.stdout.splitlines() if line.strip()]
             top1 = np.array([class_names.index(name) for name in names])
             agree = int((top1 == keras_top1).sum())

@@ -67,7 +67,7 @@ from pinet_keras._io import atomic_output
 from pinet_keras.data import dataset_info
 from pinet_keras.data import load_arrays
 from pinet_keras.data import split_validation
-from pinet_keras.export.files import read_training_metadata
+from pinet_keras.export.files import training_run
 from pinet_keras.export.report import format_table
 from pinet_keras.models import has_pixel_preprocessing
 
@@ -136,9 +136,6 @@ def check_flags():
         raise ValueError("--nofold: the bound clips the folded layers; pass --bound=0 with --nofold")
     if FLAGS.int8_output and "int8" not in formats:
         raise ValueError("--int8_output needs int8 in --formats")
-    if not os.path.isfile(FLAGS.model):
-        what = "a folder, not a file" if os.path.isdir(FLAGS.model) else "not found"
-        raise FileNotFoundError(2, f"--model: {FLAGS.model} is {what}; pass the trained .keras file", FLAGS.model)
     _io.check_writable_folder(FLAGS.output_dir)
     if os.path.lexists(FLAGS.output_dir) and not FLAGS.overwrite:
         raise FileExistsError(
@@ -176,13 +173,7 @@ def main(_):
     formats = check_flags()
     # What an export killed outright (SIGKILL) left beside --output_dir.
     _io.remove_leftovers(os.path.dirname(os.path.abspath(FLAGS.output_dir)), recursive=False)
-    training = read_training_metadata(FLAGS.model)
-    dataset = FLAGS.dataset or training.get("dataset")
-    if not dataset:
-        raise ValueError(
-            f"--dataset: no metrics.json beside {FLAGS.model} says which data set the model was "
-            "trained on; pass --dataset"
-        )
+    dataset, training = training_run(FLAGS.model, FLAGS.dataset)
     info = dataset_info(dataset)
     model = load_model(training)
     if tuple(model.input_shape[1:]) != tuple(info.input_shape):

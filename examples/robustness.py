@@ -35,7 +35,7 @@ from pinet_keras import export
 from pinet_keras._io import write_text
 from pinet_keras.data import load_arrays
 from pinet_keras.export import robustness
-from pinet_keras.export.files import read_training_metadata
+from pinet_keras.export.files import training_run
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model", None, "The trained `.keras` model (raw pixels in).", required=True)
@@ -60,16 +60,11 @@ def main(_):
         minimum = 0 if name == "max_test_examples" else 1
         if FLAGS[name].value < minimum:
             raise ValueError(f"--{name} must be at least {minimum}, got {FLAGS[name].value}")
-    if not os.path.isfile(FLAGS.model):
-        raise FileNotFoundError(2, f"--model: {FLAGS.model} not found; pass the trained .keras file", FLAGS.model)
+    dataset, _ = training_run(FLAGS.model, FLAGS.dataset)
     export.files.check_overwrite(FLAGS.output, FLAGS.overwrite)
     _io.check_writable_folder(os.path.dirname(os.path.abspath(FLAGS.output)), "--output")
     if FLAGS.export_dir and not os.path.isdir(FLAGS.export_dir):
         raise FileNotFoundError(2, "No such folder", FLAGS.export_dir)
-    training = read_training_metadata(FLAGS.model)
-    dataset = FLAGS.dataset or training.get("dataset")
-    if not dataset:
-        raise ValueError(f"--dataset: no metrics.json beside {FLAGS.model}; pass --dataset")
     model = export.as_float32(export.load_keras_model(FLAGS.model))
     export.pixels.require_pixel_preprocessing(model)
     shape = tuple(model.input_shape[1:])

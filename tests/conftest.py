@@ -71,3 +71,49 @@ def homogeneity_rtol(y, float64=1e-10, float32=2e-5):
 def float64_images(shape, seed=0):
     """A float64 backend tensor: NumPy float64 would be cast to float32 by some backends."""
     return keras.ops.convert_to_tensor(random_images(shape, seed, "float64"), dtype="float64")
+
+
+# Runs an example script with `pinet_keras.data` answering for a tiny data set in
+# an .npz file (when given), and `export.export_tflite` failing for int8 when
+# PINET_TEST_FAIL_INT8 is set.
+SCRIPT_RUNNER = """
+import os
+import runpy
+import sys
+import types
+
+import numpy as np
+
+if sys.argv[1]:
+    import pinet_keras.data as data
+
+    arrays = np.load(sys.argv[1])
+
+    def load_arrays(name, data_dir=None):
+        assert name == "tiny", name
+        return (arrays["x_train"], arrays["y_train"]), (arrays["x_test"], arrays["y_test"])
+
+    def dataset_info(name):
+        assert name == "tiny", name
+        return types.SimpleNamespace(
+            name="tiny", input_shape=tuple(arrays["x_train"].shape[1:]), num_classes=3,
+            class_names=["circle", "square", "triangle"], mean=(0.5,), std=(0.25,),
+        )
+
+    data.load_arrays, data.dataset_info = load_arrays, dataset_info
+
+if os.environ.get("PINET_TEST_FAIL_INT8"):
+    from pinet_keras import export
+
+    original = export.export_tflite
+
+    def export_tflite(model, path, quantization="float32", **kwargs):
+        if quantization == "int8":
+            raise ValueError("injected failure of the int8 export")
+        return original(model, path, quantization, **kwargs)
+
+    export.export_tflite = export_tflite
+
+sys.argv = sys.argv[2:]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""

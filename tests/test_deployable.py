@@ -19,6 +19,7 @@ from pinet_keras.data import pixel_statistics
 from pinet_keras.export import robustness
 from pinet_keras.export.fold import FoldedPolynomial
 from pinet_keras.models import pixel_preprocessing
+from tests.conftest import SCRIPT_RUNNER
 from tests.conftest import tensorflow_only
 
 pytestmark = tensorflow_only
@@ -406,56 +407,12 @@ def test_robustness_probes_search_and_sweep(unit_model, digits):
 
 # -- The scripts ---------------------------------------------------------------------------
 
-# Runs an example script with `pinet_keras.data` answering for a tiny data set in
-# an .npz file (when given), and `export.export_tflite` failing for int8 when
-# PINET_TEST_FAIL_INT8 is set.
-RUNNER = """
-import os
-import runpy
-import sys
-import types
-
-import numpy as np
-
-if sys.argv[1]:
-    import pinet_keras.data as data
-
-    arrays = np.load(sys.argv[1])
-
-    def load_arrays(name, data_dir=None):
-        assert name == "tiny", name
-        return (arrays["x_train"], arrays["y_train"]), (arrays["x_test"], arrays["y_test"])
-
-    def dataset_info(name):
-        assert name == "tiny", name
-        return types.SimpleNamespace(
-            name="tiny", input_shape=tuple(arrays["x_train"].shape[1:]), num_classes=3,
-            class_names=["circle", "square", "triangle"], mean=(0.5,), std=(0.25,),
-        )
-
-    data.load_arrays, data.dataset_info = load_arrays, dataset_info
-
-if os.environ.get("PINET_TEST_FAIL_INT8"):
-    from pinet_keras import export
-
-    original = export.export_tflite
-
-    def export_tflite(model, path, quantization="float32", **kwargs):
-        if quantization == "int8":
-            raise ValueError("injected failure of the int8 export")
-        return original(model, path, quantization, **kwargs)
-
-    export.export_tflite = export_tflite
-
-sys.argv = sys.argv[2:]
-runpy.run_path(sys.argv[0], run_name="__main__")
-"""
 
 
 def _start(args, data_path=None, **env):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **env}
     return subprocess.Popen(
-        [sys.executable, "-c", RUNNER, data_path or ""] + args,
+        [sys.executable, "-c", SCRIPT_RUNNER, data_path or ""] + args,
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
 

@@ -20,6 +20,7 @@ from pinet_keras.data import split_validation
 from pinet_keras.layers import PixelRange
 from pinet_keras.models import pixel_preprocessing
 from pinet_keras.export.tflite import representative_images
+from tests.conftest import SCRIPT_RUNNER
 from tests.conftest import tensorflow_only
 
 pytestmark = tensorflow_only
@@ -452,42 +453,10 @@ def test_jax_trained_model_exports_under_tensorflow(tmp_path):
 
 # -- The example scripts --------------------------------------------------------
 
-# Runs an example script with `pinet_keras.data` answering for a tiny data set
-# saved in an .npz file, whatever the real loaders are.
-FAKE_DATA_RUNNER = """
-import runpy
-import sys
-import types
-
-import numpy as np
-
-import pinet_keras.data as data
-
-arrays = np.load(sys.argv[1])
-
-def load_arrays(name, data_dir=None):
-    assert name == "tiny", name
-    return (arrays["x_train"], arrays["y_train"]), (arrays["x_test"], arrays["y_test"])
-
-def dataset_info(name):
-    assert name == "tiny", name
-    return types.SimpleNamespace(
-        name="tiny",
-        input_shape=tuple(arrays["x_train"].shape[1:]),
-        num_classes=3,
-        class_names=["circle", "square", "triangle"],
-        mean=(0.5,),
-        std=(0.25,),
-    )
-
-data.load_arrays, data.dataset_info = load_arrays, dataset_info
-sys.argv = sys.argv[2:]
-runpy.run_path(sys.argv[0], run_name="__main__")
-"""
 
 
 def _command(args, data_path=None):
-    return [sys.executable] + (["-c", FAKE_DATA_RUNNER, data_path] if data_path else []) + args
+    return [sys.executable] + (["-c", SCRIPT_RUNNER, data_path] if data_path else []) + args
 
 
 def _env():

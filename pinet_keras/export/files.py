@@ -80,6 +80,31 @@ def read_training_metadata(model_path, filename="metrics.json"):
     return data if isinstance(data, dict) else {}
 
 
+def training_run(model_path, dataset=None):
+    """``(dataset, metrics)`` of the run that trained the ``.keras`` file at ``model_path``.
+
+    ``metrics`` is the ``metrics.json`` beside the file (``{}`` without
+    one); ``dataset`` is the given one, else the run's. The scripts never
+    guess a data set.
+
+    Raises:
+        FileNotFoundError: no file at ``model_path`` (checked first, so that
+            a mistyped path is not reported as a missing data set).
+        ValueError: no ``dataset`` given and no ``metrics.json`` names one.
+    """
+    if not os.path.isfile(model_path):
+        what = "a folder, not a file" if os.path.isdir(model_path) else "not found"
+        raise FileNotFoundError(2, f"--model: {model_path} is {what}; pass the trained .keras file", model_path)
+    metrics = read_training_metadata(model_path)
+    dataset = dataset or metrics.get("dataset")
+    if not dataset:
+        raise ValueError(
+            f"--dataset: no metrics.json beside {model_path} says which data set the model was "
+            "trained on; pass --dataset"
+        )
+    return dataset, metrics
+
+
 def output_size(path):
     """Size in bytes of a file, or of all files under a folder."""
     path = os.fspath(path)
