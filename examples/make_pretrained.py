@@ -20,6 +20,7 @@ at most 8 MB) are checked at the end.
 """
 
 import datetime
+import hashlib
 import json
 import os
 import shutil
@@ -76,6 +77,7 @@ TRAINING_COMMIT = {
 SPECS = {
     "polynet_mnist": {
         "run": "mnist_polynet_bn",
+        "dataset": "mnist",
         "title": "PolyNet (polynet_bn: 5 blocks, batch normalization, skips) on MNIST",
         "command": (
             "python examples/train.py --dataset=mnist --data_dir=../shared/data/mnist "
@@ -87,6 +89,7 @@ SPECS = {
     },
     "polynet_fashion_mnist": {
         "run": "fashion_mnist_polynet_bn",
+        "dataset": "fashion_mnist",
         "title": "PolyNet (polynet_bn, dropout 0.1) on Fashion-MNIST, trained in bf16",
         "command": (
             "python examples/train.py --dataset=fashion_mnist "
@@ -99,6 +102,7 @@ SPECS = {
     },
     "pi_resnet_cifar10": {
         "run": "cifar10_pi_resnet_small",
+        "dataset": "cifar10",
         "title": "PiResNet (pi_resnet_small, 16-32-64) on CIFAR-10",
         "command": (
             "python examples/train.py --dataset=cifar10 --data_dir=../shared/data/cifar10 "
@@ -126,6 +130,23 @@ def check_flags():
         raise ValueError(f"--max_change_points must be >= 0, got {FLAGS.max_change_points}")
 
 
+def check_run(name):
+    """Raises, naming the file and the command to make it, if the run of ``name`` lacks one."""
+    run_dir = os.path.join(FLAGS.runs_dir, SPECS[name]["run"])
+    needed = {
+        os.path.join(run_dir, "model.keras"): SPECS[name]["command"],
+        os.path.join(run_dir, "metrics.json"): SPECS[name]["command"],
+        os.path.join(run_dir, "export", pretrained.tflite_file_name("int8")): EXPORT_COMMAND.format(
+            run=SPECS[name]["run"], data=SPECS[name]["dataset"]
+        ),
+    }
+    for path, command in needed.items():
+        if not os.path.isfile(path):
+            raise FileNotFoundError(
+                2, f"--runs_dir: {name} needs this file; make it with `{command}`", path
+            )
+
+
 def git_commit():
     """The repository's HEAD (with ``-dirty`` if the tree has changes), or None."""
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -137,6 +158,14 @@ def git_commit():
     except (OSError, subprocess.CalledProcessError):
         return None
     return head + ("-dirty" if dirty else "")
+
+
+def sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def accuracy(logits, labels, reference=None):
@@ -198,8 +227,6 @@ def build(name, when, commit):
     dataset, metrics = training_run(model_path)
     info = dataset_info(dataset)
     int8_source = os.path.join(run_dir, "export", pretrained.tflite_file_name("int8"))
-    if not os.path.isfile(int8_source):
-        raise FileNotFoundError(2, "no int8 export of the run; run examples/export.py", int8_source)
     print(f"{name}: {model_path}")
     started = time.time()
     original = export.as_float32(export.load_keras_model(model_path))
@@ -274,6 +301,7 @@ def build(name, when, commit):
         card["files"] = {
             f: os.path.getsize(os.path.join(staging, f)) for f in sorted(os.listdir(staging))
         }
+        card["sha256"] = {f: sha256(os.path.join(staging, f)) for f in card["files"]}
         _io.write_json(os.path.join(staging, pretrained.CARD_FILE), card)
         _io.write_text(os.path.join(staging, pretrained.CARD_MARKDOWN), markdown(card))
     print(f"  wrote {target} in {time.time() - started:.0f} s")
@@ -352,8 +380,8 @@ def main(argv):
     when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")
     commit = git_commit()
     for name in FLAGS.models:
-        target = os.path.join(FLAGS.output_dir, name)
-        _io.check_overwrite(target, FLAGS.overwrite)
+        check_run(name)
+        _io.check_overwrite(os.path.join(FLAGS.output_dir, name), FLAGS.overwrite)
     summary = {}
     for name in FLAGS.models:
         card = build(name, when, commit)

@@ -169,6 +169,17 @@ def test_cards_are_json_and_markdown():
         assert text.startswith(f"# {name}:") and "TFLite int8" in text
 
 
+def test_shipped_files_are_the_measured_ones():
+    import hashlib
+
+    for name in pretrained.NAMES:
+        digests = pretrained.card(name)["sha256"]
+        assert set(digests) == EXPECTED_FILES - {pretrained.CARD_FILE, pretrained.CARD_MARKDOWN}
+        for file_name, digest in digests.items():
+            with open(os.path.join(pretrained.model_dir(name), file_name), "rb") as f:
+                assert hashlib.sha256(f.read()).hexdigest() == digest, (name, file_name)
+
+
 def test_readme_table_matches_the_cards():
     readme = os.path.join(os.path.dirname(__file__), "..", "README.md")
     with open(readme, encoding="utf-8") as f:
@@ -184,3 +195,31 @@ def test_readme_table_matches_the_cards():
         for number in numbers:
             assert f"{100 * number:.2f}%" in row, (name, number, row)
         assert f"{card['params']:,}" in row and card["storage"]["weights"] in row
+
+
+def test_make_pretrained_script_errors_are_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    root = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+    # This checkout's package, whichever copy is installed.
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": os.pathsep.join(
+        [root] + ([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else [])
+    )}
+    result = subprocess.run(
+        [sys.executable, "examples/make_pretrained.py", "--models=resnet50,polynet_mnist",
+         f"--runs_dir={tmp_path / 'runs'}", f"--output_dir={tmp_path / 'out'}"],
+        cwd=root, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert "error: --models: unknown ['resnet50']" in result.stderr
+    result = subprocess.run(
+        [sys.executable, "examples/make_pretrained.py", "--models=polynet_mnist",
+         f"--runs_dir={tmp_path / 'runs'}", f"--output_dir={tmp_path / 'out'}"],
+        cwd=root, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 2, result.stderr[-3000:]
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and "--runs_dir" in lines[0] and "model.keras" in lines[0], lines
+    assert "examples/train.py --dataset=mnist" in lines[0]
+    assert not os.path.exists(tmp_path / "out")
