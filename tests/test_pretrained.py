@@ -114,7 +114,12 @@ def _check_images(dataset, step):
     return x_test[::step], y_test[::step]
 
 
-@pytest.mark.parametrize("name", pretrained.NAMES)
+# CIFAR-10's reader decodes the whole archive (about 10 s).
+@pytest.mark.parametrize(
+    "name",
+    [pytest.param(n, marks=pytest.mark.slow) if n == "pi_resnet_cifar10" else n
+     for n in pretrained.NAMES],
+)
 def test_pretrained_model_reproduces_its_card(name):
     from pinet_keras.export import compare_logits
     from pinet_keras.export import run_tflite
@@ -197,6 +202,7 @@ def test_readme_table_matches_the_cards():
         assert f"{card['params']:,}" in row and card["storage"]["weights"] in row
 
 
+@pytest.mark.slow
 def test_make_pretrained_script_errors_are_one_line(tmp_path):
     import subprocess
     import sys
