@@ -1,0 +1,166 @@
+"""Pretrained Π-nets, shipped with the package: a trained model in one line, offline.
+
+Each model was trained by ``examples/train.py`` on a 2-core CPU and
+packaged by ``examples/make_pretrained.py``; its card (`card`) says the
+data set, the exact command and commit that trained it, and the measured
+test accuracies (Keras, stored weights, each TFLite format). The files are
+package data: nothing is downloaded.
+
+- `list`: ``{name: card}`` of the shipped models.
+- `load(name)`: the Keras model (float32, not compiled). It takes **raw
+  pixels** ``0..255`` (uint8 or float), shape ``(batch, H, W, C)``; its
+  preprocessing (range guard, normalization) is inside it, and it returns
+  logits. The class names are on the card (``card(name)["class_names"]``).
+- `tflite_path(name, format)`: the path of a ``.tflite`` file of the
+  model, with its class names in its metadata
+  (`pinet_keras.export.read_tflite_metadata`). ``"int8"`` (uint8 pixels
+  in, for phones) is shipped; ``"float32"`` is converted from the shipped
+  Keras model on first request (TensorFlow needed) and kept in the cache
+  folder (`cache_dir`), unbounded (the shipped int8 file is bounded).
+
+The weights are stored compactly (float16, or 8 bits per channel,
+dequantized on loading: see the card's ``storage``); the card gives the
+accuracy of the stored model next to the float32 original's.
+
+Example:
+
+>>> from pinet_keras import pretrained
+>>> sorted(pretrained.list())
+['pi_resnet_cifar10', 'polynet_fashion_mnist', 'polynet_mnist']
+>>> model = pretrained.load("polynet_mnist")
+>>> model.input_shape, model.output_shape
+((None, 28, 28, 1), (None, 10))
+>>> pretrained.card("polynet_mnist")["class_names"][:3]
+['0', '1', '2']
+>>> pretrained.load("resnet50")  # doctest: +ELLIPSIS
+Traceback (most recent call last):
+...
+ValueError: Unknown pretrained model 'resnet50'; available: pi_resnet_cifar10, ...
+"""
+
+import hashlib
+import json
+import os
+
+from pinet_keras import _io
+
+NAMES = ("polynet_mnist", "polynet_fashion_mnist", "pi_resnet_cifar10")
+SHIPPED_FORMATS = ("int8",)
+CONVERTED_FORMATS = ("float32",)
+FORMATS = SHIPPED_FORMATS + CONVERTED_FORMATS
+
+CACHE_ENV = "PINET_KERAS_CACHE"
+FILES_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "files")
+
+CARD_FILE = "card.json"
+CARD_MARKDOWN = "CARD.md"
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "weights.npz"
+
+
+def tflite_file_name(format):
+    return f"model_{format}.tflite"
+
+
+def _check_name(name):
+    if name not in NAMES:
+        raise ValueError(
+            f"Unknown pretrained model {name!r}; available: {', '.join(sorted(NAMES))}."
+        )
+    return name
+
+
+def model_dir(name):
+    """The package folder holding model ``name``'s files."""
+    return os.path.join(FILES_DIR, _check_name(name))
+
+
+def card(name):
+    """The card of model ``name`` (a dict, the content of its ``card.json``)."""
+    path = os.path.join(model_dir(name), CARD_FILE)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(
+            f"{path} is missing: this copy of pinet_keras lacks its pretrained files "
+            "(install the package with its package data)."
+        )
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def list():  # noqa: A001  (the name the issue asks for, as keras-hub's presets)
+    """``{name: card}`` for every shipped model."""
+    return {name: card(name) for name in NAMES}
+
+
+def load(name):
+    """The pretrained Keras model ``name`` (float32, not compiled), raw pixels in, logits out."""
+    from pinet_keras.pretrained import storage
+
+    folder = model_dir(name)
+    return storage.load(os.path.join(folder, CONFIG_FILE), os.path.join(folder, WEIGHTS_FILE))
+
+
+def cache_dir():
+    """Where converted files are kept: ``$PINET_KERAS_CACHE``, else ``~/.cache/pinet_keras``."""
+    path = os.environ.get(CACHE_ENV)
+    if not path:
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        path = os.path.join(base, "pinet_keras")
+    return os.path.abspath(os.path.expanduser(path))
+
+
+def _weights_digest(name):
+    digest = hashlib.sha256()
+    with open(os.path.join(model_dir(name), WEIGHTS_FILE), "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:12]
+
+
+def tflite_path(name, format="int8"):
+    """The path of model ``name``'s ``.tflite`` file in ``format`` (one of `FORMATS`).
+
+    ``"int8"`` is shipped with the package. ``"float32"`` is converted from
+    the shipped Keras model on the first request and written, all at once,
+    to ``cache_dir()/pretrained/<name>-<weights digest>/``; later requests
+    return that file.
+    """
+    _check_name(name)
+    if format not in FORMATS:
+        raise ValueError(
+            f"Unknown TFLite format {format!r} for pretrained model {name!r}; "
+            f"available: {', '.join(FORMATS)}."
+        )
+    if format in SHIPPED_FORMATS:
+        return os.path.join(model_dir(name), tflite_file_name(format))
+    folder = os.path.join(cache_dir(), "pretrained", f"{name}-{_weights_digest(name)}")
+    path = os.path.join(folder, tflite_file_name(format))
+    if not os.path.isfile(path):
+        _io.remove_leftovers(folder, recursive=False)
+        convert(name, path, format)
+    return path
+
+
+def convert(name, path, format="float32", overwrite=True):
+    """Converts the shipped Keras model ``name`` to a ``.tflite`` file at ``path``, atomically."""
+    return _export(load(name), card(name), path, format, overwrite)
+
+
+def _export(model, info, path, format, overwrite=True):
+    """Writes ``model`` (shipped as ``info``, its card) to ``path`` in ``format``, unbounded."""
+    from pinet_keras.export import export_tflite
+    from pinet_keras.export import model_metadata
+
+    metadata = model_metadata(
+        model,
+        dataset=info["dataset"],
+        class_names=info["class_names"],
+        source={"pretrained": info["name"], "weights_storage": info["storage"]["weights"]},
+        quantization=format,
+        bounded=False,
+    )
+    return export_tflite(model, path, format, metadata=metadata, overwrite=overwrite)
+
+
+# `list` is left out so that `from pinet_keras.pretrained import *` keeps the builtin.
+__all__ = ["FORMATS", "NAMES", "cache_dir", "card", "convert", "load", "tflite_path"]

@@ -1,0 +1,231 @@
+"""The shipped pretrained models: files, cards, errors, and their accuracy against the cards."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from conftest import SHARED_DATA
+from conftest import tensorflow_only
+
+from pinet_keras import pretrained
+from pinet_keras.pretrained import storage
+
+MB = 1_000_000
+EXPECTED_FILES = {
+    pretrained.CARD_FILE,
+    pretrained.CARD_MARKDOWN,
+    pretrained.CONFIG_FILE,
+    pretrained.WEIGHTS_FILE,
+    pretrained.tflite_file_name("int8"),
+}
+
+
+def test_list_names_the_models_with_their_cards():
+    cards = pretrained.list()
+    assert sorted(cards) == sorted(pretrained.NAMES) == [
+        "pi_resnet_cifar10", "polynet_fashion_mnist", "polynet_mnist"
+    ]
+    for name, card in cards.items():
+        assert card["name"] == name
+        assert card["dataset"] in ("mnist", "fashion_mnist", "cifar10")
+        assert len(card["class_names"]) == 10
+        assert card["params"] > 0 and card["degree"] >= 2
+        assert card["training"]["command"].startswith("python examples/train.py")
+        assert card["training"]["commit"]["base"]
+        assert card["package_version"] and card["date_packaged"]
+        assert abs(card["storage"]["change_points"]) <= 0.05
+        assert set(card["tflite"]) == set(pretrained.FORMATS)
+        for result in [*card["accuracy"].values(), *card["tflite"].values()]:
+            assert 0.5 < result["test"]["accuracy"] <= 1
+            assert 0.5 < result["check"]["accuracy"] <= 1
+
+
+def test_files_fit_the_size_limits():
+    total = 0
+    for name in pretrained.NAMES:
+        folder = pretrained.model_dir(name)
+        assert set(os.listdir(folder)) == EXPECTED_FILES, name
+        for file_name in os.listdir(folder):
+            size = os.path.getsize(os.path.join(folder, file_name))
+            assert size <= 3 * MB, (name, file_name, size)
+            total += size
+    assert total <= 8 * MB, total
+
+
+def test_unknown_names_and_formats_are_one_clear_line():
+    with pytest.raises(ValueError) as error:
+        pretrained.load("resnet50")
+    message = str(error.value)
+    assert "\n" not in message and "'resnet50'" in message
+    assert all(name in message for name in pretrained.NAMES)
+    with pytest.raises(ValueError, match="Unknown pretrained model 'x'; available: pi_resnet"):
+        pretrained.tflite_path("x")
+    with pytest.raises(ValueError) as error:
+        pretrained.tflite_path("polynet_mnist", "int4")
+    message = str(error.value)
+    assert "\n" not in message and "'int4'" in message
+    assert "int8" in message and "float32" in message
+
+
+def test_cache_dir_follows_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv(pretrained.CACHE_ENV, str(tmp_path / "cache"))
+    assert pretrained.cache_dir() == str(tmp_path / "cache")
+    monkeypatch.delenv(pretrained.CACHE_ENV)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    assert pretrained.cache_dir() == str(tmp_path / ".cache" / "pinet_keras")
+
+
+def test_int8_file_carries_the_class_names():
+    from pinet_keras.export import read_tflite_metadata
+
+    for name in pretrained.NAMES:
+        metadata = read_tflite_metadata(pretrained.tflite_path(name, "int8"))
+        assert metadata["class_names"] == pretrained.card(name)["class_names"]
+
+
+@pytest.mark.parametrize("kind", storage.STORAGES)
+def test_storage_round_trip(kind):
+    rng = np.random.default_rng(0)
+    arrays = [
+        rng.normal(size=(3, 3, 8, 64)).astype("float32"),
+        rng.normal(size=(64,)).astype("float32"),
+        np.array([7, 11], dtype="uint32"),
+    ]
+    decoded = storage.decode(storage.encode(arrays, kind))
+    tolerance = {"float32": 0, "float16": 1e-3, "int8": 0.5 / 127}[kind]
+    scale = np.abs(arrays[0]).max(axis=(0, 1, 2))
+    assert np.all(np.abs(decoded[0] - arrays[0]) <= tolerance * scale + 1e-7)
+    assert decoded[0].dtype == np.float32
+    np.testing.assert_array_equal(decoded[1], arrays[1])  # small arrays are kept exactly
+    np.testing.assert_array_equal(decoded[2], arrays[2])
+    assert decoded[2].dtype == np.uint32
+
+
+def _check_images(dataset, step):
+    from pinet_keras.data import load_arrays
+
+    folder = os.path.join(SHARED_DATA, dataset)
+    if not os.path.isdir(folder):
+        pytest.skip(f"no {dataset} data in {os.path.abspath(folder)} (../shared/data)")
+    (_, _), (x_test, y_test) = load_arrays(dataset, data_dir=folder)
+    return x_test[::step], y_test[::step]
+
+
+# CIFAR-10's reader decodes the whole archive (about 10 s).
+@pytest.mark.parametrize(
+    "name",
+    [pytest.param(n, marks=pytest.mark.slow) if n == "pi_resnet_cifar10" else n
+     for n in pretrained.NAMES],
+)
+def test_pretrained_model_reproduces_its_card(name):
+    from pinet_keras.export import compare_logits
+    from pinet_keras.export import run_tflite
+
+    card = pretrained.card(name)
+    step = card["test_examples"] // 1000
+    assert card["check_subset"].startswith(f"test[::{step}]")
+    images, labels = _check_images(card["dataset"], step)
+    assert len(images) == 1000
+
+    model = pretrained.load(name)
+    logits = model.predict(images, batch_size=250, verbose=0)
+    keras_result = compare_logits(logits, labels=labels)
+    expected = card["accuracy"]["keras_stored"]["check"]["accuracy"]
+    assert abs(keras_result["accuracy"] - expected) <= 0.003, (keras_result, expected)
+
+    int8 = card["tflite"]["int8"]["check"]
+    int8_logits = run_tflite(pretrained.tflite_path(name, "int8"), images, batch_size=250)
+    int8_result = compare_logits(int8_logits, logits, labels)
+    assert int8_result["top1_agreement"] >= int8["top1_agreement"] - 0.005, int8_result
+    assert abs(int8_result["accuracy"] - int8["accuracy"]) <= 0.003, int8_result
+
+
+@tensorflow_only
+def test_float32_tflite_is_converted_once_into_the_cache(monkeypatch, tmp_path):
+    from pinet_keras.export import read_tflite_metadata
+    from pinet_keras.export import run_tflite
+
+    monkeypatch.setenv(pretrained.CACHE_ENV, str(tmp_path))
+    name = "pi_resnet_cifar10"
+    path = pretrained.tflite_path(name, "float32")
+    assert path.startswith(str(tmp_path)) and os.path.isfile(path)
+    assert read_tflite_metadata(path)["class_names"] == pretrained.card(name)["class_names"]
+    # Found, not converted again; nothing else left in the cache folder.
+    modified = os.path.getmtime(path)
+    assert pretrained.tflite_path(name, "float32") == path
+    assert os.path.getmtime(path) == modified
+    assert os.listdir(os.path.dirname(path)) == [os.path.basename(path)]
+
+    images = np.random.default_rng(0).integers(0, 256, size=(16, 32, 32, 3), dtype=np.uint8)
+    reference = pretrained.load(name).predict(images, verbose=0)
+    np.testing.assert_allclose(run_tflite(path, images), reference, atol=1e-3, rtol=1e-3)
+
+
+def test_cards_are_json_and_markdown():
+    for name in pretrained.NAMES:
+        folder = pretrained.model_dir(name)
+        with open(os.path.join(folder, pretrained.CARD_FILE), encoding="utf-8") as f:
+            assert json.load(f) == pretrained.card(name)
+        with open(os.path.join(folder, pretrained.CARD_MARKDOWN), encoding="utf-8") as f:
+            text = f.read()
+        assert text.startswith(f"# {name}:") and "TFLite int8" in text
+
+
+def test_shipped_files_are_the_measured_ones():
+    import hashlib
+
+    for name in pretrained.NAMES:
+        digests = pretrained.card(name)["sha256"]
+        assert set(digests) == EXPECTED_FILES - {pretrained.CARD_FILE, pretrained.CARD_MARKDOWN}
+        for file_name, digest in digests.items():
+            with open(os.path.join(pretrained.model_dir(name), file_name), "rb") as f:
+                assert hashlib.sha256(f.read()).hexdigest() == digest, (name, file_name)
+
+
+def test_readme_table_matches_the_cards():
+    readme = os.path.join(os.path.dirname(__file__), "..", "README.md")
+    with open(readme, encoding="utf-8") as f:
+        rows = {line.split("`")[1]: line for line in f if line.startswith("| `")}
+    for name, card in pretrained.list().items():
+        row = rows[name]
+        numbers = [
+            card["accuracy"]["keras_float32_original"]["test"]["accuracy"],
+            card["accuracy"]["keras_stored"]["test"]["accuracy"],
+            card["tflite"]["int8"]["test"]["accuracy"],
+            card["tflite"]["int8"]["test"]["top1_agreement"],
+        ]
+        for number in numbers:
+            assert f"{100 * number:.2f}%" in row, (name, number, row)
+        assert f"{card['params']:,}" in row and card["storage"]["weights"] in row
+
+
+@pytest.mark.slow
+def test_make_pretrained_script_errors_are_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    root = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+    # This checkout's package, whichever copy is installed.
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": os.pathsep.join(
+        [root] + ([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else [])
+    )}
+    result = subprocess.run(
+        [sys.executable, "examples/make_pretrained.py", "--models=resnet50,polynet_mnist",
+         f"--runs_dir={tmp_path / 'runs'}", f"--output_dir={tmp_path / 'out'}"],
+        cwd=root, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert "error: --models: unknown ['resnet50']" in result.stderr
+    result = subprocess.run(
+        [sys.executable, "examples/make_pretrained.py", "--models=polynet_mnist",
+         f"--runs_dir={tmp_path / 'runs'}", f"--output_dir={tmp_path / 'out'}"],
+        cwd=root, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 2, result.stderr[-3000:]
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and "--runs_dir" in lines[0] and "model.keras" in lines[0], lines
+    assert "examples/train.py --dataset=mnist" in lines[0]
+    assert not os.path.exists(tmp_path / "out")
