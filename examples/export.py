@@ -67,7 +67,9 @@ from pinet_keras._io import atomic_output
 from pinet_keras.data import dataset_info
 from pinet_keras.data import load_arrays
 from pinet_keras.data import split_validation
+from pinet_keras.export.calibration import check_calibration
 from pinet_keras.export.files import training_run
+from pinet_keras.export.precision import as_float32
 from pinet_keras.export.report import format_table
 from pinet_keras.models import has_pixel_preprocessing
 
@@ -123,7 +125,7 @@ def check_flags():
     unknown = sorted(set(formats) - set(FORMATS))
     if not formats or unknown:
         raise ValueError(f"--formats: unknown {unknown or 'none given'}; choose from {', '.join(FORMATS)}")
-    export.check_calibration(FLAGS.calibration, FLAGS.percentile)
+    check_calibration(FLAGS.calibration, FLAGS.percentile)
     if FLAGS.num_representative < 1:
         raise ValueError(f"--num_representative must be at least 1, got {FLAGS.num_representative}")
     if FLAGS.max_test_examples < 0:
@@ -147,7 +149,7 @@ def check_flags():
 
 def load_model(training):
     """The float32 Keras model, taking raw pixels (0.1.0 models get their preprocessing)."""
-    model = export.as_float32(export.load_keras_model(FLAGS.model))
+    model = as_float32(export.load_keras_model(FLAGS.model))
     if has_pixel_preprocessing(model):
         if FLAGS.input_normalization:
             raise ValueError(

@@ -19,8 +19,18 @@ user's export.
   edit a ``.tflite`` file.
 - `ops_details`: the interpreter's ``_get_ops_details()``, the operators of a
   model with their input and output tensors.
+- `multi_worker_fit`: Keras' ``_symbolic_build``, ``_distribute_strategy`` and
+  ``keras.src.backend.tensorflow.trainer.reduce_per_replica``, changed for the
+  duration of one multi-worker ``fit`` (keras-team/keras#20585).
+
+No other module of the package imports ``keras.src`` or
+``tensorflow.lite.python``, or touches a private attribute of Keras or
+TensorFlow.
 """
 
+import contextlib
+
+import keras
 import numpy as np
 
 
@@ -38,6 +48,62 @@ def quantize_calibrated(calibrated, input_type, output_type):
     from tensorflow.lite.python.convert import mlir_quantize
 
     return mlir_quantize(calibrated, input_data_type=input_type, output_data_type=output_type)
+
+
+@contextlib.contextmanager
+def multi_worker_fit(model, strategy, dataset):
+    """Lets ``model.fit`` run under ``MultiWorkerMirroredStrategy``, for the ``with`` block only.
+
+    Works around keras-team/keras#20585 (Keras 3 with the multi-worker
+    strategy): ``fit`` builds the metrics by reducing a distributed batch
+    eagerly, which that strategy cannot do, and averages each step's scalar
+    logs with ``strategy.reduce("MEAN", v, axis=0)``, which fails on scalars.
+    Inside the block the model is built from a local batch
+    (``model._symbolic_build``), takes the strategy from the enclosing scope
+    instead of the one recorded at compile time (``model._distribute_strategy``),
+    and the scalar logs of a multi-worker strategy are reduced with
+    ``axis=None`` (Keras' ``reduce_per_replica``, replaced in
+    ``keras.src.backend.tensorflow.trainer``). On exit the model's strategy
+    and Keras' function are put back: other runs in the process see stock
+    Keras. Keras' distribution API (``keras.distribution``) covers multi-host
+    training on JAX only; this workaround is for the TensorFlow backend.
+    """
+    import tensorflow as tf
+    from keras.src.backend.tensorflow import trainer as tf_trainer
+
+    with strategy.scope():
+        model._symbolic_build(data_batch=next(iter(dataset)))
+    recorded = model._distribute_strategy
+    model._distribute_strategy = None
+    original = tf_trainer.reduce_per_replica
+
+    def reduce_per_replica(values, strategy, reduction):
+        if reduction in ("auto", "mean") and tf_trainer._collective_all_reduce_multi_worker(
+            strategy
+        ):
+
+            def mean(v):
+                local = v._values[0] if isinstance(v, tf.distribute.DistributedValues) else v
+                if isinstance(local, tf.Tensor) and local.shape.rank == 0:
+                    return strategy.reduce("MEAN", v, axis=None)
+                return original(v, strategy, reduction)
+
+            return keras.tree.map_structure(mean, values)
+        return original(values, strategy, reduction)
+
+    tf_trainer.reduce_per_replica = reduce_per_replica
+    try:
+        yield model
+    finally:
+        tf_trainer.reduce_per_replica = original
+        model._distribute_strategy = recorded
+
+
+def keras_reduce_per_replica():
+    """Keras' TensorFlow ``reduce_per_replica``, which `multi_worker_fit` replaces."""
+    from keras.src.backend.tensorflow import trainer as tf_trainer
+
+    return tf_trainer.reduce_per_replica
 
 
 def tflite_schema():
@@ -68,7 +134,7 @@ def flatbuffer_to_bytes(model):
 
 
 def ops_details(interpreter):
-    """The interpreter's operators: dicts with ``op_name``, ``inputs``, ``outputs`` (tensor indices)."""
+    """The interpreter's operators: dicts of ``op_name``, ``inputs``, ``outputs`` (tensors)."""
     return [
         {
             "op_name": op["op_name"],

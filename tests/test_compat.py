@@ -109,3 +109,27 @@ def test_ops_details(model):
         assert set(op) == {"op_name", "inputs", "outputs"}
         assert all(isinstance(i, int) for i in op["inputs"] + op["outputs"])
         assert set(op["outputs"]) <= tensors
+
+
+def test_multi_worker_fit_is_scoped(model, images):
+    """The multi-worker workaround changes Keras for the ``with`` block only."""
+    import keras
+    import tensorflow as tf
+
+    original = _compat.keras_reduce_per_replica()
+    clone = keras.models.clone_model(model)
+    clone.compile(optimizer="sgd", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    strategy = tf.distribute.get_strategy()
+    labels = np.arange(len(images)) % 10
+    dataset = tf.data.Dataset.from_tensor_slices((images, labels)).batch(8)
+    with _compat.multi_worker_fit(clone, strategy, dataset):
+        assert _compat.keras_reduce_per_replica() is not original
+        assert clone.built
+        # Single-worker strategies go through Keras' own reduction.
+        history = clone.fit(dataset, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+    assert _compat.keras_reduce_per_replica() is original
+    assert clone.distribute_strategy is strategy
+    with pytest.raises(RuntimeError), _compat.multi_worker_fit(clone, strategy, dataset):
+        raise RuntimeError("a failed fit")
+    assert _compat.keras_reduce_per_replica() is original  # restored after a failure too

@@ -78,7 +78,7 @@ def test_trains(name):
         if compile:
             model.compile(
                 optimizer=keras.optimizers.Adam(1e-3),
-                loss=pinet_keras.SparseCategoricalCrossentropy(from_logits=True),
+                loss=pinet_keras.LabelSmoothingCrossentropy(from_logits=True),
                 metrics=["accuracy"],
             )
         before = [np.array(w) for w in model.trainable_weights]

@@ -109,7 +109,7 @@ def test_search_space_is_what_the_docs_say():
 def test_built_model_has_the_hyperparameters(monkeypatch):
     import keras_tuner
 
-    from pinet_keras import SparseCategoricalCrossentropy
+    from pinet_keras import LabelSmoothingCrossentropy
     from pinet_keras import polynomial_degree
     from pinet_keras.tuning import PolyNetHyperModel
 
@@ -139,7 +139,7 @@ def test_built_model_has_the_hyperparameters(monkeypatch):
     assert isinstance(model.optimizer, keras.optimizers.SGD) and model.optimizer.nesterov
     assert float(model.optimizer.learning_rate) == pytest.approx(0.005)
     assert model.optimizer.weight_decay == pytest.approx(1e-3)
-    assert isinstance(model.loss, SparseCategoricalCrossentropy) and model.loss.from_logits
+    assert isinstance(model.loss, LabelSmoothingCrossentropy) and model.loss.from_logits
 
     # Plain Adam has no weight decay; the default hyperparameters give the original network.
     hp = keras_tuner.HyperParameters()

@@ -4,6 +4,7 @@ import warnings
 
 import numpy as np
 
+from pinet_keras import _optional
 from pinet_keras.export.runtime import interpreter_class
 
 CALIBRATIONS = ("percentile", "minmax")
@@ -57,7 +58,7 @@ def quantize_int8(converter, representative, int8_output=False, calibration="per
         The bytes of the int8 ``.tflite`` model: uint8 input, int8
         activations and weights, float32 (or int8) output.
     """
-    import tensorflow as tf
+    tf = _optional.tensorflow("int8 export")
 
     from pinet_keras._compat import calibrate_only
     from pinet_keras._compat import quantize_calibrated

@@ -5,6 +5,7 @@ import os
 import keras
 import numpy as np
 
+from pinet_keras import _optional
 from pinet_keras.export.files import atomic_output
 from pinet_keras.export.files import check_overwrite
 from pinet_keras.export.files import load_keras_model
@@ -20,9 +21,7 @@ OUTPUT_NAME = "logits"
 
 
 def _tf():
-    import tensorflow as tf
-
-    return tf
+    return _optional.tensorflow("SavedModel export")
 
 
 def require_tensorflow_backend(what="Export"):

@@ -8,15 +8,15 @@ import tempfile
 import numpy as np
 
 from pinet_keras import _io
+from pinet_keras import _optional
 from pinet_keras._compat import ops_details
-
 from pinet_keras.export.calibration import DEFAULT_PERCENTILE
 from pinet_keras.export.calibration import check_calibration
 from pinet_keras.export.calibration import quantize_int8
-from pinet_keras.export.metadata import add_tflite_metadata
 from pinet_keras.export.files import check_overwrite
 from pinet_keras.export.files import write_bytes
 from pinet_keras.export.fold import fold_polynomial_layers
+from pinet_keras.export.metadata import add_tflite_metadata
 from pinet_keras.export.runtime import TFLiteRunner
 from pinet_keras.export.runtime import non_builtin_ops
 from pinet_keras.export.runtime import tflite_ops
@@ -184,8 +184,7 @@ def convert_to_tflite(
     `export_tflite` puts it beside the target, under a name that
     `pinet_keras._io.remove_leftovers` recognizes after a SIGKILL.
     """
-    import tensorflow as tf
-
+    tf = _optional.tensorflow("TFLite export")
     check_tflite_arguments(quantization, int8_output, calibration, percentile, bound)
     model = prepare_model(model)
     representative = None

@@ -20,43 +20,28 @@ for the Bayesian tuner, scipy and scikit-learn: ``pip install -e ".[tuning]"``.
 The rest of `pinet_keras` does not import this package.
 """
 
-try:
-    import keras_tuner  # noqa: F401
-except ImportError as error:  # pragma: no cover - depends on the installation
-    raise ImportError(
-        'pinet_keras.tuning needs keras-tuner: pip install -e ".[tuning]"'
-    ) from error
+from pinet_keras import _optional
 
-from pinet_keras.tuning.data import SearchData
+_optional.require("keras_tuner", "pinet_keras.tuning")
+
 from pinet_keras.tuning.data import search_datasets
 from pinet_keras.tuning.hypermodel import PolyNetHyperModel
-from pinet_keras.tuning.results import plot_trials
 from pinet_keras.tuning.results import trial_rows
-from pinet_keras.tuning.results import write_trials_csv
 from pinet_keras.tuning.search import TuneConfig
 from pinet_keras.tuning.search import tune
 from pinet_keras.tuning.space import SEARCH_SPACE
-from pinet_keras.tuning.space import declare_hyperparameters
 from pinet_keras.tuning.space import parse_fixed
-from pinet_keras.tuning.tuners import OBJECTIVE
 from pinet_keras.tuning.tuners import TUNERS
 from pinet_keras.tuning.tuners import make_tuner
-from pinet_keras.tuning.tuners import read_trial_seconds
 
 __all__ = [
-    "OBJECTIVE",
     "PolyNetHyperModel",
     "SEARCH_SPACE",
-    "SearchData",
     "TUNERS",
     "TuneConfig",
-    "declare_hyperparameters",
     "make_tuner",
     "parse_fixed",
-    "plot_trials",
-    "read_trial_seconds",
     "search_datasets",
     "trial_rows",
     "tune",
-    "write_trials_csv",
 ]

@@ -2,6 +2,7 @@
 
 import keras_tuner
 
+from pinet_keras import _optional
 from pinet_keras.models import PolyNet
 from pinet_keras.models import pixel_preprocessing
 from pinet_keras.training import TrainConfig
@@ -17,7 +18,7 @@ class PolyNetHyperModel(keras_tuner.HyperModel):
     """A `PolyNet` whose architecture, optimizer and batch size are searched.
 
     `build(hp)` returns a PolyNet compiled by `pinet_keras.training.compile_model`
-    (the optimizer of `build_optimizer`, `pinet_keras.SparseCategoricalCrossentropy`
+    (the optimizer of `build_optimizer`, `pinet_keras.LabelSmoothingCrossentropy`
     on logits, accuracy), exactly as `examples/train.py` compiles it, with a
     constant learning rate. Like a model that `pinet_keras.training` trains,
     it takes raw pixels (``0..255``): its first layers are
@@ -169,15 +170,13 @@ class PolyNetHyperModel(keras_tuner.HyperModel):
 
 
 def _is_dataset(data):
-    import tensorflow as tf
-
+    tf = _optional.tensorflow("A tf.data search")
     return isinstance(data, tf.data.Dataset)
 
 
 def _batch(dataset, batch_size, image_rank):
     """Batches an unbatched ``(image, label)`` dataset; re-batches a batched one."""
-    import tensorflow as tf
-
+    tf = _optional.tensorflow("A tf.data search")
     rank = dataset.element_spec[0].shape.rank
     if rank == image_rank + 1:
         dataset = dataset.unbatch()
