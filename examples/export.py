@@ -79,10 +79,7 @@ FLAGS = flags.FLAGS
 flags.DEFINE_string("model", None, "The trained `.keras` model.", required=True)
 flags.DEFINE_string("output_dir", None, "Folder for the exported files.", required=True)
 flags.DEFINE_list("formats", list(FORMATS), "Formats to export: saved_model and/or TFLite quantizations.")
-flags.DEFINE_string(
-    "dataset", None, "Data set the model was trained on (default: the run's metrics.json)."
-)
-flags.DEFINE_string("data_dir", None, "Where the data set is (default: the loader's own).")
+_cli.define_model_data_flags()
 flags.DEFINE_enum(
     "input_normalization",
     None,

@@ -43,8 +43,7 @@ from pinet_keras.export.precision import with_float_dtype
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model", None, "The trained `.keras` model (raw pixels in).", required=True)
 flags.DEFINE_string("export_dir", None, "Folder of examples/export.py's files (optional).")
-flags.DEFINE_string("dataset", None, "Data set of the model (default: the run's metrics.json).")
-flags.DEFINE_string("data_dir", None, "Where the data set is.")
+_cli.define_model_data_flags()
 flags.DEFINE_string("other_dataset", None, "Another data set, for out-of-distribution images.")
 flags.DEFINE_string("other_data_dir", None, "Where the other data set is.")
 flags.DEFINE_integer("max_test_examples", 0, "Test images (0: all).")

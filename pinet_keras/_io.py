@@ -189,9 +189,15 @@ def save_model_atomic(model, path, overwrite=True):
 
 
 def save_figure_atomic(fig, path, overwrite=True, **kwargs):
-    """``fig.savefig(path, **kwargs)`` (matplotlib) all at once."""
-    with atomic_output(path, overwrite) as temporary:
-        fig.savefig(temporary, **kwargs)
+    """``fig.savefig(path, **kwargs)`` (matplotlib) all at once, then closes ``fig``."""
+    import matplotlib.pyplot as plt
+
+    try:
+        fig.tight_layout()
+        with atomic_output(path, overwrite) as temporary:
+            fig.savefig(temporary, **kwargs)
+    finally:
+        plt.close(fig)
     return os.fspath(path)
 
 

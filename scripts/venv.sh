@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Creates the local virtual environment (.venv) if needed and installs the
-# package with its test extra (pytest, ruff, the optional dependencies).
+# package with an extra: the first argument, by default "test" (pytest, ruff,
+# the optional dependencies).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
@@ -8,4 +9,4 @@ if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -e ".[test]"
+.venv/bin/python -m pip install --quiet -e ".[${1:-test}]"

@@ -39,15 +39,23 @@ in `PipelineInfo`) and the policy of `AUGMENTATIONS`.
 
 from pinet_keras.data.arrays import load_arrays
 from pinet_keras.data.augmentation import AUGMENTATIONS
+from pinet_keras.data.augmentation import AugmentationPolicy
 from pinet_keras.data.info import DATASETS
+from pinet_keras.data.info import DatasetInfo
 from pinet_keras.data.info import dataset_info
+from pinet_keras.data.pipeline import Datasets
+from pinet_keras.data.pipeline import PipelineInfo
 from pinet_keras.data.pipeline import make_datasets
 from pinet_keras.data.pipeline import pixel_statistics
 from pinet_keras.data.pipeline import split_validation
 
 __all__ = [
     "AUGMENTATIONS",
+    "AugmentationPolicy",
     "DATASETS",
+    "DatasetInfo",
+    "Datasets",
+    "PipelineInfo",
     "dataset_info",
     "load_arrays",
     "make_datasets",

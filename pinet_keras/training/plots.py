@@ -24,8 +24,4 @@ def plot_history(rows, path, title=None):
         ax.legend()
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
-    try:
-        _io.save_figure_atomic(fig, path, dpi=100)
-    finally:
-        plt.close(fig)
+    _io.save_figure_atomic(fig, path, dpi=100)

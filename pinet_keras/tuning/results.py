@@ -83,8 +83,4 @@ def plot_trials(rows, path, title=None):
         ax.legend()
     if title:
         ax.set_title(title)
-    fig.tight_layout()
-    try:
-        _io.save_figure_atomic(fig, path, dpi=100)
-    finally:
-        plt.close(fig)
+    _io.save_figure_atomic(fig, path, dpi=100)
