@@ -65,7 +65,8 @@ def main(_):
             agree = int((top1 == keras_top1).sum())
             print(
                 f"{tflite}: agrees with Keras on {agree} of {len(paths)} PNGs; "
-                f"right on {int((top1 == y_test).sum())} (Keras: {int((keras_top1 == y_test).sum())})"
+                f"right on {int((top1 == y_test).sum())} "
+                f"(Keras: {int((keras_top1 == y_test).sum())})"
             )
 
 

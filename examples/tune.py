@@ -17,7 +17,7 @@ at the end.
 
     # Search the optimizer only, for the original architecture.
     python examples/tune.py --dataset=digits --fix=width=16 --fix=num_blocks=5 \
-        --fix=use_skip=false --fix=normalization=none --fix=dropout=0 --output_dir=runs/tune_opt
+        --fix=use_skip=false --fix=batch_norm=false --fix=dropout=0 --output_dir=runs/tune_opt
 
 Outputs in --output_dir: best_hyperparameters.json, best_model.keras,
 trials.csv (one row per trial), trials.png, metrics.json (test accuracy of

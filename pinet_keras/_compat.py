@@ -19,6 +19,9 @@ user's export.
   edit a ``.tflite`` file.
 - `ops_details`: the interpreter's ``_get_ops_details()``, the operators of a
   model with their input and output tensors.
+- `converter_error_details`, `layer_of_scope`: the TFLite converter's error
+  records and messages, and TensorFlow's name scopes, read for the ops and
+  layers a failed conversion names (formats TensorFlow does not document).
 - `multi_worker_fit`: Keras' ``_symbolic_build``, ``_distribute_strategy`` and
   ``keras.src.backend.tensorflow.trainer.reduce_per_replica``, changed for the
   duration of one multi-worker ``fit`` (keras-team/keras#20585).
@@ -29,9 +32,12 @@ TensorFlow.
 """
 
 import contextlib
+import re
 
 import keras
 import numpy as np
+
+from pinet_keras import _optional
 
 
 def calibrate_only(converter):
@@ -68,7 +74,7 @@ def multi_worker_fit(model, strategy, dataset):
     Keras. Keras' distribution API (``keras.distribution``) covers multi-host
     training on JAX only; this workaround is for the TensorFlow backend.
     """
-    import tensorflow as tf
+    tf = _optional.tensorflow("The multi-worker strategy")
     from keras.src.backend.tensorflow import trainer as tf_trainer
 
     with strategy.scope():
@@ -106,16 +112,56 @@ def keras_reduce_per_replica():
     return tf_trainer.reduce_per_replica
 
 
+def converter_error_details(error):
+    """``(ops, scopes, messages)`` of a TFLite converter error (``tf.lite`` ``ConverterError``).
+
+    The rejected TensorFlow ops (``"Erfinv"``), the name scopes of their
+    calls and the first line of each message: from the error's ``errors``
+    records where it has them, else read from its message text
+    (``'tf.Erfinv' op ...``, ``"odd_net_1/inverse_erf_1/Erfinv@__inference..."``),
+    a format TensorFlow does not document.
+    """
+    ops, scopes, messages = [], [], []
+    for data in getattr(error, "errors", None) or []:
+        op = getattr(getattr(data, "operator", None), "name", "")
+        if op:
+            ops.append(op[3:] if op.startswith("tf.") else op)
+        calls = getattr(getattr(data, "location", None), "call", None) or []
+        scopes.extend(call.name for call in calls)
+        if getattr(data, "error_message", ""):
+            messages.append(data.error_message.splitlines()[0])
+    text = str(error)
+    if not ops:
+        ops = re.findall(r"'tf\.(\w+)' op", text)
+    if not scopes:
+        scopes = re.findall(r'"([^"@]+)@__inference', text)
+    return ops, scopes, messages
+
+
+def layer_of_scope(scope, layer_names):
+    """The name in ``layer_names`` that a TensorFlow name scope belongs to, or None.
+
+    Tensor and op names look like ``"polynet_1/block2_1/branch_a_1/convolution"``
+    (TensorFlow adds ``_<n>`` to a scope used more than once, and
+    ``;``-separated fused names and ``@function`` suffixes occur).
+    """
+    if not scope:
+        return None
+    for part in re.split(r"[/;]", scope):
+        part = part.split("@")[0]
+        for candidate in (part, re.sub(r"_\d+$", "", part)):
+            if candidate in layer_names:
+                return candidate
+    return None
+
+
 def tflite_schema():
-    """The generated TFLite schema module (``Model``, ``ModelT``...), or None."""
-    try:
-        from ai_edge_litert import schema_py_generated
-    except ImportError:
-        try:
-            from tensorflow.lite.python import schema_py_generated
-        except ImportError:  # pragma: no cover - both ship it
-            return None
-    return schema_py_generated
+    """The generated TFLite schema module (``Model``, ``ModelT``...), LiteRT's or TensorFlow's."""
+    if _optional.available("ai_edge_litert"):
+        return _optional.require("ai_edge_litert.schema_py_generated")
+    return _optional.require(
+        "tensorflow.lite.python.schema_py_generated", "Reading a .tflite file without LiteRT"
+    )
 
 
 def flatbuffer_from_bytes(content):

@@ -225,7 +225,8 @@ def check_writable_folder(path, flag="--output_dir"):
     except OSError as error:
         raise type(error)(
             error.errno,
-            f"{error.strerror}: cannot write in {probe}; choose a writable {flag} or fix its permissions",
+            f"{error.strerror}: cannot write in {probe}; "
+            f"choose a writable {flag} or fix its permissions",
             probe,
         ) from error
     os.close(fd)

@@ -1,4 +1,4 @@
-"""`.keras` files written by pinet_keras 0.1.0 (tests/fixtures/v0_1_0): they load, predict and train.
+"""`.keras` files of pinet_keras 0.1.0 (tests/fixtures/v0_1_0): they load, predict and train.
 
 0.1.0's models take *normalized* pixels (the data pipeline normalized them):
 ``"unit"`` is pixels / 255, ``"standardize"`` then subtracts

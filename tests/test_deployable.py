@@ -424,7 +424,7 @@ def _finish(process):
 
 
 def _run_all(runs):
-    """Runs scripts side by side: ``{name: (args, data_path, env)}`` -> ``{name: CompletedProcess}``."""
+    """Runs scripts side by side: ``{name: (args, data_path, env)}`` -> ``{name: process}``."""
     started = {name: _start(args, data_path, **env) for name, (args, data_path, env) in runs.items()}
     return {name: _finish(process) for name, process in started.items()}
 

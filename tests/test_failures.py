@@ -721,7 +721,7 @@ def test_sigterm_and_ctrl_c_leave_no_temporary_file(tmp_path, sig):
 
 
 def _one_step_after_reload(optimizer, tmp_path, model_name="pi_resnet_small"):
-    """Largest difference between one step of a model and one step of its saved and reloaded copy."""
+    """Largest difference between one step of a model and one step of its saved, reloaded copy."""
     import pinet_keras  # noqa: F401 (registers the classes the file names)
 
     keras.utils.set_random_seed(0)

@@ -1,4 +1,4 @@
-"""Hyperparameter search: the search space, the built models, tiny searches, resume, the test split."""
+"""Hyperparameter search: the search space, built models, tiny searches, resume, the test split."""
 
 import ast
 import csv
@@ -119,7 +119,7 @@ def test_built_model_has_the_hyperparameters(monkeypatch):
         width=8,
         num_blocks=3,
         use_skip=True,
-        normalization="batch",
+        batch_norm=True,
         dropout=0.25,
         optimizer="sgd",
         learning_rate=0.005,
@@ -387,10 +387,10 @@ def test_parse_fixed_and_make_tuner_reject_bad_input(tmp_path):
     from pinet_keras.tuning import make_tuner
     from pinet_keras.tuning import parse_fixed
 
-    assert parse_fixed(["width=8", "use_skip=true", "normalization=batch", "dropout=0", "learning_rate=3e-3"]) == {
+    assert parse_fixed(["width=8", "use_skip=true", "batch_norm=true", "dropout=0", "learning_rate=3e-3"]) == {
         "width": 8,
         "use_skip": True,
-        "normalization": "batch",
+        "batch_norm": True,
         "dropout": 0.0,
         "learning_rate": 0.003,
     }

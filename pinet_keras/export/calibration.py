@@ -24,7 +24,8 @@ def check_calibration(calibration, percentile):
         50 < percentile <= 100
     ):
         raise ValueError(
-            f"Argument `percentile` must be a number in (50, 100]. Received: percentile={percentile!r}"
+            "Argument `percentile` must be a number in (50, 100]. "
+            f"Received: percentile={percentile!r}"
         )
 
 

@@ -44,7 +44,8 @@ def prepare_model(model):
         model = load_keras_model(model)
     if not isinstance(model, keras.Model):
         raise TypeError(
-            f"Expected a keras.Model or the path of a `.keras` file. Received: {type(model).__name__}"
+            "Expected a keras.Model or the path of a `.keras` file. "
+            f"Received: {type(model).__name__}"
         )
     input_shape = model_input_shape(model)
     if not model.built:
@@ -77,7 +78,7 @@ def model_input_shape(model):
 
 
 def serving_signature(model):
-    """The TensorSpec of the serving input: ``(None,) + input_shape``, float32 raw pixels, ``images``."""
+    """The TensorSpec of the serving input ``images``: ``(None,) + input_shape``, float32 pixels."""
     tf = _tf()
     return tf.TensorSpec((None,) + model_input_shape(model), tf.float32, name=INPUT_NAME)
 
@@ -150,7 +151,8 @@ def export_saved_model(model, path, overwrite=False, metadata=None, representati
     Example:
 
     >>> export_saved_model(model, "exported/saved_model")  # doctest: +SKIP
-    >>> serve = tf.saved_model.load("exported/saved_model").signatures["serving_default"]  # doctest: +SKIP
+    >>> loaded = tf.saved_model.load("exported/saved_model")  # doctest: +SKIP
+    >>> serve = loaded.signatures["serving_default"]  # doctest: +SKIP
     >>> serve(images=tf.zeros((1, 28, 28, 1)))["logits"].shape  # doctest: +SKIP
     TensorShape([1, 10])
 

@@ -1,7 +1,6 @@
 """TFLite (LiteRT) conversion: float32, float16, dynamic-range and int8, builtin ops only."""
 
 import os
-import re
 import shutil
 import tempfile
 
@@ -9,6 +8,8 @@ import numpy as np
 
 from pinet_keras import _io
 from pinet_keras import _optional
+from pinet_keras._compat import converter_error_details
+from pinet_keras._compat import layer_of_scope
 from pinet_keras._compat import ops_details
 from pinet_keras.export.calibration import DEFAULT_PERCENTILE
 from pinet_keras.export.calibration import check_calibration
@@ -348,41 +349,18 @@ def _unique(items):
 
 
 def _layer_of(scope, model):
-    """The top-level layer of ``model`` a TensorFlow name scope belongs to, or None.
-
-    Tensor and op names look like ``"polynet_1/block2_1/branch_a_1/convolution"``
-    (TensorFlow adds ``_<n>`` to a scope used more than once).
-    """
-    if model is None or not scope:
+    """The top-level layer of ``model`` a TensorFlow name scope belongs to, or None."""
+    if model is None:
         return None
-    names = {layer.name for layer in model.layers}
-    for part in re.split(r"[/;]", scope):
-        part = part.split("@")[0]
-        for candidate in (part, re.sub(r"_\d+$", "", part)):
-            if candidate in names:
-                return candidate
-    return None
+    return layer_of_scope(scope, {layer.name for layer in model.layers})
 
 
 def _conversion_error(error, model, quantization):
     """A `TFLiteConversionError` naming the TensorFlow ops and layers the converter rejected."""
-    ops, scopes, messages = [], [], []
-    for data in getattr(error, "errors", None) or []:
-        op = getattr(getattr(data, "operator", None), "name", "")
-        if op:
-            ops.append(op[3:] if op.startswith("tf.") else op)
-        calls = getattr(getattr(data, "location", None), "call", None) or []
-        scopes.extend(call.name for call in calls)
-        if getattr(data, "error_message", ""):
-            messages.append(data.error_message.splitlines()[0])
-    text = str(error)
-    if not ops:
-        ops = re.findall(r"'tf\.(\w+)' op", text)
-    if not scopes:
-        scopes = re.findall(r'"([^"@]+)@__inference', text)
+    ops, scopes, messages = converter_error_details(error)
     layers = _unique(_layer_of(scope, model) for scope in scopes)
     ops = _unique(ops)
-    detail = "; ".join(_unique(messages)) or text.strip().splitlines()[0][:500]
+    detail = "; ".join(_unique(messages)) or str(error).strip().splitlines()[0][:500]
     if ops:
         what = (
             (f"layer(s) {layers} use " if layers else "the model uses ")

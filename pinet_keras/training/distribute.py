@@ -76,7 +76,8 @@ def get_strategy(name="default"):
     if name == "mirrored":
         return tf.distribute.MirroredStrategy(), True
     if "TF_CONFIG" not in os.environ:
-        raise ValueError(f"--strategy=multi_worker needs the TF_CONFIG environment variable, e.g. {_TF_CONFIG_EXAMPLE}")
+        raise ValueError("--strategy=multi_worker needs the TF_CONFIG environment variable, "
+            f"e.g. {_TF_CONFIG_EXAMPLE}")
     task = _tf_config().get("task", {})
     if not isinstance(task, dict):
         raise ValueError(f"TF_CONFIG's task must be an object, e.g. {_TF_CONFIG_EXAMPLE}. Received: {task!r}")

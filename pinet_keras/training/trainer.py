@@ -216,7 +216,8 @@ def train(config):
 
     Example:
 
-    >>> metrics = train(TrainConfig(dataset="digits", epochs=2, output_dir="/tmp/run"))  # doctest: +SKIP
+    >>> config = TrainConfig(dataset="digits", epochs=2, output_dir="/tmp/run")
+    >>> metrics = train(config)  # doctest: +SKIP
     """
     from pinet_keras.training.distribute import get_strategy
 

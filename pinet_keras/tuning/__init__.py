@@ -6,13 +6,16 @@ builds a random, Hyperband or Bayesian tuner for it, and `tune` runs a whole
 search as `examples/tune.py` does:
 
 >>> from pinet_keras.tuning import TuneConfig, tune  # doctest: +SKIP
->>> metrics = tune(TuneConfig(dataset="digits", max_trials=4, epochs=3, output_dir="runs/tune_digits"))  # doctest: +SKIP
+>>> config = TuneConfig(dataset="digits", max_trials=4, output_dir="runs/tune")  # doctest: +SKIP
+>>> metrics = tune(config)  # doctest: +SKIP
 
 Or piece by piece:
 
 >>> data = search_datasets("digits")  # doctest: +SKIP
 >>> hypermodel = PolyNetHyperModel(data.info.input_shape, data.info.num_classes)  # doctest: +SKIP
->>> tuner = make_tuner("bayesian", hypermodel, "runs", "polynet", max_trials=10, epochs=3, seed=0)  # doctest: +SKIP
+>>> tuner = make_tuner(
+...     "bayesian", hypermodel, "runs", "polynet", max_trials=10, epochs=3, seed=0
+... )  # doctest: +SKIP
 >>> tuner.search(data.train, validation_data=data.validation, epochs=3)  # doctest: +SKIP
 
 Needs keras-tuner, tensorboard (KerasTuner imports it in every trial) and,
