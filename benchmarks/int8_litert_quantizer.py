@@ -25,6 +25,7 @@ import numpy as np
 from litert_quantizer import quantizer as lq
 from litert_quantizer import recipe
 
+from pinet_keras import _io
 from pinet_keras.data import load_arrays
 from pinet_keras.export import TFLiteRunner
 from pinet_keras.export import convert_to_tflite
@@ -114,5 +115,4 @@ for fold_name, fm in (
 out["seconds"] = round(time.time() - t)
 print(json.dumps(out))
 if len(sys.argv) > 5:
-    with open(sys.argv[5], "w") as f:
-        json.dump(out, f, indent=1)
+    _io.write_json(sys.argv[5], out, overwrite=True)

@@ -154,17 +154,17 @@ def load_model(training):
             )
         return model
     # A model of pinet_keras 0.1.0: it took normalized images.
-    normalization = FLAGS.input_normalization or training.get("normalization")
-    if normalization not in ("unit", "standardize"):
+    input_normalization = FLAGS.input_normalization or training.get("normalization")  # 0.1.0's key
+    if input_normalization not in ("unit", "standardize"):
         raise ValueError(
             f"{FLAGS.model} takes normalized images (a model of pinet_keras 0.1.0) and no "
             "metrics.json beside it says which; pass --input_normalization=unit or standardize"
         )
     mean = variance = None
-    if normalization == "standardize":
+    if input_normalization == "standardize":
         mean, variance = export.legacy_standardization(FLAGS.dataset or training["dataset"])
-    print(f"{FLAGS.model} takes normalized images ({normalization}): adding its preprocessing.")
-    return export.add_pixel_preprocessing(model, normalization, mean=mean, variance=variance)
+    print(f"{FLAGS.model} takes normalized images ({input_normalization}): adding its preprocessing.")
+    return export.add_pixel_preprocessing(model, input_normalization, mean=mean, variance=variance)
 
 
 def main(_):
