@@ -22,6 +22,8 @@ user's export.
 - `converter_error_details`, `layer_of_scope`: the TFLite converter's error
   records and messages, and TensorFlow's name scopes, read for the ops and
   layers a failed conversion names (formats TensorFlow does not document).
+- `sublayers`, `producer`: Keras' ``_flatten_layers``, and the
+  ``_keras_history`` and ``_inbound_nodes`` of a functional model's tensors.
 - `multi_worker_fit`: Keras' ``_symbolic_build``, ``_distribute_strategy`` and
   ``keras.src.backend.tensorflow.trainer.reduce_per_replica``, changed for the
   duration of one multi-worker ``fit`` (keras-team/keras#20585).
@@ -110,6 +112,21 @@ def keras_reduce_per_replica():
     from keras.src.backend.tensorflow import trainer as tf_trainer
 
     return tf_trainer.reduce_per_replica
+
+
+def sublayers(model):
+    """Every layer inside ``model``, nested ones included (Keras' ``_flatten_layers``)."""
+    return list(model._flatten_layers(include_self=False, recursive=True))
+
+
+def producer(tensor):
+    """``(operation, input tensors)`` of the call that made a functional model's ``tensor``.
+
+    From Keras' ``tensor._keras_history`` and ``operation._inbound_nodes``;
+    an ``InputLayer`` has no input tensors.
+    """
+    operation, node_index, _ = tensor._keras_history
+    return operation, list(operation._inbound_nodes[node_index].input_tensors)
 
 
 def converter_error_details(error):

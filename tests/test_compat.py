@@ -161,3 +161,15 @@ def test_converter_error_details_and_layer_of_scope():
     scope = "a;odd_net_1/dense_3/MatMul@__inference_f"
     assert _compat.layer_of_scope(scope, {"dense_3"}) == "dense_3"
     assert _compat.layer_of_scope("", {"x"}) is None
+
+
+def test_sublayers_and_producer(model):
+    import keras
+
+    layers = _compat.sublayers(model)
+    assert {layer.name for layer in model.layers} <= {layer.name for layer in layers}
+    assert any(layer.name == "branch_a" for layer in layers)  # nested in a block
+    operation, inputs = _compat.producer(model.outputs[0])
+    assert operation is model.layers[-1] and len(inputs) == 1
+    first, none = _compat.producer(model.inputs[0])
+    assert isinstance(first, keras.layers.InputLayer) and none == []
