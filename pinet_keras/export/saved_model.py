@@ -5,9 +5,8 @@ import os
 import keras
 import numpy as np
 
+from pinet_keras import _io
 from pinet_keras import _optional
-from pinet_keras.export.files import atomic_output
-from pinet_keras.export.files import check_overwrite
 from pinet_keras.export.files import load_keras_model
 from pinet_keras.export.metadata import METADATA_NAME
 from pinet_keras.export.metadata import to_json
@@ -109,11 +108,10 @@ def write_saved_model(model, path, metadata=None):
     if metadata is not None:
         extra = os.path.join(path, "assets.extra")
         os.makedirs(extra, exist_ok=True)
-        with open(os.path.join(extra, f"{METADATA_NAME}.json"), "w", encoding="utf-8") as f:
-            f.write(text + "\n")
+        _io.write_text(os.path.join(extra, f"{METADATA_NAME}.json"), text + "\n")
         if metadata.get("class_names"):
-            with open(os.path.join(extra, "labels.txt"), "w", encoding="utf-8") as f:
-                f.write("\n".join(metadata["class_names"]) + "\n")
+            labels = "\n".join(metadata["class_names"]) + "\n"
+            _io.write_text(os.path.join(extra, "labels.txt"), labels)
 
 
 def read_saved_model_metadata(path):
@@ -168,11 +166,11 @@ def export_saved_model(model, path, overwrite=False, metadata=None, representati
     """
     from pinet_keras.export.fold import fold_polynomial_layers
 
-    check_overwrite(path, overwrite)
+    _io.check_overwrite(path, overwrite)
     model = prepare_model(model)
     if bound is not None:
         model = fold_polynomial_layers(model, _float_images(representative_data), bound=bound)
-    with atomic_output(path, overwrite) as temporary:
+    with _io.atomic_output(path, overwrite) as temporary:
         write_saved_model(model, temporary, metadata)
     return os.fspath(path)
 

@@ -14,8 +14,6 @@ from pinet_keras._compat import ops_details
 from pinet_keras.export.calibration import DEFAULT_PERCENTILE
 from pinet_keras.export.calibration import check_calibration
 from pinet_keras.export.calibration import quantize_int8
-from pinet_keras.export.files import check_overwrite
-from pinet_keras.export.files import write_bytes
 from pinet_keras.export.fold import fold_polynomial_layers
 from pinet_keras.export.metadata import add_tflite_metadata
 from pinet_keras.export.runtime import TFLiteRunner
@@ -138,13 +136,13 @@ def export_tflite(
             message names the ops and the layers they come from.
     """
     check_tflite_arguments(quantization, int8_output, calibration, percentile, bound)
-    check_overwrite(path, overwrite)
+    _io.check_overwrite(path, overwrite)
     model = prepare_model(model)
     content = convert_to_tflite(
         model, quantization, representative_data, int8_output, calibration, percentile, fold,
         bound, metadata, workdir=_io.temporary_path(path),
     )
-    return write_bytes(path, content, overwrite)
+    return _io.write_bytes(path, content, overwrite)
 
 
 def check_tflite_arguments(quantization, int8_output=False, calibration="percentile",
