@@ -13,7 +13,7 @@ True
 >>> _optional.require("no_such_module", "this example")
 Traceback (most recent call last):
 ...
-ImportError: this example needs no_such_module, which cannot be imported (...): ...
+ImportError: this example needs no_such_module, which cannot be imported (...); install it (...).
 """
 
 import importlib
@@ -50,13 +50,14 @@ def available(name):
         return False
 
 
-def require(name, purpose=None):
+def require(name, purpose=None, alternative=None):
     """Imports and returns the module ``name``.
 
     Raises:
         ImportError: the module cannot be imported; the message names
-            ``purpose`` (what needs it) and the install command, and keeps
-            the original error as its cause.
+            ``purpose`` (what needs it), the install command and the
+            ``alternative`` (what to do without it) if any, and keeps the
+            original error as its cause.
     """
     try:
         return importlib.import_module(name)
@@ -65,12 +66,15 @@ def require(name, purpose=None):
         display = _NAMES.get(top, top)
         what = f"{purpose} needs {display}" if purpose else f"{display} is needed"
         install = _INSTALL.get(top, f"pip install {top}")
-        raise ImportError(f"{what}, which cannot be imported ({error}): {install}") from error
+        alternative = f" or {alternative}" if alternative else ""
+        raise ImportError(
+            f"{what}, which cannot be imported ({error}); install it ({install}){alternative}."
+        ) from error
 
 
-def tensorflow(purpose=None):
+def tensorflow(purpose=None, alternative=None):
     """The ``tensorflow`` module (`require`)."""
-    return require("tensorflow", purpose)
+    return require("tensorflow", purpose, alternative)
 
 
 def pyplot():

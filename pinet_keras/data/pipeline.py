@@ -157,7 +157,7 @@ def make_datasets(
         raise ValueError(f"pipeline must be one of {', '.join(map(repr, PIPELINES))}, got {pipeline!r}.")
     tf = None
     if pipeline == "tf.data" or pipeline == "auto" and _optional.available("tensorflow"):
-        tf = _optional.tensorflow(f"pipeline={pipeline!r}")
+        tf = _optional.tensorflow(f"pipeline={pipeline!r}", "use pipeline='numpy'")
 
     info = dataset_info(name)
     if batch_size is not None and (

@@ -70,7 +70,7 @@ def get_strategy(name="default"):
         raise ValueError(f"Unknown strategy {name!r}. Available: {', '.join(STRATEGIES)}.")
     if name == "default" and not _optional.available("tensorflow"):
         return NoStrategy(), True
-    tf = _optional.tensorflow(f"strategy={name!r}")
+    tf = _optional.tensorflow(f"strategy={name!r}", "train with strategy='default'")
     if name == "default":
         return tf.distribute.get_strategy(), True
     if name == "mirrored":
