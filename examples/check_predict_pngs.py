@@ -29,8 +29,7 @@ from pinet_keras.export.files import training_run
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model", None, "The trained `.keras` model.", required=True)
 flags.DEFINE_list("tflite", None, "The `.tflite` file(s) to run through predict_tflite.py.", required=True)
-flags.DEFINE_string("dataset", None, "Data set (default: the run's metrics.json).")
-flags.DEFINE_string("data_dir", None, "Where the data set is.")
+_cli.define_model_data_flags()
 flags.DEFINE_integer("num_images", 50, "Test images to write as PNG.")
 
 
@@ -66,7 +65,8 @@ def main(_):
             agree = int((top1 == keras_top1).sum())
             print(
                 f"{tflite}: agrees with Keras on {agree} of {len(paths)} PNGs; "
-                f"right on {int((top1 == y_test).sum())} (Keras: {int((keras_top1 == y_test).sum())})"
+                f"right on {int((top1 == y_test).sum())} "
+                f"(Keras: {int((keras_top1 == y_test).sum())})"
             )
 
 

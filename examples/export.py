@@ -67,7 +67,9 @@ from pinet_keras._io import atomic_output
 from pinet_keras.data import dataset_info
 from pinet_keras.data import load_arrays
 from pinet_keras.data import split_validation
+from pinet_keras.export.calibration import check_calibration
 from pinet_keras.export.files import training_run
+from pinet_keras.export.precision import as_float32
 from pinet_keras.export.report import format_table
 from pinet_keras.models import has_pixel_preprocessing
 
@@ -77,10 +79,7 @@ FLAGS = flags.FLAGS
 flags.DEFINE_string("model", None, "The trained `.keras` model.", required=True)
 flags.DEFINE_string("output_dir", None, "Folder for the exported files.", required=True)
 flags.DEFINE_list("formats", list(FORMATS), "Formats to export: saved_model and/or TFLite quantizations.")
-flags.DEFINE_string(
-    "dataset", None, "Data set the model was trained on (default: the run's metrics.json)."
-)
-flags.DEFINE_string("data_dir", None, "Where the data set is (default: the loader's own).")
+_cli.define_model_data_flags()
 flags.DEFINE_enum(
     "input_normalization",
     None,
@@ -123,7 +122,7 @@ def check_flags():
     unknown = sorted(set(formats) - set(FORMATS))
     if not formats or unknown:
         raise ValueError(f"--formats: unknown {unknown or 'none given'}; choose from {', '.join(FORMATS)}")
-    export.check_calibration(FLAGS.calibration, FLAGS.percentile)
+    check_calibration(FLAGS.calibration, FLAGS.percentile)
     if FLAGS.num_representative < 1:
         raise ValueError(f"--num_representative must be at least 1, got {FLAGS.num_representative}")
     if FLAGS.max_test_examples < 0:
@@ -147,7 +146,7 @@ def check_flags():
 
 def load_model(training):
     """The float32 Keras model, taking raw pixels (0.1.0 models get their preprocessing)."""
-    model = export.as_float32(export.load_keras_model(FLAGS.model))
+    model = as_float32(export.load_keras_model(FLAGS.model))
     if has_pixel_preprocessing(model):
         if FLAGS.input_normalization:
             raise ValueError(
@@ -155,17 +154,17 @@ def load_model(training):
             )
         return model
     # A model of pinet_keras 0.1.0: it took normalized images.
-    normalization = FLAGS.input_normalization or training.get("normalization")
-    if normalization not in ("unit", "standardize"):
+    input_normalization = FLAGS.input_normalization or training.get("normalization")  # 0.1.0's key
+    if input_normalization not in ("unit", "standardize"):
         raise ValueError(
             f"{FLAGS.model} takes normalized images (a model of pinet_keras 0.1.0) and no "
             "metrics.json beside it says which; pass --input_normalization=unit or standardize"
         )
     mean = variance = None
-    if normalization == "standardize":
+    if input_normalization == "standardize":
         mean, variance = export.legacy_standardization(FLAGS.dataset or training["dataset"])
-    print(f"{FLAGS.model} takes normalized images ({normalization}): adding its preprocessing.")
-    return export.add_pixel_preprocessing(model, normalization, mean=mean, variance=variance)
+    print(f"{FLAGS.model} takes normalized images ({input_normalization}): adding its preprocessing.")
+    return export.add_pixel_preprocessing(model, input_normalization, mean=mean, variance=variance)
 
 
 def main(_):

@@ -18,7 +18,7 @@ import numpy as np
 
 import pinet_keras
 from pinet_keras import _cli
-from pinet_keras.data import load_idx_dataset
+from pinet_keras.data import load_arrays
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("data_dir", "../shared/data/fashion_mnist", "Folder with the four IDX files.")
@@ -37,9 +37,9 @@ INITIALIZERS = {
 
 def main(_):
     keras.utils.set_random_seed(FLAGS.seed)
-    (x_train, y_train), (x_test, y_test) = load_idx_dataset(FLAGS.data_dir)
-    x_train = x_train[..., None].astype("float32") / 255.0
-    x_test = x_test[..., None].astype("float32") / 255.0
+    (x_train, y_train), (x_test, y_test) = load_arrays("fashion_mnist", data_dir=FLAGS.data_dir)
+    x_train = x_train.astype("float32") / 255.0
+    x_test = x_test.astype("float32") / 255.0
 
     model = pinet_keras.PolyNet(**INITIALIZERS[FLAGS.init])
     model.compile(

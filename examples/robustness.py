@@ -32,16 +32,18 @@ import numpy as np
 from pinet_keras import _cli
 from pinet_keras import _io
 from pinet_keras import export
+from pinet_keras._io import check_overwrite
 from pinet_keras._io import write_text
 from pinet_keras.data import load_arrays
 from pinet_keras.export import robustness
 from pinet_keras.export.files import training_run
+from pinet_keras.export.precision import as_float32
+from pinet_keras.export.precision import with_float_dtype
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model", None, "The trained `.keras` model (raw pixels in).", required=True)
 flags.DEFINE_string("export_dir", None, "Folder of examples/export.py's files (optional).")
-flags.DEFINE_string("dataset", None, "Data set of the model (default: the run's metrics.json).")
-flags.DEFINE_string("data_dir", None, "Where the data set is.")
+_cli.define_model_data_flags()
 flags.DEFINE_string("other_dataset", None, "Another data set, for out-of-distribution images.")
 flags.DEFINE_string("other_data_dir", None, "Where the other data set is.")
 flags.DEFINE_integer("max_test_examples", 0, "Test images (0: all).")
@@ -61,11 +63,11 @@ def main(_):
         if FLAGS[name].value < minimum:
             raise ValueError(f"--{name} must be at least {minimum}, got {FLAGS[name].value}")
     dataset, _ = training_run(FLAGS.model, FLAGS.dataset)
-    export.files.check_overwrite(FLAGS.output, FLAGS.overwrite)
+    check_overwrite(FLAGS.output, FLAGS.overwrite)
     _io.check_writable_folder(os.path.dirname(os.path.abspath(FLAGS.output)), "--output")
     if FLAGS.export_dir and not os.path.isdir(FLAGS.export_dir):
         raise FileNotFoundError(2, "No such folder", FLAGS.export_dir)
-    model = export.as_float32(export.load_keras_model(FLAGS.model))
+    model = as_float32(export.load_keras_model(FLAGS.model))
     export.pixels.require_pixel_preprocessing(model)
     shape = tuple(model.input_shape[1:])
 
@@ -83,9 +85,9 @@ def main(_):
     bounded = export.bound_model(model, representative, FLAGS.bound)
     keras_models = {
         "keras": model,
-        "keras_float16": export.with_float_dtype(model, "float16"),
+        "keras_float16": with_float_dtype(model, "float16"),
         "keras_bounded": bounded,
-        "keras_bounded_float16": export.with_float_dtype(bounded, "float16"),
+        "keras_bounded_float16": with_float_dtype(bounded, "float16"),
     }
 
     # The gradient search, on the Keras model, from noise, test images and grey.

@@ -34,50 +34,54 @@ import json
 from absl import flags
 
 from pinet_keras import _cli
+from pinet_keras.data import DATASETS
+from pinet_keras.models import INPUT_NORMALIZATIONS
+from pinet_keras.models import MODELS
+from pinet_keras.training import TrainConfig
+from pinet_keras.training.distribute import STRATEGIES
+from pinet_keras.training.optimizers import OPTIMIZERS
+from pinet_keras.training.optimizers import SCHEDULES
+from pinet_keras.training.trainer import MIXED_PRECISION
 
 FLAGS = flags.FLAGS
 
-# Data.
-flags.DEFINE_enum("dataset", "mnist", ["mnist", "fashion_mnist", "cifar10", "digits"], "Data set.")
-flags.DEFINE_string(
-    "data_dir",
-    None,
-    "A folder with the raw files (IDX .gz; CIFAR-10 class folders or their tar.gz), "
-    "or a TFDS data_dir. Default: TFDS's own (TFDS_DATA_DIR).",
+# One flag per TrainConfig field (its name, type and default), then the model
+# preset's overrides and the flags that are not part of the configuration.
+HELP = {
+    "model": f"Model preset: {', '.join(MODELS)} (polynet: the original network).",
+    "batch_size": "Global batch size.",
+    "optimizer": "Optimizer.",
+    "learning_rate": "Peak learning rate.",
+    "lr_schedule": "Learning-rate schedule.",
+    "warmup_epochs": "Linear warm-up, with --lr_schedule=cosine.",
+    "weight_decay": "Decoupled weight decay (not on biases and norms).",
+    "label_smoothing": "Label smoothing.",
+    "clipnorm": "Clip each gradient to this norm.",
+    "mixed_precision": "Mixed precision policy.",
+    "steps_per_execution": "Training steps per compiled call.",
+    "strategy": "tf.distribute strategy.",
+    "overwrite": "Train again from scratch over the run (finished or not) in --output_dir.",
+}
+CONFIG_FLAGS = _cli.define_config_flags(
+    TrainConfig,
+    HELP,
+    choices={
+        "dataset": DATASETS,
+        "input_normalization": INPUT_NORMALIZATIONS,
+        "optimizer": OPTIMIZERS,
+        "lr_schedule": SCHEDULES,
+        "mixed_precision": MIXED_PRECISION,
+        "strategy": STRATEGIES,
+    },
+    skip=("model_overrides", "verbose", "tensorboard"),
 )
-flags.DEFINE_float("validation_split", 0.1, "Fraction of the training split held out for validation.")
-flags.DEFINE_bool("augment", False, "Random crops (and flips for CIFAR-10) during training.")
-flags.DEFINE_enum("input_normalization", "unit", ["unit", "standardize"], "Pixels to [0, 1] or standardized.")
-
-# Model.
-flags.DEFINE_string("model", "polynet", "Model preset: polynet (the original), polynet_bn, ...")
+MODEL_OVERRIDES = ("width", "num_blocks", "dropout")
 flags.DEFINE_integer("width", None, "Filters of the first block (preset's default if unset).")
 flags.DEFINE_integer("num_blocks", None, "Number of polynomial blocks; the degree is 2**num_blocks.")
 flags.DEFINE_float("dropout", None, "Dropout before the head (preset's default if unset).")
-
-# Optimization.
-flags.DEFINE_integer("epochs", 10, "Epochs.")
-flags.DEFINE_integer("batch_size", 128, "Global batch size.")
-flags.DEFINE_enum("optimizer", "adam", ["adam", "adamw", "sgd", "rmsprop"], "Optimizer.")
-flags.DEFINE_float("learning_rate", 1e-3, "Peak learning rate.")
-flags.DEFINE_enum("lr_schedule", "constant", ["constant", "cosine", "step"], "Learning-rate schedule.")
-flags.DEFINE_float("warmup_epochs", 0.0, "Linear warm-up, with --lr_schedule=cosine.")
-flags.DEFINE_float("weight_decay", 0.0, "Decoupled weight decay (not on biases and norms).")
-flags.DEFINE_float("label_smoothing", 0.0, "Label smoothing.")
-flags.DEFINE_float("clipnorm", None, "Clip each gradient to this norm.")
-flags.DEFINE_enum("mixed_precision", "none", ["none", "bf16", "fp16"], "Mixed precision policy.")
-flags.DEFINE_integer("steps_per_execution", 1, "Training steps per compiled call.")
-
-# Running.
-flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker"], "tf.distribute strategy.")
-flags.DEFINE_integer("cpu_devices", 0, "Split the CPU into this many logical devices (for --strategy=mirrored without GPUs).")
-flags.DEFINE_integer("seed", 0, "Random seed.")
-flags.DEFINE_string("output_dir", "runs/default", "Where the run writes its files.")
-flags.DEFINE_bool(
-    "overwrite", False, "Train again from scratch over the run (finished or not) in --output_dir."
+flags.DEFINE_integer(
+    "cpu_devices", 0, "Split the CPU into this many logical devices (--strategy=mirrored, no GPU)."
 )
-
-# Recipe.
 flags.DEFINE_string(
     "preset",
     None,
@@ -87,32 +91,8 @@ flags.DEFINE_string(
 )
 
 # The TrainConfig field each flag sets, to tell which ones --preset may fill.
-FLAG_FIELDS = {
-    "dataset": "dataset",
-    "data_dir": "data_dir",
-    "validation_split": "validation_split",
-    "augment": "augment",
-    "input_normalization": "input_normalization",
-    "model": "model",
-    "width": "model_overrides",
-    "num_blocks": "model_overrides",
-    "dropout": "model_overrides",
-    "epochs": "epochs",
-    "batch_size": "batch_size",
-    "optimizer": "optimizer",
-    "learning_rate": "learning_rate",
-    "lr_schedule": "lr_schedule",
-    "warmup_epochs": "warmup_epochs",
-    "weight_decay": "weight_decay",
-    "label_smoothing": "label_smoothing",
-    "clipnorm": "clipnorm",
-    "mixed_precision": "mixed_precision",
-    "steps_per_execution": "steps_per_execution",
-    "strategy": "strategy",
-    "seed": "seed",
-    "output_dir": "output_dir",
-    "overwrite": "overwrite",
-}
+FLAG_FIELDS = {name: name for name in CONFIG_FLAGS}
+FLAG_FIELDS.update(dict.fromkeys(MODEL_OVERRIDES, "model_overrides"))
 
 
 def explicit_fields():
@@ -122,36 +102,16 @@ def explicit_fields():
 
 def main(argv):
     del argv
-    from pinet_keras.training import TrainConfig
     from pinet_keras.training import train
     from pinet_keras.training.distribute import split_cpu
 
     if FLAGS.cpu_devices:
         split_cpu(FLAGS.cpu_devices)
 
-    config = TrainConfig(
-        dataset=FLAGS.dataset,
-        data_dir=FLAGS.data_dir,
-        model=FLAGS.model,
-        model_overrides=dict(width=FLAGS.width, num_blocks=FLAGS.num_blocks, dropout=FLAGS.dropout),
-        epochs=FLAGS.epochs,
-        batch_size=FLAGS.batch_size,
-        optimizer=FLAGS.optimizer,
-        learning_rate=FLAGS.learning_rate,
-        lr_schedule=FLAGS.lr_schedule,
-        warmup_epochs=FLAGS.warmup_epochs,
-        weight_decay=FLAGS.weight_decay,
-        label_smoothing=FLAGS.label_smoothing,
-        clipnorm=FLAGS.clipnorm,
-        augment=FLAGS.augment,
-        input_normalization=FLAGS.input_normalization,
-        validation_split=FLAGS.validation_split,
-        mixed_precision=FLAGS.mixed_precision,
-        strategy=FLAGS.strategy,
-        steps_per_execution=FLAGS.steps_per_execution,
-        seed=FLAGS.seed,
-        output_dir=FLAGS.output_dir,
-        overwrite=FLAGS.overwrite,
+    config = _cli.config_from_flags(
+        TrainConfig,
+        CONFIG_FLAGS,
+        model_overrides={name: FLAGS[name].value for name in MODEL_OVERRIDES},
     )
     if FLAGS.preset:
         from pinet_keras.training.presets import apply_preset

@@ -17,7 +17,7 @@ at the end.
 
     # Search the optimizer only, for the original architecture.
     python examples/tune.py --dataset=digits --fix=width=16 --fix=num_blocks=5 \
-        --fix=use_skip=false --fix=normalization=none --fix=dropout=0 --output_dir=runs/tune_opt
+        --fix=use_skip=false --fix=batch_norm=false --fix=dropout=0 --output_dir=runs/tune_opt
 
 Outputs in --output_dir: best_hyperparameters.json, best_model.keras,
 trials.csv (one row per trial), trials.png, metrics.json (test accuracy of
@@ -30,61 +30,47 @@ import json
 from absl import flags
 
 from pinet_keras import _cli
+from pinet_keras.data import DATASETS
+from pinet_keras.models import INPUT_NORMALIZATIONS
+from pinet_keras.tuning import TUNERS
+from pinet_keras.tuning import TuneConfig
 
 FLAGS = flags.FLAGS
 
-# Data.
-flags.DEFINE_enum("dataset", "mnist", ["mnist", "fashion_mnist", "cifar10", "digits"], "Data set.")
-flags.DEFINE_string(
-    "data_dir",
-    None,
-    "A folder with the raw files (IDX .gz; CIFAR-10 class folders or their tar.gz), "
-    "or a TFDS data_dir. Default: TFDS's own (TFDS_DATA_DIR).",
+# One flag per TuneConfig field (its name, type and default), the data set's
+# as in examples/train.py.
+CONFIG_FLAGS = _cli.define_config_flags(
+    TuneConfig,
+    {
+        "validation_split": "Fraction of the training split held out to score the trials.",
+        "max_train_examples": (
+            "Train every trial on this many training examples (a fixed random subset)."
+        ),
+        "tuner": "Search algorithm.",
+        "max_trials": "Trials in all, counting those of a resumed search.",
+        "epochs": "Epochs per trial (Hyperband: the most epochs of one model).",
+        "seed": "Random seed (validation split, subset, tuner, initialization).",
+        "output_dir": "Where the search writes its files.",
+        "overwrite": (
+            "Start the search in --output_dir again "
+            "(the old one is deleted once a new trial completes)."
+        ),
+    },
+    choices={"dataset": DATASETS, "input_normalization": INPUT_NORMALIZATIONS, "tuner": TUNERS},
+    skip=("fixed", "verbose"),
 )
-flags.DEFINE_float("validation_split", 0.1, "Fraction of the training split held out to score the trials.")
-flags.DEFINE_integer(
-    "max_train_examples", None, "Train every trial on this many training examples (a fixed random subset)."
-)
-flags.DEFINE_bool("augment", False, "Random crops (and flips for CIFAR-10) during training.")
-flags.DEFINE_enum("input_normalization", "unit", ["unit", "standardize"], "Pixels to [0, 1] or standardized.")
-
-# Search.
-flags.DEFINE_enum("tuner", "random", ["random", "hyperband", "bayesian"], "Search algorithm.")
-flags.DEFINE_integer("max_trials", 10, "Trials in all, counting those of a resumed search.")
-flags.DEFINE_integer("epochs", 3, "Epochs per trial (Hyperband: the most epochs of one model).")
 flags.DEFINE_multi_string(
-    "fix", [], "Fix a hyperparameter instead of searching it, name=value (repeatable), e.g. --fix=width=16."
+    "fix",
+    [],
+    "Fix a hyperparameter instead of searching it, name=value (repeatable), e.g. --fix=width=16.",
 )
-
-# Running.
-flags.DEFINE_integer("seed", 0, "Random seed (validation split, subset, tuner, initialization).")
-flags.DEFINE_string("output_dir", "runs/tune", "Where the search writes its files.")
-flags.DEFINE_bool(
-    "overwrite", False, "Start the search in --output_dir again (the old one is deleted once a new trial completes)."
-)
-
 
 def main(argv):
     del argv
-    from pinet_keras.tuning import TuneConfig
     from pinet_keras.tuning import parse_fixed
     from pinet_keras.tuning import tune
 
-    config = TuneConfig(
-        dataset=FLAGS.dataset,
-        data_dir=FLAGS.data_dir,
-        tuner=FLAGS.tuner,
-        max_trials=FLAGS.max_trials,
-        epochs=FLAGS.epochs,
-        validation_split=FLAGS.validation_split,
-        max_train_examples=FLAGS.max_train_examples,
-        augment=FLAGS.augment,
-        input_normalization=FLAGS.input_normalization,
-        fixed=parse_fixed(FLAGS.fix),
-        seed=FLAGS.seed,
-        output_dir=FLAGS.output_dir,
-        overwrite=FLAGS.overwrite,
-    )
+    config = _cli.config_from_flags(TuneConfig, CONFIG_FLAGS, fixed=parse_fixed(FLAGS.fix))
     metrics = tune(config)
     keys = ("dataset", "tuner", "trials_completed", "best_val_accuracy", "test_accuracy", "test_loss", "params")
     summary = {k: metrics[k] for k in keys}

@@ -17,7 +17,7 @@ from pinet_keras.initializers import BranchUniform
 from pinet_keras.layers import PixelRange
 from pinet_keras.layers import PolynomialConv2D
 from pinet_keras.layers import PolynomialDense
-from pinet_keras.losses import SparseCategoricalCrossentropy
+from pinet_keras.losses import LabelSmoothingCrossentropy
 from pinet_keras.models import PiResNet
 from pinet_keras.models import PolyNet
 from pinet_keras.models import get_model
@@ -31,13 +31,31 @@ __version__ = "0.2.0"
 
 __all__ = [
     "BranchUniform",
+    "LabelSmoothingCrossentropy",
     "PiResNet",
     "PixelRange",
     "PolyNet",
     "PolynomialConv2D",
     "PolynomialDense",
-    "SparseCategoricalCrossentropy",
     "get_model",
     "pixel_preprocessing",
     "polynomial_degree",
 ]
+
+
+def __getattr__(name):
+    # The loss's name in pinet_keras 0.1 and 0.2, Keras' own class name with
+    # another default: kept one release, with a warning.
+    if name == "SparseCategoricalCrossentropy":
+        import warnings
+
+        from pinet_keras.losses import _SparseCategoricalCrossentropy
+
+        warnings.warn(
+            "pinet_keras.SparseCategoricalCrossentropy is deprecated: use "
+            "pinet_keras.LabelSmoothingCrossentropy(from_logits=True, ...).",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return _SparseCategoricalCrossentropy
+    raise AttributeError(f"module 'pinet_keras' has no attribute {name!r}")

@@ -18,6 +18,7 @@ Example (in a script):
 ...     _cli.run(main)
 """
 
+import dataclasses
 import errno
 import signal
 import sys
@@ -26,6 +27,27 @@ from absl import app
 from absl import flags
 
 flags.DEFINE_bool("debug", False, "Show the full traceback of an error instead of one line.")
+
+# The help of the flags that several scripts share, defined once.
+HELP = {
+    "dataset": "Data set.",
+    "data_dir": (
+        "A folder with the raw files (IDX .gz; CIFAR-10 class folders or their tar.gz), "
+        "or a TFDS data_dir. Default: TFDS's own (TFDS_DATA_DIR)."
+    ),
+    "validation_split": "Fraction of the training split held out for validation.",
+    "augment": "Random crops (and flips for CIFAR-10) during training.",
+    "input_normalization": "Pixels to [0, 1] or standardized.",
+    "epochs": "Epochs.",
+    "seed": "Random seed.",
+    "output_dir": "Where the run writes its files.",
+    "overwrite": "Start again from scratch over the run (finished or not) in --output_dir.",
+}
+# The data set flags of the scripts that take a trained model.
+MODEL_DATA_HELP = {
+    "dataset": "Data set of the model (default: the run's metrics.json).",
+    "data_dir": "Where the data set is (default: the loader's own).",
+}
 
 EXIT_ERROR = 2
 EXIT_INTERRUPTED = 130
@@ -41,6 +63,51 @@ _OS_ADVICE = {
     errno.EISDIR: "the path is a folder, not a file; pass a file",
     errno.ENOENT: "check the path",
 }
+
+
+def define_config_flags(config_class, help=None, choices=None, skip=()):
+    """Defines one flag per field of the dataclass ``config_class``; returns their names.
+
+    A flag takes the field's name, type and default; its help is ``help[name]``
+    or else `HELP`'s; a field in ``choices`` is an enum flag of those values.
+    Fields in ``skip`` get no flag.
+    """
+    help, choices = help or {}, choices or {}
+    # The flags belong to the calling script, so that its --help lists them
+    # (absl names the main module after sys.argv[0]).
+    module = sys._getframe(1).f_globals.get("__name__")
+    module = sys.argv[0] if module == "__main__" else module
+    names = []
+    for field in dataclasses.fields(config_class):
+        if field.name in skip:
+            continue
+        text = help.get(field.name) or HELP[field.name]
+        if field.name in choices:
+            flags.DEFINE_enum(
+                field.name, field.default, list(choices[field.name]), text, module_name=module
+            )
+        else:
+            define = {
+                bool: flags.DEFINE_bool,
+                int: flags.DEFINE_integer,
+                float: flags.DEFINE_float,
+            }.get(field.type, flags.DEFINE_string)
+            define(field.name, field.default, text, module_name=module)
+        names.append(field.name)
+    return tuple(names)
+
+
+def config_from_flags(config_class, names, **values):
+    """``config_class`` from the parsed flags ``names`` (`define_config_flags`) and ``values``."""
+    return config_class(**{name: flags.FLAGS[name].value for name in names}, **values)
+
+
+def define_model_data_flags():
+    """``--dataset`` and ``--data_dir`` of the scripts that take a trained model."""
+    module = sys._getframe(1).f_globals.get("__name__")
+    module = sys.argv[0] if module == "__main__" else module
+    flags.DEFINE_string("dataset", None, MODEL_DATA_HELP["dataset"], module_name=module)
+    flags.DEFINE_string("data_dir", None, MODEL_DATA_HELP["data_dir"], module_name=module)
 
 
 def known_errors():

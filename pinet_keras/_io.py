@@ -189,9 +189,15 @@ def save_model_atomic(model, path, overwrite=True):
 
 
 def save_figure_atomic(fig, path, overwrite=True, **kwargs):
-    """``fig.savefig(path, **kwargs)`` (matplotlib) all at once."""
-    with atomic_output(path, overwrite) as temporary:
-        fig.savefig(temporary, **kwargs)
+    """``fig.savefig(path, **kwargs)`` (matplotlib) all at once, then closes ``fig``."""
+    import matplotlib.pyplot as plt
+
+    try:
+        fig.tight_layout()
+        with atomic_output(path, overwrite) as temporary:
+            fig.savefig(temporary, **kwargs)
+    finally:
+        plt.close(fig)
     return os.fspath(path)
 
 
@@ -219,7 +225,8 @@ def check_writable_folder(path, flag="--output_dir"):
     except OSError as error:
         raise type(error)(
             error.errno,
-            f"{error.strerror}: cannot write in {probe}; choose a writable {flag} or fix its permissions",
+            f"{error.strerror}: cannot write in {probe}; "
+            f"choose a writable {flag} or fix its permissions",
             probe,
         ) from error
     os.close(fd)

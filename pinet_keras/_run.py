@@ -74,7 +74,8 @@ def check_same_settings(previous, current, folder, what="run", names=None):
     changed = changed_settings(previous, current)
     if changed:
         raise SettingsMismatch(
-            f"{folder} holds a {what} made with other settings ({describe_changes(changed, names)}); "
+            f"{folder} holds a {what} made with other settings "
+            f"({describe_changes(changed, names)}); "
             f"rerun with the same settings to resume it, choose another --output_dir, or pass "
             f"--overwrite to start that {what} again."
         )
@@ -85,7 +86,8 @@ def check_data_dir(data_dir, dataset):
     if data_dir is not None and not os.path.isdir(data_dir):
         what = "a file, not a folder" if os.path.exists(data_dir) else "not found"
         raise FileNotFoundError(
-            f"Data folder {what}: {data_dir} (--data_dir); pass the folder holding the {dataset} files, "
+            f"Data folder {what}: {data_dir} (--data_dir); "
+            f"pass the folder holding the {dataset} files, "
             "or leave --data_dir unset to use TFDS's own."
         )
 
@@ -246,7 +248,7 @@ class RunFolder:
         _io.remove(discard)
 
     def _restore(self):
-        """Removes the outputs of a run that did not reach its first checkpoint; puts back those set aside."""
+        """Removes the outputs of a run that never reached a checkpoint; puts back the old ones."""
         for name in self.outputs:
             _io.remove(os.path.join(self.path, name))
         if self._aside is None:
@@ -259,7 +261,7 @@ class RunFolder:
     # -- 4. close -------------------------------------------------------------
 
     def close(self, failed=False):
-        """Puts back the previous outputs if the run ``failed`` before `commit`; releases the lock."""
+        """Puts back the old outputs if the run ``failed`` before `commit`; releases the lock."""
         try:
             if failed and not self._committed:
                 self._restore()

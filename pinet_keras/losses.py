@@ -1,36 +1,48 @@
-"""Losses on integer labels."""
+"""Cross-entropy on integer labels with label smoothing."""
 
 import keras
 from keras import ops
 
 
 @keras.saving.register_keras_serializable(package="pinet_keras")
-class SparseCategoricalCrossentropy(keras.losses.Loss):
+class LabelSmoothingCrossentropy(keras.losses.Loss):
     """Cross-entropy on integer labels, with label smoothing.
 
-    Keras' own ``SparseCategoricalCrossentropy`` has no ``label_smoothing``;
-    this one computes ``(1 - s) * CE(y) + s * mean_k(-log p_k)``, which equals
-    the categorical cross-entropy against one-hot labels smoothed by ``s``,
-    without building the one-hot tensor.
+    The same value as ``keras.losses.CategoricalCrossentropy(label_smoothing=s)``
+    on one-hot labels, from the integer labels directly: Keras'
+    ``SparseCategoricalCrossentropy`` has no ``label_smoothing``. It computes
+    ``(1 - s) * (-log p_y) + s * mean_k(-log p_k)``, picking ``log p_y`` with
+    ``take_along_axis`` (no one-hot tensor).
+
+    Args:
+        from_logits: whether ``y_pred`` holds logits (the package's models
+            output logits) rather than probabilities. Default False, as in Keras.
+        label_smoothing: ``s`` in ``[0, 1)``.
+        reduction, name, dtype: as for any `keras.losses.Loss`.
 
     Example:
 
-    >>> loss = SparseCategoricalCrossentropy(label_smoothing=0.1)
-    >>> float(loss([0], [[2.0, 0.0, 0.0]])) > 0
+    >>> import numpy as np
+    >>> loss = LabelSmoothingCrossentropy(from_logits=True, label_smoothing=0.1)
+    >>> keras_loss = keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=0.1)
+    >>> logits = np.array([[2.0, 0.0, -1.0]])
+    >>> one_hot = np.array([[1.0, 0.0, 0.0]])
+    >>> bool(np.isclose(loss(np.array([0]), logits), keras_loss(one_hot, logits)))
     True
     """
 
     def __init__(
         self,
-        from_logits=True,
+        from_logits=False,
         label_smoothing=0.0,
         reduction="sum_over_batch_size",
-        name="sparse_categorical_crossentropy",
+        name="label_smoothing_crossentropy",
         dtype=None,
     ):
         if not 0.0 <= label_smoothing < 1.0:
             raise ValueError(
-                f"Argument `label_smoothing` must be in [0, 1). Received: label_smoothing={label_smoothing!r}"
+                "Argument `label_smoothing` must be in [0, 1). "
+                f"Received: label_smoothing={label_smoothing!r}"
             )
         super().__init__(name=name, reduction=reduction, dtype=dtype)
         self.from_logits = from_logits
@@ -43,8 +55,7 @@ class SparseCategoricalCrossentropy(keras.losses.Loss):
         else:
             log_probs = ops.log(ops.clip(y_pred, keras.config.epsilon(), 1.0))
         y_true = ops.cast(ops.reshape(y_true, ops.shape(y_pred)[:-1]), "int32")
-        one_hot = ops.one_hot(y_true, ops.shape(y_pred)[-1], dtype=log_probs.dtype)
-        nll = -ops.sum(one_hot * log_probs, axis=-1)
+        nll = -ops.take_along_axis(log_probs, ops.expand_dims(y_true, -1), axis=-1)[..., 0]
         if not self.label_smoothing:
             return nll
         smooth = -ops.mean(log_probs, axis=-1)
@@ -54,3 +65,19 @@ class SparseCategoricalCrossentropy(keras.losses.Loss):
         config = super().get_config()
         config.update({"from_logits": self.from_logits, "label_smoothing": self.label_smoothing})
         return config
+
+
+_OLD_NAME = "SparseCategoricalCrossentropy"
+
+
+@keras.saving.register_keras_serializable(package="pinet_keras", name=_OLD_NAME)
+class _SparseCategoricalCrossentropy(LabelSmoothingCrossentropy):
+    """The name of `LabelSmoothingCrossentropy` in pinet_keras 0.1 and 0.2.
+
+    Registered under its old name so that the ``.keras`` files compiled with
+    it load; ``pinet_keras.SparseCategoricalCrossentropy`` still gives it,
+    with a `DeprecationWarning`. Its ``from_logits`` defaults to True, as it did.
+    """
+
+    def __init__(self, from_logits=True, name="sparse_categorical_crossentropy", **kwargs):
+        super().__init__(from_logits=from_logits, name=name, **kwargs)

@@ -4,12 +4,7 @@
 # Creates .venv and installs the package with its examples extra first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PYTHON=${PYTHON:-python3}
-if [ ! -x .venv/bin/python ]; then
-  "$PYTHON" -m venv .venv
-fi
-.venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -e ".[examples]"
+bash scripts/venv.sh examples
 export TF_CPP_MIN_LOG_LEVEL=${TF_CPP_MIN_LOG_LEVEL:-2}
 exec .venv/bin/python examples/train.py --dataset=digits --model=polynet_bn --width=8 \
   --epochs=30 --batch_size=64 --augment --lr_schedule=cosine --output_dir=runs/quickstart --overwrite "$@"

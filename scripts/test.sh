@@ -1,13 +1,9 @@
 #!/usr/bin/env bash
-# Runs the test suite in a local virtual environment (.venv), creating it and
-# installing the package with its test extra first. Extra arguments go to pytest.
+# Runs the test suite and the doctests of pinet_keras/ (setup.cfg's pytest
+# settings) in the local virtual environment (.venv, made by scripts/venv.sh).
+# Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PYTHON=${PYTHON:-python3}
-if [ ! -x .venv/bin/python ]; then
-  "$PYTHON" -m venv .venv
-fi
-.venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -e ".[test]"
+bash scripts/venv.sh
 export TF_CPP_MIN_LOG_LEVEL=${TF_CPP_MIN_LOG_LEVEL:-2}
 exec .venv/bin/python -m pytest "$@"

@@ -17,6 +17,7 @@ CORE_TESTS = [
     "tests/test_polynomial_dense.py",
     "tests/test_polynet.py",
     "tests/test_precision.py",
+    "tests/test_losses.py",
 ]
 
 

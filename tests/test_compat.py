@@ -23,7 +23,8 @@ def model():
     import keras
 
     keras.utils.set_random_seed(0)
-    return PolyNet(input_shape=SHAPE, width=2, num_blocks=2, preprocessing=pixel_preprocessing(SHAPE))
+    preprocessing = pixel_preprocessing(SHAPE)
+    return PolyNet(input_shape=SHAPE, width=2, num_blocks=2, preprocessing=preprocessing)
 
 
 @pytest.fixture(scope="module")
@@ -109,3 +110,66 @@ def test_ops_details(model):
         assert set(op) == {"op_name", "inputs", "outputs"}
         assert all(isinstance(i, int) for i in op["inputs"] + op["outputs"])
         assert set(op["outputs"]) <= tensors
+
+
+def test_multi_worker_fit_is_scoped(model, images):
+    """The multi-worker workaround changes Keras for the ``with`` block only."""
+    import keras
+    import tensorflow as tf
+
+    original = _compat.keras_reduce_per_replica()
+    clone = keras.models.clone_model(model)
+    clone.compile(optimizer="sgd", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    strategy = tf.distribute.get_strategy()
+    labels = np.arange(len(images)) % 10
+    dataset = tf.data.Dataset.from_tensor_slices((images, labels)).batch(8)
+    with _compat.multi_worker_fit(clone, strategy, dataset):
+        assert _compat.keras_reduce_per_replica() is not original
+        assert clone.built
+        # Single-worker strategies go through Keras' own reduction.
+        history = clone.fit(dataset, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+    assert _compat.keras_reduce_per_replica() is original
+    assert clone.distribute_strategy is strategy
+    with pytest.raises(RuntimeError), _compat.multi_worker_fit(clone, strategy, dataset):
+        raise RuntimeError("a failed fit")
+    assert _compat.keras_reduce_per_replica() is original  # restored after a failure too
+
+
+def test_converter_error_details_and_layer_of_scope():
+    """What the converter says about an op without a TFLite builtin kernel."""
+    import keras
+    import tensorflow as tf
+
+    class InverseErf(keras.layers.Layer):
+        def call(self, inputs):
+            return tf.math.erfinv(inputs)
+
+    model = keras.Sequential(
+        [keras.Input((4,)), keras.layers.Dense(3), InverseErf(name="inverse_erf")], name="odd_net"
+    )
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    with pytest.raises(Exception) as info:
+        converter.convert()
+    ops, scopes, messages = _compat.converter_error_details(info.value)
+    assert "Erfinv" in ops
+    names = {layer.name for layer in model.layers}
+    assert "inverse_erf" in {_compat.layer_of_scope(scope, names) for scope in scopes}
+    scope = "polynet_1/block2_1/branch_a_1/convolution"
+    assert _compat.layer_of_scope(scope, {"block2"}) == "block2"
+    scope = "a;odd_net_1/dense_3/MatMul@__inference_f"
+    assert _compat.layer_of_scope(scope, {"dense_3"}) == "dense_3"
+    assert _compat.layer_of_scope("", {"x"}) is None
+
+
+def test_sublayers_and_producer(model):
+    import keras
+
+    layers = _compat.sublayers(model)
+    assert {layer.name for layer in model.layers} <= {layer.name for layer in layers}
+    assert any(layer.name == "branch_a" for layer in layers)  # nested in a block
+    operation, inputs = _compat.producer(model.outputs[0])
+    assert operation is model.layers[-1] and len(inputs) == 1
+    first, none = _compat.producer(model.inputs[0])
+    assert isinstance(first, keras.layers.InputLayer) and none == []

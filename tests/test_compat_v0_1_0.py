@@ -1,4 +1,4 @@
-"""`.keras` files written by pinet_keras 0.1.0 (tests/fixtures/v0_1_0): they load, predict and train.
+"""`.keras` files of pinet_keras 0.1.0 (tests/fixtures/v0_1_0): they load, predict and train.
 
 0.1.0's models take *normalized* pixels (the data pipeline normalized them):
 ``"unit"`` is pixels / 255, ``"standardize"`` then subtracts
@@ -78,7 +78,7 @@ def test_trains(name):
         if compile:
             model.compile(
                 optimizer=keras.optimizers.Adam(1e-3),
-                loss=pinet_keras.SparseCategoricalCrossentropy(from_logits=True),
+                loss=pinet_keras.LabelSmoothingCrossentropy(from_logits=True),
                 metrics=["accuracy"],
             )
         before = [np.array(w) for w in model.trainable_weights]

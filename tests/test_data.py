@@ -14,7 +14,7 @@ from pinet_keras.data import dataset_info
 from pinet_keras.data import load_arrays
 from pinet_keras.data import make_datasets
 from pinet_keras.data import pixel_statistics
-from pinet_keras.data import read_idx
+from pinet_keras.data.idx import read_idx
 from pinet_keras.data import split_validation
 from pinet_keras.data import arrays as arrays_module
 from tests.conftest import SHARED_DATA

@@ -18,6 +18,7 @@ from pinet_keras.data import load_arrays
 from pinet_keras.data import pixel_statistics
 from pinet_keras.export import robustness
 from pinet_keras.export.fold import FoldedPolynomial
+from pinet_keras.export.precision import with_float_dtype
 from pinet_keras.models import pixel_preprocessing
 from tests.conftest import SCRIPT_RUNNER
 from tests.conftest import tensorflow_only
@@ -325,7 +326,7 @@ def test_bound_gives_bounded_logits_everywhere(representative, tmp_path):
     )
     outputs = {"keras": bounded.predict(x, verbose=0)}
     outputs["keras_float16"] = np.asarray(
-        export.with_float_dtype(bounded, "float16").predict(x, verbose=0), "float32"
+        with_float_dtype(bounded, "float16").predict(x, verbose=0), "float32"
     )
     for quantization in ("float32", "float16", "int8"):
         path = export.export_tflite(
@@ -349,14 +350,14 @@ def test_bound_gives_bounded_logits_everywhere(representative, tmp_path):
 
 def test_float16_without_a_guard_overflows(representative):
     raw = _bias_free(preprocessing=False, num_blocks=4)
-    half = export.with_float_dtype(raw, "float16")
+    half = with_float_dtype(raw, "float16")
     assert all(w.dtype == "float16" for w in half.weights)
     white = np.full((2, *DIGITS), 255.0, "float32")
     logits = np.asarray(half.predict(white, verbose=0), "float32")
     assert not np.isfinite(logits).all()  # what the bound is for
     # The same weights behind the guard, bounded: finite in float16.
     guarded = export.add_pixel_preprocessing(raw)
-    bounded = export.with_float_dtype(export.bound_model(guarded, representative, 100), "float16")
+    bounded = with_float_dtype(export.bound_model(guarded, representative, 100), "float16")
     assert np.isfinite(np.asarray(bounded.predict(white, verbose=0), "float32")).all()
 
 
@@ -423,7 +424,7 @@ def _finish(process):
 
 
 def _run_all(runs):
-    """Runs scripts side by side: ``{name: (args, data_path, env)}`` -> ``{name: CompletedProcess}``."""
+    """Runs scripts side by side: ``{name: (args, data_path, env)}`` -> ``{name: process}``."""
     started = {name: _start(args, data_path, **env) for name, (args, data_path, env) in runs.items()}
     return {name: _finish(process) for name, process in started.items()}
 

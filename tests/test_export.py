@@ -19,6 +19,10 @@ from pinet_keras.export import saved_model as saved_model_module
 from pinet_keras.data import split_validation
 from pinet_keras.layers import PixelRange
 from pinet_keras.models import pixel_preprocessing
+from pinet_keras.export.precision import as_float32
+from pinet_keras.export.runtime import interpreter_class
+from pinet_keras.export.runtime import latency_ms
+from pinet_keras.export.runtime import tflite_ops
 from pinet_keras.export.tflite import representative_images
 from tests.conftest import SCRIPT_RUNNER
 from tests.conftest import tensorflow_only
@@ -113,12 +117,12 @@ def test_saved_model_signature_and_reload(model, images, reference, tmp_path):
 @pytest.mark.parametrize("quantization", export.QUANTIZATIONS + ("int8_output",))
 def test_tflite_builtin_ops_only_and_runs(exported, quantization, images, reference):
     path = exported[quantization]
-    used = export.tflite_ops(path)
+    used = tflite_ops(path)
     assert {"CONV_2D", "MUL", "FULLY_CONNECTED"} <= used
     assert not [op for op in used if op.startswith("Flex") or op == "CUSTOM"], used
 
     # Batch 1, as an app runs it, straight through the interpreter.
-    interpreter_cls, name = export.interpreter_class()
+    interpreter_cls, name = interpreter_class()
     assert name == ("ai_edge_litert" if importlib.util.find_spec("ai_edge_litert") else "tf.lite")
     interpreter = interpreter_cls(model_path=path)
     interpreter.allocate_tensors()
@@ -165,7 +169,7 @@ def test_io_types(exported, images):
     assert runner._input["quantization"] == (1.0, 0)
     step, _ = runner._output["quantization"]
     assert step > 0
-    assert "DEQUANTIZE" not in export.tflite_ops(exported["int8_output"])
+    assert "DEQUANTIZE" not in tflite_ops(exported["int8_output"])
     # Same calibration: int8 logits only move the dequantization out of the model.
     np.testing.assert_allclose(
         runner.predict(images), export.run_tflite(exported["int8"], images), atol=step + 1e-5
@@ -173,7 +177,7 @@ def test_io_types(exported, images):
 
 
 def test_tflite_helpers(exported, images):
-    assert export.latency_ms(exported["int8"], images[0], runs=3, warmup=1) > 0
+    assert latency_ms(exported["int8"], images[0], runs=3, warmup=1) > 0
     result = export.evaluate_tflite(
         exported["float32"], images, labels=np.zeros(len(images), "int64"), latency_runs=2
     )
@@ -186,7 +190,7 @@ def test_tflite_helpers(exported, images):
         "input_dtype",
     }
     with open(exported["float32"], "rb") as f:
-        assert export.tflite_ops(f.read()) == set(result["ops"])
+        assert tflite_ops(f.read()) == set(result["ops"])
     with pytest.raises(ValueError, match=r"\(N, 16, 16, 1\).*\(2, 8, 8, 1\)"):
         export.run_tflite(exported["float32"], np.zeros((2, 8, 8, 1), "float32"))
 
@@ -204,7 +208,7 @@ def test_mixed_precision_model_exports_as_float32(policy, tmp_path):
     )
     x = np.random.default_rng(1).integers(0, 256, (4, 12, 12, 1)).astype("float32")
     mixed(x, training=True)  # moves the batch-norm statistics away from their initial values
-    float32 = export.as_float32(mixed)
+    float32 = as_float32(mixed)
     assert float32 is not mixed
     assert all(
         layer.dtype_policy.name == "float32"
@@ -214,7 +218,7 @@ def test_mixed_precision_model_exports_as_float32(policy, tmp_path):
         assert a.path.endswith(b.path) and np.array_equal(np.asarray(a), np.asarray(b))
 
     path = export.export_tflite(mixed, str(tmp_path / "mixed.tflite"))
-    assert not [op for op in export.tflite_ops(path) if op.startswith("Flex")]
+    assert not [op for op in tflite_ops(path) if op.startswith("Flex")]
     runner = export.TFLiteRunner(path)
     tensor_dtypes = {np.dtype(t["dtype"]) for t in runner.interpreter.get_tensor_details()}
     assert not tensor_dtypes & {np.dtype("float16")}

@@ -549,12 +549,25 @@ def test_interrupted_atomic_output_leaves_the_target_and_no_litter(tmp_path):
     assert snapshot(tmp_path) == before
 
 
-def test_export_files_uses_the_shared_helper():
-    from pinet_keras import _io
-    from pinet_keras.export import files
+def test_only_the_io_module_writes_files():
+    """Every file of the package is written by `pinet_keras._io` (all at once, or not at all)."""
+    import re
 
-    assert files.atomic_output is _io.atomic_output
-    assert files.write_text is _io.write_text
+    package = os.path.join(ROOT, "pinet_keras")
+    # A call, not a mention in a message (`model.save(...)`).
+    writes = re.compile(
+        r"\bopen\(.*,\s*[\"'][wax]b?\+?[\"']|(?<![`\w])\w+\.(savefig|save)\(|json\.dump\("
+        r"|os\.replace\("
+    )
+    found = []
+    for folder, _, names in os.walk(package):
+        for name in names:
+            path = os.path.join(folder, name)
+            if not name.endswith(".py") or os.path.relpath(path, package) in ("_io.py", "_run.py"):
+                continue
+            with open(path, encoding="utf-8") as f:
+                found += [f"{name}: {line.strip()}" for line in f if writes.search(line)]
+    assert not found, found
 
 
 # -- 5. One error boundary ------------------------------------------------------------
@@ -721,7 +734,7 @@ def test_sigterm_and_ctrl_c_leave_no_temporary_file(tmp_path, sig):
 
 
 def _one_step_after_reload(optimizer, tmp_path, model_name="pi_resnet_small"):
-    """Largest difference between one step of a model and one step of its saved and reloaded copy."""
+    """Largest difference between one step of a model and one step of its saved, reloaded copy."""
     import pinet_keras  # noqa: F401 (registers the classes the file names)
 
     keras.utils.set_random_seed(0)

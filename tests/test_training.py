@@ -197,7 +197,7 @@ def test_multi_worker_strategy_with_two_processes(tmp_path):
             )
         )
     outputs = [p.communicate(timeout=300) for p in processes]
-    for p, (stdout, stderr) in zip(processes, outputs):
+    for p, (_, stderr) in zip(processes, outputs):
         assert p.returncode == 0, stderr[-3000:]
     assert (tmp_path / "w0" / "metrics.json").is_file()  # the chief writes
     assert not (tmp_path / "w1" / "metrics.json").exists()  # the other worker does not

@@ -1,4 +1,4 @@
-"""Hyperparameter search: the search space, the built models, tiny searches, resume, the test split."""
+"""Hyperparameter search: the search space, built models, tiny searches, resume, the test split."""
 
 import ast
 import csv
@@ -109,7 +109,7 @@ def test_search_space_is_what_the_docs_say():
 def test_built_model_has_the_hyperparameters(monkeypatch):
     import keras_tuner
 
-    from pinet_keras import SparseCategoricalCrossentropy
+    from pinet_keras import LabelSmoothingCrossentropy
     from pinet_keras import polynomial_degree
     from pinet_keras.tuning import PolyNetHyperModel
 
@@ -119,7 +119,7 @@ def test_built_model_has_the_hyperparameters(monkeypatch):
         width=8,
         num_blocks=3,
         use_skip=True,
-        normalization="batch",
+        batch_norm=True,
         dropout=0.25,
         optimizer="sgd",
         learning_rate=0.005,
@@ -139,7 +139,7 @@ def test_built_model_has_the_hyperparameters(monkeypatch):
     assert isinstance(model.optimizer, keras.optimizers.SGD) and model.optimizer.nesterov
     assert float(model.optimizer.learning_rate) == pytest.approx(0.005)
     assert model.optimizer.weight_decay == pytest.approx(1e-3)
-    assert isinstance(model.loss, SparseCategoricalCrossentropy) and model.loss.from_logits
+    assert isinstance(model.loss, LabelSmoothingCrossentropy) and model.loss.from_logits
 
     # Plain Adam has no weight decay; the default hyperparameters give the original network.
     hp = keras_tuner.HyperParameters()
@@ -387,10 +387,10 @@ def test_parse_fixed_and_make_tuner_reject_bad_input(tmp_path):
     from pinet_keras.tuning import make_tuner
     from pinet_keras.tuning import parse_fixed
 
-    assert parse_fixed(["width=8", "use_skip=true", "normalization=batch", "dropout=0", "learning_rate=3e-3"]) == {
+    assert parse_fixed(["width=8", "use_skip=true", "batch_norm=true", "dropout=0", "learning_rate=3e-3"]) == {
         "width": 8,
         "use_skip": True,
-        "normalization": "batch",
+        "batch_norm": True,
         "dropout": 0.0,
         "learning_rate": 0.003,
     }

@@ -40,9 +40,6 @@ in `PipelineInfo`) and the policy of `AUGMENTATIONS`.
 from pinet_keras.data.arrays import load_arrays
 from pinet_keras.data.augmentation import AUGMENTATIONS
 from pinet_keras.data.augmentation import AugmentationPolicy
-from pinet_keras.data.idx import load_idx_dataset
-from pinet_keras.data.idx import read_idx
-from pinet_keras.data.image_folder import load_image_folder_dataset
 from pinet_keras.data.info import DATASETS
 from pinet_keras.data.info import DatasetInfo
 from pinet_keras.data.info import dataset_info
@@ -61,10 +58,7 @@ __all__ = [
     "PipelineInfo",
     "dataset_info",
     "load_arrays",
-    "load_idx_dataset",
-    "load_image_folder_dataset",
     "make_datasets",
     "pixel_statistics",
-    "read_idx",
     "split_validation",
 ]

@@ -2,6 +2,8 @@
 
 import numpy as np
 
+from pinet_keras import _optional
+
 DIGITS_NUM_TEST = 360  # the last 20% of the 1797 images
 
 
@@ -18,9 +20,8 @@ def load_digits_arrays():
     >>> x_train.shape, x_test.shape
     ((1437, 8, 8, 1), (360, 8, 8, 1))
     """
-    from sklearn.datasets import load_digits
-
-    digits = load_digits()
+    datasets = _optional.require("sklearn.datasets", "The digits data set")
+    digits = datasets.load_digits()
     images = np.round(digits.images * (255.0 / 16.0)).astype(np.uint8)[..., np.newaxis]
     labels = digits.target.astype(np.int64)
     split = len(images) - DIGITS_NUM_TEST

@@ -9,6 +9,8 @@ import zlib
 
 import numpy as np
 
+from pinet_keras import _optional
+
 SPLITS = ("train", "test")
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".ppm", ".webp")
 ARCHIVE_EXTENSIONS = (".tar.gz", ".tgz", ".tar", ".tar.bz2", ".tar.xz")
@@ -179,10 +181,7 @@ def _image_decoder(image_shape):
     channels = 3 if image_shape is None else image_shape[-1]
     if channels not in (1, 3):
         raise ValueError(f"image_shape {image_shape} must have 1 or 3 channels.")
-    try:
-        from PIL import Image
-    except ImportError:
-        Image = None
+    Image = _optional.require("PIL.Image") if _optional.available("PIL") else None
 
     def check(array, where):
         if image_shape is not None and array.shape != tuple(image_shape):
@@ -206,7 +205,7 @@ def _image_decoder(image_shape):
 
         return decode
 
-    import tensorflow as tf
+    tf = _optional.tensorflow("Decoding images without Pillow")
 
     def decode(data, where):
         try:

@@ -4,6 +4,7 @@ import collections
 
 import numpy as np
 
+from pinet_keras import _optional
 from pinet_keras.data.arrays import load_arrays
 from pinet_keras.data.info import DatasetInfo
 from pinet_keras.data.info import dataset_info
@@ -155,15 +156,8 @@ def make_datasets(
     if pipeline not in PIPELINES:
         raise ValueError(f"pipeline must be one of {', '.join(map(repr, PIPELINES))}, got {pipeline!r}.")
     tf = None
-    if pipeline != "numpy":
-        try:
-            import tensorflow as tf
-        except ImportError as error:
-            if pipeline == "tf.data":
-                raise ImportError(
-                    f"pipeline='tf.data' needs TensorFlow, which cannot be imported ({error}); "
-                    "use pipeline='numpy' or 'auto'."
-                ) from error
+    if pipeline == "tf.data" or pipeline == "auto" and _optional.available("tensorflow"):
+        tf = _optional.tensorflow(f"pipeline={pipeline!r}", "use pipeline='numpy'")
 
     info = dataset_info(name)
     if batch_size is not None and (

@@ -4,6 +4,8 @@ import os
 
 import numpy as np
 
+from pinet_keras import _optional
+
 
 def tfds_data_dir(data_dir=None):
     """The folder TFDS reads: `data_dir`, else `$TFDS_DATA_DIR`, else `~/tensorflow_datasets`."""
@@ -25,7 +27,7 @@ def load_tfds_arrays(name, data_dir=None):
 
     >>> (x_train, y_train), (x_test, y_test) = load_tfds_arrays("mnist")  # doctest: +SKIP
     """
-    import tensorflow_datasets as tfds
+    tfds = _optional.require("tensorflow_datasets", "Loading a TFDS data set")
 
     # Not `batch_size=-1`: TFDS then batches by `info.splits.total_num_examples`,
     # and where that is unknown (mocked data) by sys.maxsize, which aborts the

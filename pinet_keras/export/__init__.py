@@ -1,7 +1,8 @@
 """Export: SavedModel and TFLite (LiteRT), checked against the Keras model.
 
-Needs the TensorFlow backend (a ``.keras`` file saved under JAX or PyTorch
-loads and exports here too).
+Needs TensorFlow installed (a ``.keras`` file saved under JAX or PyTorch
+loads and exports here too). ``__all__`` is the public API; the submodules
+are internal.
 
 Every exported file takes **raw pixels** (``0..255``; the model's own
 `PixelRange`, normalization and guard are inside it) and carries its
@@ -19,9 +20,15 @@ labels and provenance (`model_metadata`).
 - `add_pixel_preprocessing`: puts the preprocessing in front of a model that
   takes normalized images (a model of pinet_keras 0.1.0).
 - `read_tflite_metadata` / `read_saved_model_metadata`: what a file says.
-- `TFLiteRunner` / `run_tflite` / `latency_ms` / `tflite_ops`: run and inspect
-  a ``.tflite`` file in the LiteRT interpreter (``ai-edge-litert``; falls back
-  to the deprecated ``tf.lite.Interpreter``).
+- `TFLiteRunner` / `run_tflite`: run a ``.tflite`` file in the LiteRT
+  interpreter (``ai-edge-litert``; falls back to the deprecated
+  ``tf.lite.Interpreter``); ``TFLiteRunner(path).latency_ms(images)``.
+- `predict_saved_model`: the logits of an exported SavedModel.
+- `fold_polynomial_layers` / `bound_model`: the Keras models that int8 and
+  ``bound`` export.
+- `load_keras_model`: a ``.keras`` file, with a message that says what is
+  wrong with a file that is not one; `legacy_standardization`: the
+  statistics a 0.1.0 model standardized with, for `add_pixel_preprocessing`.
 - `evaluate_tflite` / `evaluate_saved_model`: agreement with the Keras
   logits, accuracy, size, ops, latency (what `examples/export.py` reports).
 
@@ -39,34 +46,19 @@ Example:
 
 from pinet_keras.export.calibration import CALIBRATIONS
 from pinet_keras.export.calibration import DEFAULT_PERCENTILE
-from pinet_keras.export.calibration import check_calibration
-from pinet_keras.export.files import check_overwrite
 from pinet_keras.export.files import load_keras_model
-from pinet_keras.export.files import read_training_metadata
-from pinet_keras.export.files import write_text
 from pinet_keras.export.fold import bound_model
 from pinet_keras.export.fold import fold_polynomial_layers
-from pinet_keras.export.metadata import METADATA_NAME
 from pinet_keras.export.metadata import model_metadata
 from pinet_keras.export.metadata import read_tflite_metadata
 from pinet_keras.export.pixels import add_pixel_preprocessing
 from pinet_keras.export.pixels import legacy_standardization
-from pinet_keras.export.precision import as_float32
-from pinet_keras.export.precision import with_float_dtype
 from pinet_keras.export.report import compare_logits
 from pinet_keras.export.report import evaluate_saved_model
 from pinet_keras.export.report import evaluate_tflite
-from pinet_keras.export.report import format_table
 from pinet_keras.export.runtime import TFLiteRunner
-from pinet_keras.export.runtime import interpreter_class
-from pinet_keras.export.runtime import latency_ms
 from pinet_keras.export.runtime import run_tflite
-from pinet_keras.export.runtime import tflite_ops
-from pinet_keras.export.saved_model import INPUT_NAME
-from pinet_keras.export.saved_model import OUTPUT_NAME
-from pinet_keras.export.saved_model import SIGNATURE_KEY
 from pinet_keras.export.saved_model import export_saved_model
-from pinet_keras.export.saved_model import load_saved_model
 from pinet_keras.export.saved_model import predict_saved_model
 from pinet_keras.export.saved_model import read_saved_model_metadata
 from pinet_keras.export.tflite import QUANTIZATIONS
@@ -77,18 +69,11 @@ from pinet_keras.export.tflite import export_tflite
 __all__ = [
     "CALIBRATIONS",
     "DEFAULT_PERCENTILE",
-    "INPUT_NAME",
-    "METADATA_NAME",
-    "OUTPUT_NAME",
     "QUANTIZATIONS",
-    "SIGNATURE_KEY",
     "TFLiteConversionError",
     "TFLiteRunner",
     "add_pixel_preprocessing",
-    "as_float32",
     "bound_model",
-    "check_calibration",
-    "check_overwrite",
     "compare_logits",
     "convert_to_tflite",
     "evaluate_saved_model",
@@ -96,18 +81,11 @@ __all__ = [
     "export_saved_model",
     "export_tflite",
     "fold_polynomial_layers",
-    "format_table",
-    "interpreter_class",
-    "latency_ms",
     "legacy_standardization",
     "load_keras_model",
-    "load_saved_model",
     "model_metadata",
     "predict_saved_model",
     "read_saved_model_metadata",
     "read_tflite_metadata",
-    "read_training_metadata",
     "run_tflite",
-    "tflite_ops",
-    "with_float_dtype",
 ]

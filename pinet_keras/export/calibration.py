@@ -4,6 +4,7 @@ import warnings
 
 import numpy as np
 
+from pinet_keras import _optional
 from pinet_keras.export.runtime import interpreter_class
 
 CALIBRATIONS = ("percentile", "minmax")
@@ -23,7 +24,8 @@ def check_calibration(calibration, percentile):
         50 < percentile <= 100
     ):
         raise ValueError(
-            f"Argument `percentile` must be a number in (50, 100]. Received: percentile={percentile!r}"
+            "Argument `percentile` must be a number in (50, 100]. "
+            f"Received: percentile={percentile!r}"
         )
 
 
@@ -57,7 +59,7 @@ def quantize_int8(converter, representative, int8_output=False, calibration="per
         The bytes of the int8 ``.tflite`` model: uint8 input, int8
         activations and weights, float32 (or int8) output.
     """
-    import tensorflow as tf
+    tf = _optional.tensorflow("int8 export")
 
     from pinet_keras._compat import calibrate_only
     from pinet_keras._compat import quantize_calibrated

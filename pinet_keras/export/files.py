@@ -6,12 +6,6 @@ import zipfile
 
 import keras
 
-# Writing all at once: one implementation for the whole package.
-from pinet_keras._io import atomic_output  # noqa: F401
-from pinet_keras._io import check_overwrite  # noqa: F401
-from pinet_keras._io import write_bytes  # noqa: F401
-from pinet_keras._io import write_text  # noqa: F401
-
 # Registers the pinet_keras layers with Keras' serialization before any load.
 import pinet_keras.layers  # noqa: F401
 

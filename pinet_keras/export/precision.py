@@ -3,13 +3,15 @@
 import keras
 import numpy as np
 
+from pinet_keras import _compat
+
 _FLOAT_DTYPES = ("float16", "bfloat16", "float64")
 _POLICY_CLASSES = ("DTypePolicy", "FloatDTypePolicy")
 
 
 def is_float32(model):
     """Whether every layer of ``model`` computes and stores in float32."""
-    for layer in [model] + list(model._flatten_layers(include_self=False, recursive=True)):
+    for layer in [model] + _compat.sublayers(model):
         policy = getattr(layer, "dtype_policy", None)
         if policy is None:
             continue

@@ -24,6 +24,8 @@ The probes (raw pixels, float32, inside ``[0, 255]``), see `probe_sets`:
 
 import numpy as np
 
+from pinet_keras import _optional
+
 
 def probe_sets(x_test, other=None, seed=0, size=1000):
     """``{name: raw-pixel images}`` of the sweep (the ``gradient`` set is `gradient_search`'s).
@@ -63,8 +65,7 @@ def probe_sets(x_test, other=None, seed=0, size=1000):
 
 def to_input_shape(images, shape):
     """Raw-pixel images resized (bilinear) and converted (grey ↔ RGB) to ``shape`` ``(H, W, C)``."""
-    import tensorflow as tf
-
+    tf = _optional.tensorflow("to_input_shape")
     images = np.asarray(images, "float32")
     height, width, channels = shape
     if images.shape[-1] != channels:
@@ -96,8 +97,7 @@ def gradient_search(model, starts, steps=200, step_size=8.0, box=(0.0, 255.0)):
     Returns:
         ``(images, values)``: the K images found and the largest |logit| of each.
     """
-    import tensorflow as tf
-
+    tf = _optional.tensorflow("The search for large logits")
     low, high = box
     x = tf.Variable(np.asarray(starts, "float32"))
     best = np.full(len(starts), -np.inf)

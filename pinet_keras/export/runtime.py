@@ -1,9 +1,9 @@
 """Running a ``.tflite`` model: the LiteRT interpreter, int8 input/output, ops, latency.
 
 Uses ``ai_edge_litert.interpreter.Interpreter`` (``pip install ai-edge-litert``,
-or ``pip install -e ".[litert]"``) when installed, otherwise ``tf.lite.Interpreter`` (deprecated in TensorFlow
-2.20+ in favour of LiteRT). Nothing here needs TensorFlow when LiteRT is
-installed.
+or ``pip install -e ".[litert]"``) when installed, otherwise
+``tf.lite.Interpreter`` (deprecated in TensorFlow 2.20+ in favour of LiteRT).
+Nothing here needs TensorFlow when LiteRT is installed.
 """
 
 import os
@@ -11,17 +11,15 @@ import time
 
 import numpy as np
 
+from pinet_keras import _optional
+
 
 def interpreter_class():
     """``(Interpreter class, name)``: LiteRT's when installed, else TensorFlow's."""
-    try:
-        from ai_edge_litert.interpreter import Interpreter
-
-        return Interpreter, "ai_edge_litert"
-    except ImportError:
-        import tensorflow as tf
-
-        return tf.lite.Interpreter, "tf.lite"
+    if _optional.available("ai_edge_litert"):
+        return _optional.require("ai_edge_litert.interpreter").Interpreter, "ai_edge_litert"
+    tf = _optional.tensorflow("Running a .tflite file without ai-edge-litert")
+    return tf.lite.Interpreter, "tf.lite"
 
 
 def _model_kwargs(path_or_bytes):

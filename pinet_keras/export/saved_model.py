@@ -5,8 +5,8 @@ import os
 import keras
 import numpy as np
 
-from pinet_keras.export.files import atomic_output
-from pinet_keras.export.files import check_overwrite
+from pinet_keras import _io
+from pinet_keras import _optional
 from pinet_keras.export.files import load_keras_model
 from pinet_keras.export.metadata import METADATA_NAME
 from pinet_keras.export.metadata import to_json
@@ -20,9 +20,7 @@ OUTPUT_NAME = "logits"
 
 
 def _tf():
-    import tensorflow as tf
-
-    return tf
+    return _optional.tensorflow("SavedModel export")
 
 
 def require_tensorflow_backend(what="Export"):
@@ -45,7 +43,8 @@ def prepare_model(model):
         model = load_keras_model(model)
     if not isinstance(model, keras.Model):
         raise TypeError(
-            f"Expected a keras.Model or the path of a `.keras` file. Received: {type(model).__name__}"
+            "Expected a keras.Model or the path of a `.keras` file. "
+            f"Received: {type(model).__name__}"
         )
     input_shape = model_input_shape(model)
     if not model.built:
@@ -78,7 +77,7 @@ def model_input_shape(model):
 
 
 def serving_signature(model):
-    """The TensorSpec of the serving input: ``(None,) + input_shape``, float32 raw pixels, ``images``."""
+    """The TensorSpec of the serving input ``images``: ``(None,) + input_shape``, float32 pixels."""
     tf = _tf()
     return tf.TensorSpec((None,) + model_input_shape(model), tf.float32, name=INPUT_NAME)
 
@@ -109,11 +108,10 @@ def write_saved_model(model, path, metadata=None):
     if metadata is not None:
         extra = os.path.join(path, "assets.extra")
         os.makedirs(extra, exist_ok=True)
-        with open(os.path.join(extra, f"{METADATA_NAME}.json"), "w", encoding="utf-8") as f:
-            f.write(text + "\n")
+        _io.write_text(os.path.join(extra, f"{METADATA_NAME}.json"), text + "\n")
         if metadata.get("class_names"):
-            with open(os.path.join(extra, "labels.txt"), "w", encoding="utf-8") as f:
-                f.write("\n".join(metadata["class_names"]) + "\n")
+            labels = "\n".join(metadata["class_names"]) + "\n"
+            _io.write_text(os.path.join(extra, "labels.txt"), labels)
 
 
 def read_saved_model_metadata(path):
@@ -151,7 +149,8 @@ def export_saved_model(model, path, overwrite=False, metadata=None, representati
     Example:
 
     >>> export_saved_model(model, "exported/saved_model")  # doctest: +SKIP
-    >>> serve = tf.saved_model.load("exported/saved_model").signatures["serving_default"]  # doctest: +SKIP
+    >>> loaded = tf.saved_model.load("exported/saved_model")  # doctest: +SKIP
+    >>> serve = loaded.signatures["serving_default"]  # doctest: +SKIP
     >>> serve(images=tf.zeros((1, 28, 28, 1)))["logits"].shape  # doctest: +SKIP
     TensorShape([1, 10])
 
@@ -167,11 +166,11 @@ def export_saved_model(model, path, overwrite=False, metadata=None, representati
     """
     from pinet_keras.export.fold import fold_polynomial_layers
 
-    check_overwrite(path, overwrite)
+    _io.check_overwrite(path, overwrite)
     model = prepare_model(model)
     if bound is not None:
         model = fold_polynomial_layers(model, _float_images(representative_data), bound=bound)
-    with atomic_output(path, overwrite) as temporary:
+    with _io.atomic_output(path, overwrite) as temporary:
         write_saved_model(model, temporary, metadata)
     return os.fspath(path)
 

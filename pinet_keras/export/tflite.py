@@ -1,22 +1,21 @@
 """TFLite (LiteRT) conversion: float32, float16, dynamic-range and int8, builtin ops only."""
 
 import os
-import re
 import shutil
 import tempfile
 
 import numpy as np
 
 from pinet_keras import _io
+from pinet_keras import _optional
+from pinet_keras._compat import converter_error_details
+from pinet_keras._compat import layer_of_scope
 from pinet_keras._compat import ops_details
-
 from pinet_keras.export.calibration import DEFAULT_PERCENTILE
 from pinet_keras.export.calibration import check_calibration
 from pinet_keras.export.calibration import quantize_int8
-from pinet_keras.export.metadata import add_tflite_metadata
-from pinet_keras.export.files import check_overwrite
-from pinet_keras.export.files import write_bytes
 from pinet_keras.export.fold import fold_polynomial_layers
+from pinet_keras.export.metadata import add_tflite_metadata
 from pinet_keras.export.runtime import TFLiteRunner
 from pinet_keras.export.runtime import non_builtin_ops
 from pinet_keras.export.runtime import tflite_ops
@@ -137,13 +136,13 @@ def export_tflite(
             message names the ops and the layers they come from.
     """
     check_tflite_arguments(quantization, int8_output, calibration, percentile, bound)
-    check_overwrite(path, overwrite)
+    _io.check_overwrite(path, overwrite)
     model = prepare_model(model)
     content = convert_to_tflite(
         model, quantization, representative_data, int8_output, calibration, percentile, fold,
         bound, metadata, workdir=_io.temporary_path(path),
     )
-    return write_bytes(path, content, overwrite)
+    return _io.write_bytes(path, content, overwrite)
 
 
 def check_tflite_arguments(quantization, int8_output=False, calibration="percentile",
@@ -184,8 +183,7 @@ def convert_to_tflite(
     `export_tflite` puts it beside the target, under a name that
     `pinet_keras._io.remove_leftovers` recognizes after a SIGKILL.
     """
-    import tensorflow as tf
-
+    tf = _optional.tensorflow("TFLite export")
     check_tflite_arguments(quantization, int8_output, calibration, percentile, bound)
     model = prepare_model(model)
     representative = None
@@ -349,41 +347,18 @@ def _unique(items):
 
 
 def _layer_of(scope, model):
-    """The top-level layer of ``model`` a TensorFlow name scope belongs to, or None.
-
-    Tensor and op names look like ``"polynet_1/block2_1/branch_a_1/convolution"``
-    (TensorFlow adds ``_<n>`` to a scope used more than once).
-    """
-    if model is None or not scope:
+    """The top-level layer of ``model`` a TensorFlow name scope belongs to, or None."""
+    if model is None:
         return None
-    names = {layer.name for layer in model.layers}
-    for part in re.split(r"[/;]", scope):
-        part = part.split("@")[0]
-        for candidate in (part, re.sub(r"_\d+$", "", part)):
-            if candidate in names:
-                return candidate
-    return None
+    return layer_of_scope(scope, {layer.name for layer in model.layers})
 
 
 def _conversion_error(error, model, quantization):
     """A `TFLiteConversionError` naming the TensorFlow ops and layers the converter rejected."""
-    ops, scopes, messages = [], [], []
-    for data in getattr(error, "errors", None) or []:
-        op = getattr(getattr(data, "operator", None), "name", "")
-        if op:
-            ops.append(op[3:] if op.startswith("tf.") else op)
-        calls = getattr(getattr(data, "location", None), "call", None) or []
-        scopes.extend(call.name for call in calls)
-        if getattr(data, "error_message", ""):
-            messages.append(data.error_message.splitlines()[0])
-    text = str(error)
-    if not ops:
-        ops = re.findall(r"'tf\.(\w+)' op", text)
-    if not scopes:
-        scopes = re.findall(r'"([^"@]+)@__inference', text)
+    ops, scopes, messages = converter_error_details(error)
     layers = _unique(_layer_of(scope, model) for scope in scopes)
     ops = _unique(ops)
-    detail = "; ".join(_unique(messages)) or text.strip().splitlines()[0][:500]
+    detail = "; ".join(_unique(messages)) or str(error).strip().splitlines()[0][:500]
     if ops:
         what = (
             (f"layer(s) {layers} use " if layers else "the model uses ")

@@ -1,8 +1,7 @@
-"""Models built from polynomial layers."""
+"""Models built from polynomial layers, and the named presets of the scripts (`get_model`)."""
 
 from pinet_keras.models.degree import polynomial_degree
 from pinet_keras.models.pi_resnet import PiResNet
-from pinet_keras.models.polynet import DEFAULT_BLOCKS
 from pinet_keras.models.polynet import PolyNet
 from pinet_keras.models.preprocessing import INPUT_NORMALIZATIONS
 from pinet_keras.models.preprocessing import has_pixel_preprocessing
@@ -10,10 +9,8 @@ from pinet_keras.models.preprocessing import pixel_preprocessing
 from pinet_keras.models.preprocessing import preprocessing_config
 from pinet_keras.models.registry import MODELS
 from pinet_keras.models.registry import get_model
-from pinet_keras.models.registry import register_model
 
 __all__ = [
-    "DEFAULT_BLOCKS",
     "INPUT_NORMALIZATIONS",
     "MODELS",
     "PiResNet",
@@ -21,7 +18,6 @@ __all__ = [
     "get_model",
     "has_pixel_preprocessing",
     "pixel_preprocessing",
-    "preprocessing_config",
     "polynomial_degree",
-    "register_model",
+    "preprocessing_config",
 ]

@@ -2,6 +2,8 @@
 
 import keras
 
+from pinet_keras import _compat
+
 # Layers that are affine maps of their single input (batch normalization at
 # inference, average pooling and resizing by interpolation included).
 _AFFINE = (
@@ -70,15 +72,13 @@ def model_degree(model):
     cache = {}
 
     def tensor_degree(tensor):
-        operation, node_index, _ = tensor._keras_history
-        key = (id(operation), node_index)
+        key = id(tensor)
         if key not in cache:
+            operation, inputs = _compat.producer(tensor)
             if isinstance(operation, keras.layers.InputLayer):
                 cache[key] = 1
             else:
-                node = operation._inbound_nodes[node_index]
-                inputs = [tensor_degree(t) for t in node.input_tensors]
-                cache[key] = _layer_degree(operation, inputs)
+                cache[key] = _layer_degree(operation, [tensor_degree(t) for t in inputs])
         return cache[key]
 
     return max(tensor_degree(t) for t in keras.tree.flatten(model.outputs))

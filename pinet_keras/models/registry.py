@@ -1,11 +1,13 @@
 """Named model presets, for scripts and the tuner: ``get_model("polynet_bn", ...)``."""
 
+import types
+
 from pinet_keras.models.pi_resnet import PiResNet
 from pinet_keras.models.polynet import PolyNet
 
 # Each preset is a builder and its default arguments; any argument can be
-# overridden by the caller.
-MODELS = {
+# overridden by the caller. Read-only: a model of one's own is built directly.
+_PRESETS = types.MappingProxyType({
     # The original five-block network, exactly.
     "polynet": (PolyNet, {}),
     # Batch-normalized product and first-order skip in every block, dropout
@@ -25,12 +27,9 @@ MODELS = {
         PiResNet,
         {"stage_widths": (16, 32, 64), "blocks_per_stage": (1, 1, 1), "product_scale": 0.1},
     ),
-}
-
-
-def register_model(name, builder, **defaults):
-    """Adds a preset (used by the package for models defined elsewhere)."""
-    MODELS[name] = (builder, defaults)
+})
+# The preset names, for `get_model` and the scripts' --model flag.
+MODELS = tuple(_PRESETS)
 
 
 def get_model(name, input_shape, num_classes, **overrides):
@@ -45,8 +44,8 @@ def get_model(name, input_shape, num_classes, **overrides):
     >>> model.get_layer("block1").normalization
     'batch'
     """
-    if name not in MODELS:
-        raise ValueError(f"Unknown model {name!r}. Available: {', '.join(sorted(MODELS))}.")
-    builder, defaults = MODELS[name]
+    if name not in _PRESETS:
+        raise ValueError(f"Unknown model {name!r}. Available: {', '.join(MODELS)}.")
+    builder, defaults = _PRESETS[name]
     kwargs = {**defaults, **{k: v for k, v in overrides.items() if v is not None}}
     return builder(input_shape=tuple(input_shape), num_classes=num_classes, **kwargs)

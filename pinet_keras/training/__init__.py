@@ -7,18 +7,15 @@ distributed strategies, which need TensorFlow; the layers and models do not.
 
 from pinet_keras._run import RunLocked
 from pinet_keras._run import SettingsMismatch
-from pinet_keras.training.callbacks import BestModelCheckpoint
 from pinet_keras.training.callbacks import DivergenceGuard
 from pinet_keras.training.callbacks import HistoryCSV
 from pinet_keras.training.callbacks import TrainingDiverged
 from pinet_keras.training.optimizers import build_optimizer
-from pinet_keras.training.optimizers import learning_rate_schedule
 from pinet_keras.training.trainer import TrainConfig
 from pinet_keras.training.trainer import compile_model
 from pinet_keras.training.trainer import train
 
 __all__ = [
-    "BestModelCheckpoint",
     "DivergenceGuard",
     "HistoryCSV",
     "RunLocked",
@@ -27,6 +24,5 @@ __all__ = [
     "TrainingDiverged",
     "build_optimizer",
     "compile_model",
-    "learning_rate_schedule",
     "train",
 ]

@@ -4,6 +4,8 @@ import contextlib
 import json
 import os
 
+from pinet_keras import _optional
+
 STRATEGIES = ("default", "mirrored", "multi_worker")
 
 
@@ -13,8 +15,7 @@ def split_cpu(num_devices):
     Must run before TensorFlow initializes its devices; lets
     ``MirroredStrategy`` be exercised on a machine without GPUs.
     """
-    import tensorflow as tf
-
+    tf = _optional.tensorflow("split_cpu")
     cpus = tf.config.list_physical_devices("CPU")
     tf.config.set_logical_device_configuration(
         cpus[0], [tf.config.LogicalDeviceConfiguration() for _ in range(num_devices)]
@@ -67,21 +68,16 @@ def get_strategy(name="default"):
     """
     if name not in STRATEGIES:
         raise ValueError(f"Unknown strategy {name!r}. Available: {', '.join(STRATEGIES)}.")
-    try:
-        import tensorflow as tf
-    except ImportError as error:
-        if name == "default":
-            return NoStrategy(), True
-        raise ImportError(
-            f"strategy={name!r} uses tf.distribute, which needs TensorFlow; it cannot be "
-            f"imported ({error}). Install TensorFlow, or train with strategy='default'."
-        ) from error
+    if name == "default" and not _optional.available("tensorflow"):
+        return NoStrategy(), True
+    tf = _optional.tensorflow(f"strategy={name!r}", "train with strategy='default'")
     if name == "default":
         return tf.distribute.get_strategy(), True
     if name == "mirrored":
         return tf.distribute.MirroredStrategy(), True
     if "TF_CONFIG" not in os.environ:
-        raise ValueError(f"--strategy=multi_worker needs the TF_CONFIG environment variable, e.g. {_TF_CONFIG_EXAMPLE}")
+        raise ValueError("--strategy=multi_worker needs the TF_CONFIG environment variable, "
+            f"e.g. {_TF_CONFIG_EXAMPLE}")
     task = _tf_config().get("task", {})
     if not isinstance(task, dict):
         raise ValueError(f"TF_CONFIG's task must be an object, e.g. {_TF_CONFIG_EXAMPLE}. Received: {task!r}")

@@ -1,6 +1,7 @@
 """Learning curves: accuracy and loss per epoch, train and validation."""
 
 from pinet_keras import _io
+from pinet_keras import _optional
 
 
 def plot_history(rows, path, title=None):
@@ -9,11 +10,7 @@ def plot_history(rows, path, title=None):
     ``rows`` are the dicts of `HistoryCSV.read`. Needs matplotlib (the
     ``examples`` extra).
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _optional.pyplot()
     epochs = [r["epoch"] for r in rows]
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     for ax, metric in zip(axes, ("accuracy", "loss")):
@@ -27,8 +24,4 @@ def plot_history(rows, path, title=None):
         ax.legend()
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
-    try:
-        _io.save_figure_atomic(fig, path, dpi=100)
-    finally:
-        plt.close(fig)
+    _io.save_figure_atomic(fig, path, dpi=100)

@@ -27,8 +27,8 @@ about the strength of PyTorch's 5e-4.
     analogue, widths 64-128-256-512, 2 blocks per stage, 22.2M parameters,
     degree 2**17), 200 epochs, 5 warm-up epochs, bfloat16 mixed precision
     (pass ``--mixed_precision=none`` on a GPU without bfloat16). It runs
-    without TensorFlow (Keras on JAX, the `NumpyDataset` pipeline), as on
-    the project's GPU machine; README says what has been measured.
+    without TensorFlow (Keras on JAX, the `NumpyDataset` pipeline); README
+    says what has been measured.
 
 ``"cifar10_cpu"``
     The CPU recipe: ``pi_resnet_small`` (widths 16-32-64, one block per

@@ -1,7 +1,7 @@
 """`train`: one training run, from a dataset name to the files of its output folder."""
 
+import contextlib
 import dataclasses
-import importlib.util
 import json
 import math
 import os
@@ -13,10 +13,12 @@ import time
 import keras
 
 import pinet_keras
+from pinet_keras import _compat
 from pinet_keras import _io
+from pinet_keras import _optional
 from pinet_keras import _run
 from pinet_keras.data import AUGMENTATIONS
-from pinet_keras.losses import SparseCategoricalCrossentropy
+from pinet_keras.losses import LabelSmoothingCrossentropy
 from pinet_keras.models import INPUT_NORMALIZATIONS
 from pinet_keras.models import get_model
 from pinet_keras.models import pixel_preprocessing
@@ -145,60 +147,8 @@ def _epochs_done(backup_dir):
         return int(json.load(f)["epoch"])
 
 
-def _tensorflow_available():
-    try:
-        import tensorflow  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 def _write_json(path, payload):
     _io.write_json(path, payload, overwrite=True)
-
-
-def _build_for_multi_worker(model, strategy, dataset):
-    """Works around keras-team/keras#20585 (Keras 3 with MultiWorkerMirroredStrategy).
-
-    ``fit`` builds the metrics by reducing a distributed batch eagerly, which
-    the multi-worker strategy cannot do. Build them from a local batch here,
-    then let ``fit`` take the strategy from the enclosing scope instead of
-    the one recorded at compile time, which skips that reduction.
-    """
-    with strategy.scope():
-        model._symbolic_build(data_batch=next(iter(dataset)))
-    model._distribute_strategy = None
-    _patch_multi_worker_mean()
-
-
-def _patch_multi_worker_mean():
-    """Second half of the keras-team/keras#20585 workaround.
-
-    Keras averages each step's scalar logs across workers with
-    ``strategy.reduce("MEAN", v, axis=0)``, which fails on scalars; reduce
-    them with ``axis=None`` instead. Other strategies are left untouched.
-    """
-    import tensorflow as tf
-    from keras.src.backend.tensorflow import trainer as tf_trainer
-
-    if getattr(tf_trainer.reduce_per_replica, "_pinet_patched", False):
-        return
-    original = tf_trainer.reduce_per_replica
-
-    def reduce_per_replica(values, strategy, reduction):
-        if reduction in ("auto", "mean") and tf_trainer._collective_all_reduce_multi_worker(strategy):
-
-            def mean(v):
-                local = v._values[0] if isinstance(v, tf.distribute.DistributedValues) else v
-                if isinstance(local, tf.Tensor) and local.shape.rank == 0:
-                    return strategy.reduce("MEAN", v, axis=None)
-                return original(v, strategy, reduction)
-
-            return keras.tree.map_structure(mean, values)
-        return original(values, strategy, reduction)
-
-    reduce_per_replica._pinet_patched = True
-    tf_trainer.reduce_per_replica = reduce_per_replica
 
 
 class _CommitRun(keras.callbacks.Callback):
@@ -226,7 +176,7 @@ def compile_model(model, config, steps_per_epoch):
     )
     model.compile(
         optimizer=optimizer,
-        loss=SparseCategoricalCrossentropy(from_logits=True, label_smoothing=config.label_smoothing),
+        loss=LabelSmoothingCrossentropy(from_logits=True, label_smoothing=config.label_smoothing),
         metrics=["accuracy"],
         steps_per_execution=config.steps_per_execution,
     )
@@ -266,7 +216,8 @@ def train(config):
 
     Example:
 
-    >>> metrics = train(TrainConfig(dataset="digits", epochs=2, output_dir="/tmp/run"))  # doctest: +SKIP
+    >>> config = TrainConfig(dataset="digits", epochs=2, output_dir="/tmp/run")
+    >>> metrics = train(config)  # doctest: +SKIP
     """
     from pinet_keras.training.distribute import get_strategy
 
@@ -346,15 +297,17 @@ def _train(config, strategy, is_chief, output_dir, run):
         _CommitRun(run),
     ]
     if config.tensorboard:
-        if _tensorflow_available():
+        if _optional.available("tensorflow"):
             callbacks.append(keras.callbacks.TensorBoard(paths["logs"]))
         else:
             print("Skipping TensorBoard logs: TensorFlow is not installed.", flush=True)
 
     if config.strategy == "multi_worker":
-        _build_for_multi_worker(model, strategy, data.train)
+        fitting = _compat.multi_worker_fit(model, strategy, data.train)
+    else:
+        fitting = contextlib.nullcontext()
     start = time.time()
-    with strategy.scope():
+    with fitting, strategy.scope():
         model.fit(
             data.train,
             validation_data=data.validation,
@@ -395,7 +348,7 @@ def _train(config, strategy, is_chief, output_dir, run):
     if is_chief:
         from pinet_keras.training.plots import plot_history
 
-        if importlib.util.find_spec("matplotlib") is None:
+        if not _optional.available("matplotlib"):
             print("Skipping curves.png: matplotlib is not installed.", flush=True)
         else:
             plot_history(rows, os.path.join(output_dir, "curves.png"), title=f"{config.model} on {config.dataset}")

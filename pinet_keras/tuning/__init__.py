@@ -6,13 +6,16 @@ builds a random, Hyperband or Bayesian tuner for it, and `tune` runs a whole
 search as `examples/tune.py` does:
 
 >>> from pinet_keras.tuning import TuneConfig, tune  # doctest: +SKIP
->>> metrics = tune(TuneConfig(dataset="digits", max_trials=4, epochs=3, output_dir="runs/tune_digits"))  # doctest: +SKIP
+>>> config = TuneConfig(dataset="digits", max_trials=4, output_dir="runs/tune")  # doctest: +SKIP
+>>> metrics = tune(config)  # doctest: +SKIP
 
 Or piece by piece:
 
 >>> data = search_datasets("digits")  # doctest: +SKIP
 >>> hypermodel = PolyNetHyperModel(data.info.input_shape, data.info.num_classes)  # doctest: +SKIP
->>> tuner = make_tuner("bayesian", hypermodel, "runs", "polynet", max_trials=10, epochs=3, seed=0)  # doctest: +SKIP
+>>> tuner = make_tuner(
+...     "bayesian", hypermodel, "runs", "polynet", max_trials=10, epochs=3, seed=0
+... )  # doctest: +SKIP
 >>> tuner.search(data.train, validation_data=data.validation, epochs=3)  # doctest: +SKIP
 
 Needs keras-tuner, tensorboard (KerasTuner imports it in every trial) and,
@@ -20,43 +23,28 @@ for the Bayesian tuner, scipy and scikit-learn: ``pip install -e ".[tuning]"``.
 The rest of `pinet_keras` does not import this package.
 """
 
-try:
-    import keras_tuner  # noqa: F401
-except ImportError as error:  # pragma: no cover - depends on the installation
-    raise ImportError(
-        'pinet_keras.tuning needs keras-tuner: pip install -e ".[tuning]"'
-    ) from error
+from pinet_keras import _optional
 
-from pinet_keras.tuning.data import SearchData
+_optional.require("keras_tuner", "pinet_keras.tuning")
+
 from pinet_keras.tuning.data import search_datasets
 from pinet_keras.tuning.hypermodel import PolyNetHyperModel
-from pinet_keras.tuning.results import plot_trials
 from pinet_keras.tuning.results import trial_rows
-from pinet_keras.tuning.results import write_trials_csv
 from pinet_keras.tuning.search import TuneConfig
 from pinet_keras.tuning.search import tune
 from pinet_keras.tuning.space import SEARCH_SPACE
-from pinet_keras.tuning.space import declare_hyperparameters
 from pinet_keras.tuning.space import parse_fixed
-from pinet_keras.tuning.tuners import OBJECTIVE
 from pinet_keras.tuning.tuners import TUNERS
 from pinet_keras.tuning.tuners import make_tuner
-from pinet_keras.tuning.tuners import read_trial_seconds
 
 __all__ = [
-    "OBJECTIVE",
     "PolyNetHyperModel",
     "SEARCH_SPACE",
-    "SearchData",
     "TUNERS",
     "TuneConfig",
-    "declare_hyperparameters",
     "make_tuner",
     "parse_fixed",
-    "plot_trials",
-    "read_trial_seconds",
     "search_datasets",
     "trial_rows",
     "tune",
-    "write_trials_csv",
 ]

@@ -1,4 +1,4 @@
-"""`search_datasets`: unbatched training and validation data for a search, and the test split kept apart."""
+"""`search_datasets`: unbatched training and validation data for a search; the test split apart."""
 
 import collections
 
@@ -48,7 +48,8 @@ def search_datasets(
     """
     if not 0.0 < validation_split < 1.0:
         raise ValueError(
-            "`validation_split` must be in (0, 1): the search is scored on it, never on the test split. "
+            "`validation_split` must be in (0, 1): the search is scored on it, "
+            "never on the test split. "
             f"Received: {validation_split!r}"
         )
     data = make_datasets(

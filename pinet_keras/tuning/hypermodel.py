@@ -2,6 +2,7 @@
 
 import keras_tuner
 
+from pinet_keras import _optional
 from pinet_keras.models import PolyNet
 from pinet_keras.models import pixel_preprocessing
 from pinet_keras.training import TrainConfig
@@ -17,12 +18,13 @@ class PolyNetHyperModel(keras_tuner.HyperModel):
     """A `PolyNet` whose architecture, optimizer and batch size are searched.
 
     `build(hp)` returns a PolyNet compiled by `pinet_keras.training.compile_model`
-    (the optimizer of `build_optimizer`, `pinet_keras.SparseCategoricalCrossentropy`
+    (the optimizer of `build_optimizer`, `pinet_keras.LabelSmoothingCrossentropy`
     on logits, accuracy), exactly as `examples/train.py` compiles it, with a
     constant learning rate. Like a model that `pinet_keras.training` trains,
     it takes raw pixels (``0..255``): its first layers are
     `pinet_keras.models.pixel_preprocessing`'s (the input-range guard,
-    augmentation if asked, ``input_normalization``), not searched. `fit(hp, model, train, validation_data=...)`
+    augmentation if asked, ``input_normalization``), not searched.
+    `fit(hp, model, train, validation_data=...)`
     batches the *unbatched* ``tf.data`` datasets it is given with the trial's
     ``batch_size`` (arrays are passed to Keras with ``batch_size=``), so the
     tuner can search the batch size too. The objective is ``val_accuracy``:
@@ -33,14 +35,14 @@ class PolyNetHyperModel(keras_tuner.HyperModel):
 
     | hyperparameter | kind | values | default | active | notes |
     |---|---|---|---|---|---|
-    | width | choice | 8, 16, 32 | 16 | always | filters of block 1; block i has width * (1, 2, 4, 8, 16)[i] |
-    | num_blocks | int | 1 .. 5 | 5 | always | the first rows of `DEFAULT_BLOCKS`; degree 2**num_blocks (2 .. 32) |
+    | width | choice | 8, 16, 32 | 16 | always | block i: width * (1, 2, 4, 8, 16)[i] filters |
+    | num_blocks | int | 1 .. 5 | 5 | always | `DEFAULT_BLOCKS`' first rows; degree 2**num_blocks |
     | use_skip | boolean | False, True | False | always | first-order term: A(x) ⊙ B(x) + A(x) |
-    | normalization | choice | none, batch | none | always | batch normalization of every block's product |
+    | batch_norm | boolean | False, True | False | always | normalization="batch" in every block |
     | dropout | choice | 0.0, 0.1, 0.25, 0.5 | 0.0 | always | dropout before the dense head |
     | optimizer | choice | adam, adamw, sgd | adam | always | sgd: Nesterov momentum 0.9 |
     | learning_rate | float, log | 0.0001 .. 0.01 | 0.001 | always | constant over training |
-    | weight_decay | float, log | 1e-05 .. 0.1 | 0.0001 | optimizer in adamw, sgd | decoupled; spares biases and norms; none with adam |
+    | weight_decay | float, log | 1e-05 .. 0.1 | 0.0001 | optimizer in adamw, sgd | decoupled |
     | batch_size | choice | 32, 64, 128, 256 | 128 | always | used by `fit` |
 
     ``weight_decay`` is conditional: `build_optimizer` decays the weights
@@ -132,7 +134,7 @@ class PolyNetHyperModel(keras_tuner.HyperModel):
             width=v["width"],
             num_blocks=v["num_blocks"],
             use_skip=v["use_skip"],
-            normalization=None if v["normalization"] == "none" else v["normalization"],
+            normalization="batch" if v["batch_norm"] else None,
             dropout=v["dropout"],
         )
         config = TrainConfig(
@@ -169,15 +171,13 @@ class PolyNetHyperModel(keras_tuner.HyperModel):
 
 
 def _is_dataset(data):
-    import tensorflow as tf
-
+    tf = _optional.tensorflow("A tf.data search")
     return isinstance(data, tf.data.Dataset)
 
 
 def _batch(dataset, batch_size, image_rank):
     """Batches an unbatched ``(image, label)`` dataset; re-batches a batched one."""
-    import tensorflow as tf
-
+    tf = _optional.tensorflow("A tf.data search")
     rank = dataset.element_spec[0].shape.rank
     if rank == image_rank + 1:
         dataset = dataset.unbatch()

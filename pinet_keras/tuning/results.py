@@ -1,6 +1,7 @@
 """A search's trials as rows: `trial_rows`, `write_trials_csv`, `plot_trials`."""
 
 from pinet_keras import _io
+from pinet_keras import _optional
 from pinet_keras.tuning.space import SEARCH_SPACE
 from pinet_keras.tuning.tuners import read_trial_seconds
 
@@ -61,11 +62,7 @@ def plot_trials(rows, path, title=None):
     Trials that did not complete are marked with a red cross at the bottom.
     Needs matplotlib (the ``examples`` extra).
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _optional.pyplot()
     fig, ax = plt.subplots(figsize=(max(6, 0.35 * len(rows) + 3), 4))
     done = [(i, r["val_accuracy"]) for i, r in enumerate(rows, start=1) if r["val_accuracy"] is not None]
     failed = [i for i, r in enumerate(rows, start=1) if r["val_accuracy"] is None]
@@ -86,8 +83,4 @@ def plot_trials(rows, path, title=None):
         ax.legend()
     if title:
         ax.set_title(title)
-    fig.tight_layout()
-    try:
-        _io.save_figure_atomic(fig, path, dpi=100)
-    finally:
-        plt.close(fig)
+    _io.save_figure_atomic(fig, path, dpi=100)

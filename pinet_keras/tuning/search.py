@@ -107,7 +107,7 @@ def _prepare_output_dir(config):
 
 
 def tune(config):
-    """Searches PolyNet's hyperparameters on ``config.dataset`` and writes into ``config.output_dir``:
+    """Searches PolyNet's hyperparameters on ``config.dataset``; writes into ``config.output_dir``:
 
     - ``best_hyperparameters.json``: the values of the best trial (by
       validation accuracy);
@@ -134,7 +134,8 @@ def tune(config):
 
     Example:
 
-    >>> metrics = tune(TuneConfig(dataset="digits", max_trials=3, epochs=2, output_dir="/tmp/search"))  # doctest: +SKIP
+    >>> config = TuneConfig(dataset="digits", max_trials=3, epochs=2, output_dir="/tmp/search")
+    >>> metrics = tune(config)  # doctest: +SKIP
     """
     config.validate()
     _run.check_data_dir(config.data_dir, config.dataset)

@@ -10,7 +10,8 @@ SEARCH_SPACE = {
     "width": {"type": "choice", "values": (8, 16, 32), "default": 16},
     "num_blocks": {"type": "int", "min": 1, "max": 5, "default": 5},
     "use_skip": {"type": "boolean", "default": False},
-    "normalization": {"type": "choice", "values": ("none", "batch"), "default": "none"},
+    # The layers' normalization="batch" (True) or None (False).
+    "batch_norm": {"type": "boolean", "default": False},
     "dropout": {"type": "choice", "values": (0.0, 0.1, 0.25, 0.5), "default": 0.0},
     "optimizer": {"type": "choice", "values": ("adam", "adamw", "sgd"), "default": "adam"},
     "learning_rate": {"type": "float", "min": 1e-4, "max": 1e-2, "sampling": "log", "default": 1e-3},
@@ -65,7 +66,8 @@ def check_fixed(fixed):
     unknown = sorted(set(fixed) - set(SEARCH_SPACE))
     if unknown:
         raise ValueError(
-            f"Unknown hyperparameter(s) {', '.join(unknown)} to fix. Known: {', '.join(SEARCH_SPACE)}."
+            f"Unknown hyperparameter(s) {', '.join(unknown)} to fix. "
+            f"Known: {', '.join(SEARCH_SPACE)}."
         )
     return dict(fixed)
 

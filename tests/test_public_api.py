@@ -1,0 +1,61 @@
+"""The public API: each package's `__all__`, as README's table lists it, nothing private in it."""
+
+import importlib
+import os
+import re
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PACKAGES = [
+    "pinet_keras",
+    "pinet_keras.models",
+    "pinet_keras.data",
+    "pinet_keras.training",
+    "pinet_keras.export",
+    "pinet_keras.tuning",
+]
+
+
+def readme_table():
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
+        text = f.read()
+    section = text[text.index("## Public API") :]
+    section = section[: section.index("\n## ", 1)]
+    rows = {}
+    for line in section.splitlines():
+        match = re.match(r"\| `(pinet_keras[\w.]*)` \| (.*) \|$", line)
+        if match:
+            rows[match.group(1)] = set(re.findall(r"`(\w+)`", match.group(2)))
+    return rows
+
+
+@pytest.mark.parametrize("name", PACKAGES)
+def test_all_is_what_readme_lists(name):
+    module = importlib.import_module(name)
+    # The layer names follow pinet_keras.layers, whose own row points there.
+    layers = set(importlib.import_module("pinet_keras.layers").__all__)
+    listed = readme_table()[name]
+    public = set(module.__all__)
+    if name == "pinet_keras":
+        public -= layers
+        listed -= layers
+    assert public == listed, (sorted(public - listed), sorted(listed - public))
+    for item in module.__all__:
+        assert hasattr(module, item), item
+        assert not item.startswith("_"), item
+
+
+@pytest.mark.parametrize("name", PACKAGES)
+def test_no_unlisted_public_function_or_class(name):
+    """Every public function or class a package defines or imports is in its `__all__`."""
+    module = importlib.import_module(name)
+    unlisted = [
+        attribute
+        for attribute, value in vars(module).items()
+        if not attribute.startswith("_")
+        and (isinstance(value, type) or callable(value))
+        and getattr(value, "__module__", "").startswith("pinet_keras")
+        and attribute not in module.__all__
+    ]
+    assert not unlisted, unlisted
