@@ -269,7 +269,7 @@ _DOC = """{rank}D polynomial convolution: ``N`` {rank}D convolutions of one inpu
 
     >>> import numpy as np
     >>> layer = {name}(4, 3, padding=1, degree=3, form="ccp")
-    >>> layer(np.ones({example_shape}, "float32")).shape
+    >>> tuple(layer(np.ones({example_shape}, "float32")).shape)
     {example_output}
     >>> layer.degree
     3

@@ -34,7 +34,7 @@ class PolynomialDense(PolynomialBase):
 
     >>> import numpy as np
     >>> layer = PolynomialDense(4, degree=3, form="ncp")
-    >>> layer(np.ones((3, 10), "float32")).shape
+    >>> tuple(layer(np.ones((3, 10), "float32")).shape)
     (3, 4)
     """
 
