@@ -402,8 +402,8 @@ def test_weights_are_made_in_build():
     assert not layer.weights and not hasattr(layer, "branch_a")
     layer.build((None, 5, 5, 1))
     names = [v.path.split("/", 1)[1] for v in layer.weights]
-    assert [n for n in names if n.startswith("branch_")] == ["branch_a/kernel", "branch_a/bias", "branch_b/kernel", "branch_b/bias",
-                         "branch_c/kernel", "branch_c/bias"]
+    branches = [n for n in names if n.startswith("branch_")]
+    assert branches == [f"branch_{x}/{w}" for x in "abc" for w in ("kernel", "bias")]
     assert "product_norm/gamma" in names and "product_scale" in names
     assert {"mix_kernel_2", "mix_bias_3", "projection_kernel", "projection_bias"} <= set(names)
     assert layer.product_scale == 1.0 and layer.product_scale_weight.path.endswith("product_scale")
@@ -447,8 +447,12 @@ def test_branch_uniform_is_a_plain_initializer_with_a_complete_config():
     assert np.abs(values).max() <= 0.25 and np.abs(values).max() > 0.2
     # As 0.2.0 saved it.
     old = keras.initializers.deserialize(
-        {"module": None, "class_name": "BranchUniform", "registered_name": "pinet_keras>BranchUniform",
-         "config": {"seed": None, "scale": 1.0, "fan_in": 9}}
+        {
+            "module": None,
+            "class_name": "BranchUniform",
+            "registered_name": "pinet_keras>BranchUniform",
+            "config": {"seed": None, "scale": 1.0, "fan_in": 9},
+        }
     )
     assert isinstance(old, BranchUniform) and old.fan_in == 9
 
@@ -501,8 +505,8 @@ def test_0_2_0_files_load_with_identical_outputs(name):
     y = model.predict(data["x"], verbose=0)
     if BACKEND == "tensorflow":  # the backend that wrote them
         np.testing.assert_allclose(y, data["y"], rtol=1e-6, atol=1e-6)
-    else:
-        np.testing.assert_allclose(y, data["y"], rtol=1e-5, atol=1e-5)
+    else:  # another backend's float32 rounding, through five products
+        np.testing.assert_allclose(y, data["y"], rtol=1e-5, atol=1e-6 * np.abs(data["y"]).max())
     layers = [layer for layer in model.layers if isinstance(layer, PolynomialBase)]
     assert layers and all(layer.form == "product" and layer.degree == 2 for layer in layers)
 

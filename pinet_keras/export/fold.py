@@ -32,7 +32,10 @@ class FoldedPolynomial(keras.layers.Layer):
         if output_range is not None:
             low, high = (float(v) for v in output_range)
             if not low <= high:
-                raise ValueError(f"`output_range` must be (low, high) with low <= high. Received: {output_range!r}")
+                raise ValueError(
+                    "`output_range` must be (low, high) with low <= high. "
+                    f"Received: {output_range!r}"
+                )
             output_range = (low, high)
         self.output_range = output_range
         # Explicit (before, after) pairs of the spatial axes, padded before the branches.
@@ -179,7 +182,7 @@ def fold_polynomial_layers(model, representative_data=None, bound=None):
 
 
 def bound_model(model, representative_data, percentile=100.0):
-    """``model`` folded, each polynomial layer's output clipped to its range on representative images.
+    """``model`` folded, each polynomial layer's output clipped to its range on given images.
 
     `fold_polynomial_layers` with ``bound=percentile``: a Keras model with
     the outputs of ``model`` on ordinary inputs (``percentile=100``: exactly
@@ -191,15 +194,19 @@ def bound_model(model, representative_data, percentile=100.0):
         representative_data: a few hundred training images as the model takes them.
         percentile: of each layer's output range, in ``(50, 100]``.
     """
-    return fold_polynomial_layers(model, np.asarray(representative_data, "float32"), bound=percentile)
+    images = np.asarray(representative_data, "float32")
+    return fold_polynomial_layers(model, images, bound=percentile)
 
 
 def _bound(folded, representative_data, percentile):
     """Sets each `FoldedPolynomial`'s ``output_range`` to percentiles of its outputs."""
     if representative_data is None:
         raise ValueError("`bound` needs `representative_data` to measure the activation ranges.")
-    if isinstance(percentile, bool) or not isinstance(percentile, (int, float)) or not 50 < percentile <= 100:
-        raise ValueError(f"`bound` must be a percentile in (50, 100]. Received: bound={percentile!r}")
+    number = not isinstance(percentile, bool) and isinstance(percentile, (int, float))
+    if not number or not 50 < percentile <= 100:
+        raise ValueError(
+            f"`bound` must be a percentile in (50, 100]. Received: bound={percentile!r}"
+        )
     layers = [layer for layer in folded.layers if isinstance(layer, FoldedPolynomial)]
     if not layers:
         return
@@ -234,13 +241,20 @@ def _fold(layer, layer_inputs, norm_after=None):
         range_a = _channel_range(a, ka, ba, layer_inputs)
         range_b = _channel_range(b, kb, bb, layer_inputs)
         # Equal ranges for both factors; a dead channel keeps r = 1.
-        r = np.where((range_a > 0) & (range_b > 0), np.sqrt(range_b / np.maximum(range_a, 1e-30)), 1.0)
+        ratio = np.sqrt(range_b / np.maximum(range_a, 1e-30))
+        r = np.where((range_a > 0) & (range_b > 0), ratio, 1.0)
         ka, ba, kb, bb = ka * r, ba * r, kb / r, bb / r
 
     config_a, config_b = a.get_config(), b.get_config()
     for config in (config_a, config_b):
-        config.update(use_bias=True, dtype="float32", kernel_regularizer=None, bias_regularizer=None,
-                      kernel_constraint=None, bias_constraint=None)
+        config.update(
+            use_bias=True,
+            dtype="float32",
+            kernel_regularizer=None,
+            bias_regularizer=None,
+            kernel_constraint=None,
+            bias_constraint=None,
+        )
     folded = FoldedPolynomial(
         config_a,
         config_b,

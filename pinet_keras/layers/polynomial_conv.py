@@ -1,4 +1,4 @@
-"""Polynomial convolutions of rank 1, 2 and 3: `PolynomialConv1D`, `PolynomialConv2D`, `PolynomialConv3D`."""
+"""`PolynomialConv1D`, `PolynomialConv2D`, `PolynomialConv3D`: polynomial convolutions."""
 
 import math
 
@@ -83,7 +83,9 @@ class BasePolynomialConv(PolynomialBase):
         super().__init__(**kwargs)
         self.rank = rank
         if isinstance(filters, bool) or not isinstance(filters, int) or filters <= 0:
-            raise ValueError(f"Argument `filters` must be a positive int. Received: filters={filters!r}")
+            raise ValueError(
+                f"Argument `filters` must be a positive int. Received: filters={filters!r}"
+            )
         self.filters = filters
         self.kernel_size = _compat.standardize_tuple(kernel_size, rank, "kernel_size")
         self.strides = _compat.standardize_tuple(strides, rank, "strides")
@@ -128,7 +130,9 @@ class BasePolynomialConv(PolynomialBase):
         if None not in spatial:
             same = tuple(
                 same_padding(size, k, s, d)
-                for size, k, s, d in zip(spatial, self.kernel_size, self.strides, self.dilation_rate)
+                for size, k, s, d in zip(
+                    spatial, self.kernel_size, self.strides, self.dilation_rate
+                )
             )
         if all(pair == (0, 0) for pair in self.padding):
             self._branch_padding = "valid"
@@ -156,29 +160,28 @@ class BasePolynomialConv(PolynomialBase):
             return ops.pad(inputs, [[0, 0], [0, 0], *pairs])
         return ops.pad(inputs, [[0, 0], *pairs, [0, 0]])
 
+    def _convolution(self):
+        """The arguments of each branch's convolution."""
+        return dict(
+            strides=self.strides,
+            padding=self._branch_padding,
+            data_format=self.data_format,
+            dilation_rate=self.dilation_rate,
+        )
+
     def _make_branch(self, name, kernel_initializer, bias_initializer):
         return _CONVOLUTIONS[self.rank](
             self.filters,
             self.kernel_size,
-            strides=self.strides,
-            padding=self._branch_padding,
-            data_format=self.data_format,
-            dilation_rate=self.dilation_rate,
             kernel_initializer=kernel_initializer,
             bias_initializer=bias_initializer,
             name=name,
+            **self._convolution(),
             **self._branch_kwargs(),
         )
 
     def _apply_kernel(self, inputs, kernel, bias):
-        y = ops.conv(
-            inputs,
-            kernel,
-            strides=self.strides,
-            padding=self._branch_padding,
-            data_format=self.data_format,
-            dilation_rate=self.dilation_rate,
-        )
+        y = ops.conv(inputs, kernel, **self._convolution())
         if bias is None:
             return y
         if self.data_format == "channels_first":

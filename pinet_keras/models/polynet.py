@@ -83,8 +83,8 @@ def PolyNet(
     head giving logits; 1,220,362 parameters for 28×28×1 input and no
     activation function anywhere. ``blocks=ORIGINAL_BLOCKS`` (PyTorch's
     integer paddings) is the original at every size: 1,220,938 parameters
-    at 32×32×3, where the default ("same" paddings) has 1,238,858. The network is a polynomial of degree
-    ``degree**num_blocks`` in its input (32 by default; see
+    at 32×32×3, where the default ("same" paddings) has 1,238,858. The
+    network is a polynomial of degree ``degree**num_blocks`` in its input (32 by default; see
     `pinet_keras.polynomial_degree`).
 
     Args:
