@@ -135,6 +135,31 @@ class PolynomialLayerTest(_compat.layer_test_case()):
         )
 
 
+    @parameterized.product(
+        policy=["float64", "bfloat16", "mixed_bfloat16", "mixed_float16"],
+        form=["product", "ccp", "ncp"],
+    )
+    def test_dtype_policies(self, policy, form):
+        compute = keras.dtype_policies.get(policy).compute_dtype
+        for layer_cls, kwargs, shape, output_shape in (
+            (PolynomialConv2D, dict(filters=2, kernel_size=3, padding=1), (2, 5, 5, 2),
+             (2, 5, 5, 2)),
+            (PolynomialDense, dict(units=2, normalization="batch"), (2, 3), (2, 2)),
+        ):
+            trainable, non_trainable = expected_weights(3, form, True, kwargs.get("normalization"))
+            self.run_layer_test(
+                layer_cls,
+                init_kwargs=dict(kwargs, degree=3, form=form, dtype=policy),
+                input_shape=shape,
+                input_dtype="float64" if policy == "float64" else "float32",
+                expected_output_shape=output_shape,
+                expected_output_dtype=compute,
+                expected_num_trainable_weights=trainable,
+                expected_num_non_trainable_weights=non_trainable,
+                run_training_check=False,
+            )
+
+
 def test_weight_counts_by_hand():
     # The counting function above, checked on numbers worked out on paper:
     # NCP of degree 3 with bias: A1..A3 (6), S2, S3 with b (4), C, beta (2).
@@ -393,8 +418,8 @@ def test_dense_keeps_masks_like_keras_dense():
     inputs = keras.Input((4, 3))
     masked = keras.layers.Masking(0.0)(inputs)
     for layer in (keras.layers.Dense(2), PolynomialDense(2, degree=3, form="ncp")):
-        assert layer(masked)._keras_mask is not None if BACKEND != "torch" else True
         assert layer.supports_masking
+        assert layer(masked)._keras_mask is not None
 
 
 def test_weights_are_made_in_build():
