@@ -3,7 +3,8 @@
 Runs `examples/fashion_mnist_one_epoch.py` once per (form, degree, seed),
 each in its own process, and writes every result as it comes to one JSON
 file (a list of the runs' JSON lines). Runs already in the file are skipped,
-so an interrupted table resumes where it stopped.
+so an interrupted table resumes where it stopped. At the end it prints
+README's Markdown table of the results in the file.
 
     python examples/fashion_mnist_forms.py --data_dir=../shared/data/fashion_mnist \\
         --output=results/fashion_mnist_forms.json
@@ -47,6 +48,31 @@ def main(_):
                 with open(FLAGS.output + ".tmp", "w") as f:
                     json.dump(results, f, indent=1)
                 os.replace(FLAGS.output + ".tmp", FLAGS.output)
+    print(markdown_table(results))
+
+
+def markdown_table(results):
+    """Test accuracy per form (rows) and degree (columns): mean and each seed's."""
+    degrees = sorted({r["degree"] for r in results})
+    lines = [
+        "| form | " + " | ".join(f"degree {d}" for d in degrees) + " |",
+        "|---|" + "---|" * len(degrees),
+    ]
+    for form in ("product", "ccp", "ncp"):
+        cells = []
+        for degree in degrees:
+            runs = sorted(
+                (r for r in results if r["form"] == form and r["degree"] == degree),
+                key=lambda r: r["seed"],
+            )
+            accuracies = [r["test_accuracy"] for r in runs]
+            if not accuracies:
+                cells.append("not run")
+                continue
+            each = ", ".join(f"{a:.3f}" for a in accuracies)
+            cells.append(f"**{sum(accuracies) / len(accuracies):.3f}** ({each})")
+        lines.append(f"| `{form}` | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

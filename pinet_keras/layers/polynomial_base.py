@@ -178,7 +178,8 @@ class PolynomialBase(keras.layers.Layer):
         """What a branch computes, with ``kernel`` and ``bias`` (or None) in place of its own."""
         raise NotImplementedError
 
-    def _kernel_shape_fan_in(self, input_shape):
+    def _fan_in(self, input_shape):
+        """The fan-in of one branch's kernel (read by ``BranchUniform`` biases)."""
         raise NotImplementedError
 
     def _channel_axis(self):
@@ -226,7 +227,7 @@ class PolynomialBase(keras.layers.Layer):
     def build(self, input_shape):
         channels = self._input_channels(input_shape)
         branch_shape = self._prepare(input_shape)
-        fan_in = self._kernel_shape_fan_in(input_shape)
+        fan_in = self._fan_in(input_shape)
         # A bias has no fan-in of its own: initializers such as
         # BranchUniform read the kernel's, known only now.
         for index in range(self.degree):

@@ -119,7 +119,7 @@ class BasePolynomialConv(PolynomialBase):
     def _built_input_spec(self, channels):
         return keras.layers.InputSpec(ndim=self.rank + 2, axes={self._channel_axis(): channels})
 
-    def _kernel_shape_fan_in(self, input_shape):
+    def _fan_in(self, input_shape):
         return int(self._input_channels(input_shape) * math.prod(self.kernel_size))
 
     def _prepare(self, input_shape):

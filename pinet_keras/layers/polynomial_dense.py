@@ -53,7 +53,7 @@ class PolynomialDense(PolynomialBase):
     def _built_input_spec(self, channels):
         return keras.layers.InputSpec(min_ndim=2, axes={-1: channels})
 
-    def _kernel_shape_fan_in(self, input_shape):
+    def _fan_in(self, input_shape):
         return self._input_channels(input_shape)
 
     def _make_branch(self, name, kernel_initializer, bias_initializer):
