@@ -80,7 +80,7 @@ def ops_details(interpreter):
 
 
 # -- Keras: argument standardization of its layers, and its layer test case ------------
-# No public equivalent in Keras 3.15; `tests/test_compat.py` calls them too.
+# No public equivalent in Keras 3.15; `tests/test_polynomial_layers.py` calls each.
 
 
 def standardize_tuple(value, n, name):
