@@ -447,6 +447,19 @@ def test_default_initialization_starts_near_a_linear_map(form):
                                   0.0 if form == "ccp" else 1.0)
 
 
+@pytest.mark.parametrize("degree", [2, 3, 4])
+def test_other_branches_bound_shrinks_with_the_degree(degree):
+    # Bound 1/((N-1) sqrt(fan_in)): at N = 2 PyTorch's, as in 0.2.
+    layer = PolynomialConv2D(64, 3, degree=degree)
+    layer.build((None, 8, 8, 4))
+    bound = 1.0 / ((degree - 1) * np.sqrt(3 * 3 * 4))
+    for branch in layer.branches()[1:]:
+        kernel = np.abs(keras.ops.convert_to_numpy(branch.kernel))
+        assert 0.9 * bound < kernel.max() <= bound
+    first = np.abs(keras.ops.convert_to_numpy(layer.branch_a.kernel))
+    assert first.max() > 1.5 / np.sqrt(36)  # LeCun uniform: sqrt(3 / fan_in)
+
+
 @pytest.mark.parametrize("cls, kwargs, shape", [
     (PolynomialConv2D, dict(filters=3, kernel_size=3, strides=2, padding=1), (2, 7, 7, 2)),
     (PolynomialDense, dict(units=3), (2, 5)),

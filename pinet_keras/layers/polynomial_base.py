@@ -32,9 +32,15 @@ PRODUCT_NORMALIZATIONS = (None, "batch")
 BRANCH_NAMES = tuple(f"branch_{letter}" for letter in "abcdefghijklmnop")
 
 
-def default_kernel_initializers():
-    """First branch: LeCun uniform (variance 1/fan_in); the others: ``BranchUniform``."""
-    return ["lecun_uniform", BranchUniform()]
+def default_kernel_initializers(degree=2):
+    """First branch: LeCun uniform (variance 1/fan_in); the others: ``BranchUniform``.
+
+    The others' bound is ``1/(N-1)`` of PyTorch's: the ``N-1`` factors
+    ``(1 + Uₙz)`` together then deviate from 1 as one factor does at
+    degree 2, whatever ``N``; with PyTorch's bound in each, the deviations
+    multiply and a stack of degree-4 layers can start with exploding outputs.
+    """
+    return ["lecun_uniform", BranchUniform(scale=1.0 / (degree - 1))]
 
 
 def default_bias_initializers(form="product"):
@@ -153,7 +159,9 @@ class PolynomialBase(keras.layers.Layer):
         self.normalization = normalization
         self.product_scale = None if product_scale is None else float(product_scale)
         self.kernel_initializers = _pair(
-            default_kernel_initializers() if kernel_initializer is None else kernel_initializer,
+            default_kernel_initializers(degree)
+            if kernel_initializer is None
+            else kernel_initializer,
             "kernel_initializer",
         )
         self.bias_initializers = _pair(
