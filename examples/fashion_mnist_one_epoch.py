@@ -4,8 +4,11 @@ The check of the core issue: the default initialization must make the
 five-block, degree-32 PolyNet learn (Adam 1e-3, batch 128, pixels in [0, 1]).
 For comparison, ``--init=keras`` runs the literal port with Keras' default
 initializers (Glorot kernel, zero bias) and ``--init=torch`` PyTorch's.
+``--form`` and ``--degree`` give every one of the five blocks that form and
+degree (README's table of forms; `examples/fashion_mnist_forms.py` runs it).
 
     python examples/fashion_mnist_one_epoch.py --data_dir=../shared/data/fashion_mnist
+    python examples/fashion_mnist_one_epoch.py --form=ncp --degree=3 --seed=1
 """
 
 import json
@@ -25,6 +28,8 @@ flags.DEFINE_string("data_dir", "../shared/data/fashion_mnist", "Folder with the
 flags.DEFINE_enum("init", "default", ["default", "keras", "torch"], "Initialization of the blocks.")
 flags.DEFINE_integer("epochs", 1, "Epochs.")
 flags.DEFINE_integer("seed", 0, "Random seed.")
+flags.DEFINE_enum("form", "product", list(pinet_keras.layers.FORMS), "Form of every block.")
+flags.DEFINE_integer("degree", 2, "Degree of every block (>= 2).")
 
 INITIALIZERS = {
     "default": dict(kernel_initializer=None, bias_initializer=None),
@@ -41,7 +46,9 @@ def main(_):
     x_train = x_train.astype("float32") / 255.0
     x_test = x_test.astype("float32") / 255.0
 
-    model = pinet_keras.PolyNet(**INITIALIZERS[FLAGS.init])
+    model = pinet_keras.PolyNet(
+        form=FLAGS.form, degree=FLAGS.degree, **INITIALIZERS[FLAGS.init]
+    )
     model.compile(
         optimizer=keras.optimizers.Adam(1e-3),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
@@ -55,6 +62,9 @@ def main(_):
         json.dumps(
             {
                 "init": FLAGS.init,
+                "form": FLAGS.form,
+                "degree": FLAGS.degree,
+                "seed": FLAGS.seed,
                 "epochs": FLAGS.epochs,
                 "params": model.count_params(),
                 "test_loss": round(float(loss), 4),

@@ -136,7 +136,7 @@ def check_run(name):
     needed = {
         os.path.join(run_dir, "model.keras"): SPECS[name]["command"],
         os.path.join(run_dir, "metrics.json"): SPECS[name]["command"],
-        os.path.join(run_dir, "export", pretrained.tflite_file_name("int8")): EXPORT_COMMAND.format(
+        os.path.join(run_dir, "export", pretrained._tflite_file_name("int8")): EXPORT_COMMAND.format(
             run=SPECS[name]["run"], data=SPECS[name]["dataset"]
         ),
     }
@@ -226,7 +226,7 @@ def build(name, when, commit):
     model_path = os.path.join(run_dir, "model.keras")
     dataset, metrics = training_run(model_path)
     info = dataset_info(dataset)
-    int8_source = os.path.join(run_dir, "export", pretrained.tflite_file_name("int8"))
+    int8_source = os.path.join(run_dir, "export", pretrained._tflite_file_name("int8"))
     print(f"{name}: {model_path}")
     started = time.time()
     original = export.as_float32(export.load_keras_model(model_path))
@@ -239,9 +239,9 @@ def build(name, when, commit):
         stored, logits, storage_report = choose_storage(
             original, reference, x_test, y_test, staging
         )
-        int8_path = os.path.join(staging, pretrained.tflite_file_name("int8"))
+        int8_path = os.path.join(staging, pretrained._tflite_file_name("int8"))
         shutil.copyfile(int8_source, int8_path)
-        float32_path = os.path.join(scratch, pretrained.tflite_file_name("float32"))
+        float32_path = os.path.join(scratch, pretrained._tflite_file_name("float32"))
         card = {
             "name": name,
             "title": spec["title"],
@@ -281,7 +281,7 @@ def build(name, when, commit):
         }
         card["storage"]["change_points"] = card["storage"]["tried"][-1]["change_points"]
         card["tflite"]["int8"] = {
-            "file": pretrained.tflite_file_name("int8"),
+            "file": pretrained._tflite_file_name("int8"),
             "shipped": True,
             "made_by": EXPORT_COMMAND.format(run=spec["run"], data=dataset),
             "from": "the float32 original (folded, percentile-calibrated on 200 training "

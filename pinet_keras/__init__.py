@@ -15,7 +15,9 @@ Example:
 
 from pinet_keras.initializers import BranchUniform
 from pinet_keras.layers import PixelRange
+from pinet_keras.layers import PolynomialConv1D
 from pinet_keras.layers import PolynomialConv2D
+from pinet_keras.layers import PolynomialConv3D
 from pinet_keras.layers import PolynomialDense
 from pinet_keras.losses import LabelSmoothingCrossentropy
 from pinet_keras.models import PiResNet
@@ -35,7 +37,9 @@ __all__ = [
     "PiResNet",
     "PixelRange",
     "PolyNet",
+    "PolynomialConv1D",
     "PolynomialConv2D",
+    "PolynomialConv3D",
     "PolynomialDense",
     "get_model",
     "pixel_preprocessing",

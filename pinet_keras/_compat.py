@@ -206,3 +206,28 @@ def ops_details(interpreter):
         }
         for op in interpreter._get_ops_details()
     ]
+
+
+# -- Keras: argument standardization of its layers, and its layer test case ------------
+# No public equivalent in Keras 3.15; `tests/test_polynomial_layers.py` calls each.
+
+
+def standardize_tuple(value, n, name):
+    """Keras' ``standardize_tuple``: an int or ``n`` ints as a tuple of ``n`` positive ints."""
+    from keras.src.utils.argument_validation import standardize_tuple as standardize
+
+    return standardize(value, n, name)
+
+
+def standardize_data_format(data_format):
+    """Keras' ``standardize_data_format``: None gives ``keras.config.image_data_format()``."""
+    from keras.src.backend.config import standardize_data_format as standardize
+
+    return standardize(data_format)
+
+
+def layer_test_case():
+    """``keras.src.testing.TestCase``, whose ``run_layer_test`` is Keras' own layer test."""
+    from keras.src.testing import TestCase
+
+    return TestCase

@@ -17,13 +17,14 @@ from the first step.
 """
 
 import math
+import random
 
 import keras
 import numpy as np
 
 
 @keras.saving.register_keras_serializable(package="pinet_keras")
-class BranchUniform(keras.initializers.RandomUniform):
+class BranchUniform(keras.initializers.Initializer):
     """Uniform initializer ``U(-scale/sqrt(fan_in), scale/sqrt(fan_in))``.
 
     With ``scale=1`` it is PyTorch's default for ``nn.Conv2d`` and
@@ -34,9 +35,11 @@ class BranchUniform(keras.initializers.RandomUniform):
     Args:
         scale: multiplier of the bound ``1/sqrt(fan_in)``.
         fan_in: optional fixed fan-in, used instead of the shape's.
-        seed: optional int or `keras.random.SeedGenerator`. Two branches must
-            never draw from one seeded instance, or they start identical and
-            the block degenerates to a square.
+        seed: optional int or `keras.random.SeedGenerator`, as for Keras'
+            random initializers (without one, an int drawn from Python's
+            random module, which `keras.utils.set_random_seed` seeds). Two
+            branches must never draw from one seeded instance, or they start
+            identical and the block degenerates to a square.
 
     Example:
 
@@ -44,6 +47,8 @@ class BranchUniform(keras.initializers.RandomUniform):
     >>> w = init((3, 3, 1, 16))  # bound 1/sqrt(3*3*1) = 1/3
     >>> float(keras.ops.max(keras.ops.abs(w))) <= 1 / 3
     True
+    >>> BranchUniform(scale=0.5, fan_in=9, seed=1).get_config()
+    {'scale': 0.5, 'fan_in': 9, 'seed': 1}
     """
 
     def __init__(self, scale=1.0, fan_in=None, seed=None):
@@ -57,9 +62,19 @@ class BranchUniform(keras.initializers.RandomUniform):
             raise ValueError(
                 f"Argument `fan_in` must be a positive int or None. Received: fan_in={fan_in!r}"
             )
-        super().__init__(seed=seed)
         self.scale = float(scale)
         self.fan_in = fan_in
+        self._init_seed = seed
+        if seed is None:
+            seed = random.randint(1, int(1e9))  # what Keras' random initializers draw
+        elif isinstance(seed, dict):
+            seed = keras.saving.deserialize_keras_object(seed)
+        elif isinstance(seed, bool) or not isinstance(seed, (int, keras.random.SeedGenerator)):
+            raise ValueError(
+                "Argument `seed` must be None, an int or a `keras.random.SeedGenerator`. "
+                f"Received: seed={seed!r}"
+            )
+        self.seed = seed
 
     def __call__(self, shape, dtype=None):
         fan_in = self.fan_in or int(np.prod(shape[:-1] if len(shape) > 1 else shape))
@@ -69,11 +84,11 @@ class BranchUniform(keras.initializers.RandomUniform):
         )
 
     def get_config(self):
-        config = super().get_config()
-        config.pop("minval", None)
-        config.pop("maxval", None)
-        config.update({"scale": self.scale, "fan_in": self.fan_in})
-        return config
+        return {
+            "scale": self.scale,
+            "fan_in": self.fan_in,
+            "seed": keras.saving.serialize_keras_object(self._init_seed),
+        }
 
 
 def branch_initializer(initializer, branch_index, fan_in=None):

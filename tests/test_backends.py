@@ -15,6 +15,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CORE_TESTS = [
     "tests/test_polynomial_conv2d.py",
     "tests/test_polynomial_dense.py",
+    "tests/test_polynomial_layers.py",
     "tests/test_polynet.py",
     "tests/test_precision.py",
     "tests/test_losses.py",

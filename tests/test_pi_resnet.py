@@ -170,9 +170,9 @@ def test_product_scale_starts_small(scale):
     assert len(polys) == 5
     for layer in polys:
         assert layer.product_scale == scale
-        gamma = keras.ops.convert_to_numpy(layer.gamma)
+        gamma = keras.ops.convert_to_numpy(layer.product_scale_weight)
         np.testing.assert_allclose(gamma, scale)
-        assert layer.gamma.trainable
+        assert layer.product_scale_weight.trainable
 
 
 @pytest.mark.parametrize(

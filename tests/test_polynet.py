@@ -5,6 +5,7 @@ import pytest
 from pinet_keras import PolyNet
 from pinet_keras import PolynomialConv2D
 from pinet_keras import polynomial_degree
+from pinet_keras.models import ORIGINAL_BLOCKS
 from tests.conftest import float64_images
 from tests.conftest import homogeneity_rtol
 from tests.conftest import random_images
@@ -113,3 +114,60 @@ def test_polynomial_degree_of_graphs_and_non_polynomials():
     with pytest.raises(ValueError, match="not known to be polynomial"):
         polynomial_degree(pooled)
     assert polynomial_degree(PolynomialConv2D(2, 3)) == 2
+
+
+def test_original_network_at_32x32x3():
+    # PyTorch's network: block 5 maps 7×7 to 3×3 with padding=1; "same" gives 4×4.
+    model = PolyNet(input_shape=(32, 32, 3), blocks=ORIGINAL_BLOCKS)
+    assert model.count_params() == 1_220_938
+    assert tuple(model.get_layer("block5").output.shape[1:]) == (3, 3, 256)
+    assert model.get_layer("block5").explicit_padding == ((1, 1), (1, 1))
+    assert model.get_layer("block5").padding == ((1, 1), (1, 1))
+    same = PolyNet(input_shape=(32, 32, 3))
+    assert same.count_params() == 1_238_858
+    assert tuple(same.get_layer("block5").output.shape[1:]) == (4, 4, 256)
+
+
+def test_original_blocks_are_the_default_network_at_28x28():
+    keras.utils.set_random_seed(0)
+    model = PolyNet(width=2)
+    original = PolyNet(width=2, blocks=ORIGINAL_BLOCKS)
+    # "same" and "valid" where they equal PyTorch's padding: no padding op.
+    assert all(layer.explicit_padding is None for layer in original.layers[:5])
+    original.set_weights(model.get_weights())
+    x = random_images((3, 28, 28, 1))
+    np.testing.assert_array_equal(model.predict(x, verbose=0), original.predict(x, verbose=0))
+
+
+def test_original_blocks_need_12x12():
+    PolyNet(input_shape=(12, 12, 1), width=1, blocks=ORIGINAL_BLOCKS)
+    with pytest.raises(ValueError, match=r"too small for block 5 \(row \(16, 4, 2, 1\)\)"):
+        PolyNet(input_shape=(11, 11, 1), width=1, blocks=ORIGINAL_BLOCKS)
+
+
+@pytest.mark.parametrize("form", ["product", "ccp", "ncp"])
+@pytest.mark.parametrize("degree", [2, 3])
+def test_form_and_degree_of_every_block(form, degree):
+    model = PolyNet(input_shape=(12, 12, 1), width=2, num_blocks=2, form=form, degree=degree)
+    blocks = [model.get_layer("block1"), model.get_layer("block2")]
+    assert all(block.form == form and block.degree == degree for block in blocks)
+    assert polynomial_degree(model) == degree**2
+    assert np.isfinite(model.predict(random_images((2, 12, 12, 1)), verbose=0)).all()
+
+
+@pytest.mark.parametrize(
+    "blocks, message",
+    [
+        ([(1, 3, 1, 1), (2, 4, 2)], r"blocks\[1\] must be a row"),
+        ([(1, 3, 1, 1), (2, 0, 2, 1)], r"blocks\[1\]\[1\] \(kernel\) must be a positive int"),
+        ([(1.5, 3, 1, 1)], r"blocks\[0\]\[0\] \(multiplier\)"),
+        ([(1, 3, 1, 1), (1, 3, True, 1)], r"blocks\[1\]\[2\] \(stride\)"),
+        ([(1, 3, 1, "full")], r"blocks\[0\]\[3\] \(padding\).*'full'"),
+        ([(1, 3, 1, -1)], r"blocks\[0\]\[3\] \(padding\)"),
+        ("same", "non-empty list"),
+        ([], "non-empty list"),
+    ],
+)
+def test_blocks_rows_are_checked(blocks, message):
+    with pytest.raises(ValueError, match=message):
+        PolyNet(blocks=blocks)

@@ -18,7 +18,7 @@ EXPECTED_FILES = {
     pretrained.CARD_MARKDOWN,
     pretrained.CONFIG_FILE,
     pretrained.WEIGHTS_FILE,
-    pretrained.tflite_file_name("int8"),
+    pretrained._tflite_file_name("int8"),
 }
 
 
@@ -45,7 +45,7 @@ def test_list_names_the_models_with_their_cards():
 def test_files_fit_the_size_limits():
     total = 0
     for name in pretrained.NAMES:
-        folder = pretrained.model_dir(name)
+        folder = pretrained._model_dir(name)
         assert set(os.listdir(folder)) == EXPECTED_FILES, name
         for file_name in os.listdir(folder):
             size = os.path.getsize(os.path.join(folder, file_name))
@@ -166,7 +166,7 @@ def test_float32_tflite_is_converted_once_into_the_cache(monkeypatch, tmp_path):
 
 def test_cards_are_json_and_markdown():
     for name in pretrained.NAMES:
-        folder = pretrained.model_dir(name)
+        folder = pretrained._model_dir(name)
         with open(os.path.join(folder, pretrained.CARD_FILE), encoding="utf-8") as f:
             assert json.load(f) == pretrained.card(name)
         with open(os.path.join(folder, pretrained.CARD_MARKDOWN), encoding="utf-8") as f:
@@ -181,7 +181,7 @@ def test_shipped_files_are_the_measured_ones():
         digests = pretrained.card(name)["sha256"]
         assert set(digests) == EXPECTED_FILES - {pretrained.CARD_FILE, pretrained.CARD_MARKDOWN}
         for file_name, digest in digests.items():
-            with open(os.path.join(pretrained.model_dir(name), file_name), "rb") as f:
+            with open(os.path.join(pretrained._model_dir(name), file_name), "rb") as f:
                 assert hashlib.sha256(f.read()).hexdigest() == digest, (name, file_name)
 
 

@@ -19,14 +19,27 @@ class FoldedPolynomial(keras.layers.Layer):
     own (no batch statistics).
     """
 
-    def __init__(self, branch_a_config, branch_b_config, branch_class, output_range=None, **kwargs):
+    def __init__(
+        self,
+        branch_a_config,
+        branch_b_config,
+        branch_class,
+        output_range=None,
+        padding=None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         if output_range is not None:
             low, high = (float(v) for v in output_range)
             if not low <= high:
-                raise ValueError(f"`output_range` must be (low, high) with low <= high. Received: {output_range!r}")
+                raise ValueError(
+                    "`output_range` must be (low, high) with low <= high. "
+                    f"Received: {output_range!r}"
+                )
             output_range = (low, high)
         self.output_range = output_range
+        # Explicit (before, after) pairs of the spatial axes, padded before the branches.
+        self.padding = None if padding is None else [list(pair) for pair in padding]
         self.branch_a_config = branch_a_config
         self.branch_b_config = branch_b_config
         self.branch_class = branch_class
@@ -34,13 +47,25 @@ class FoldedPolynomial(keras.layers.Layer):
         self.branch_a = cls.from_config({**branch_a_config, "name": "branch_a"})
         self.branch_b = cls.from_config({**branch_b_config, "name": "branch_b"})
 
+    def _padded_shape(self, input_shape):
+        if self.padding is None:
+            return input_shape
+        spatial = [
+            None if size is None else size + sum(pair)
+            for size, pair in zip(input_shape[1:-1], self.padding)
+        ]
+        return (input_shape[0], *spatial, input_shape[-1])
+
     def build(self, input_shape):
+        input_shape = self._padded_shape(input_shape)
         self.branch_a.build(input_shape)
         self.branch_b.build(input_shape)
         channels = self.branch_a.compute_output_shape(input_shape)[-1]
         self.offset = self.add_weight(name="offset", shape=(channels,), initializer="zeros")
 
     def call(self, inputs):
+        if self.padding is not None:
+            inputs = ops.pad(inputs, [[0, 0], *self.padding, [0, 0]])
         y = ops.multiply(self.branch_a(inputs), self.branch_b(inputs))
         y = ops.add(y, ops.cast(self.offset, y.dtype))
         if self.output_range is not None:
@@ -48,7 +73,7 @@ class FoldedPolynomial(keras.layers.Layer):
         return y
 
     def compute_output_shape(self, input_shape):
-        return self.branch_a.compute_output_shape(input_shape)
+        return self.branch_a.compute_output_shape(self._padded_shape(input_shape))
 
     def get_config(self):
         config = super().get_config()
@@ -58,6 +83,7 @@ class FoldedPolynomial(keras.layers.Layer):
                 "branch_b_config": self.branch_b_config,
                 "branch_class": self.branch_class,
                 "output_range": None if self.output_range is None else list(self.output_range),
+                "padding": self.padding,
             }
         )
         return config
@@ -74,17 +100,14 @@ class _Absorbed(keras.layers.Layer):
 def fold_polynomial_layers(model, representative_data=None, bound=None):
     """Returns a copy of ``model`` in which each polynomial layer is one product plus a constant.
 
-    A trained `PolynomialConv2D` (or `PolynomialDense`) with the product
-    batch-normalized, scaled and the first-order skip computes, at inference,
-
-        y = g ⊙ (s ⊙ (A ⊙ B) + t) + A = A ⊙ (g s ⊙ B + 1) + g t
-
-    where ``s, t`` are the batch normalization's scale and shift from its
-    moving statistics and ``g`` the product scale. Folding ``g s`` and the
-    ``+ 1`` into branch B's kernel and bias gives ``y = A ⊙ B' + c`` exactly:
-    three tensors per block instead of six, and the product comes out already
-    normalized per channel. Only the model's own channels-last polynomial
-    layers are folded (not those of nested models). With ``representative_data``, branch A's and
+    A trained degree-2 product layer (`PolynomialConv2D` or
+    `PolynomialDense`) is exactly ``A ⊙ B' + c`` at inference, its batch
+    normalization, product scale and first-order skip folded into branch B
+    and ``c`` (`PolynomialBase.fold`, which also folds a batch normalization
+    that alone follows the layer): three tensors per block instead of six,
+    and the product comes out already normalized per channel. Only the
+    model's own channels-last degree-2 product layers are folded (not those
+    of nested models, nor CCP, NCP or higher degrees). With ``representative_data``, branch A's and
     branch B's output channels are then rebalanced (``A ⊙ B' = (r A) ⊙ (B'/r)``
     with ``r`` per channel, so that both have the same range on those
     inputs): the two factors then share the int8 range instead of one of them
@@ -126,7 +149,7 @@ def fold_polynomial_layers(model, representative_data=None, bound=None):
     polynomial = [
         layer
         for layer in model.layers
-        if isinstance(layer, PolynomialBase) and layer._channel_axis() == -1
+        if isinstance(layer, PolynomialBase) and layer._channel_axis() == -1 and layer.has_fold
     ]
     inputs = {}
     if representative_data is not None and polynomial:
@@ -159,7 +182,7 @@ def fold_polynomial_layers(model, representative_data=None, bound=None):
 
 
 def bound_model(model, representative_data, percentile=100.0):
-    """``model`` folded, each polynomial layer's output clipped to its range on representative images.
+    """``model`` folded, each polynomial layer's output clipped to its range on given images.
 
     `fold_polynomial_layers` with ``bound=percentile``: a Keras model with
     the outputs of ``model`` on ordinary inputs (``percentile=100``: exactly
@@ -171,15 +194,19 @@ def bound_model(model, representative_data, percentile=100.0):
         representative_data: a few hundred training images as the model takes them.
         percentile: of each layer's output range, in ``(50, 100]``.
     """
-    return fold_polynomial_layers(model, np.asarray(representative_data, "float32"), bound=percentile)
+    images = np.asarray(representative_data, "float32")
+    return fold_polynomial_layers(model, images, bound=percentile)
 
 
 def _bound(folded, representative_data, percentile):
     """Sets each `FoldedPolynomial`'s ``output_range`` to percentiles of its outputs."""
     if representative_data is None:
         raise ValueError("`bound` needs `representative_data` to measure the activation ranges.")
-    if isinstance(percentile, bool) or not isinstance(percentile, (int, float)) or not 50 < percentile <= 100:
-        raise ValueError(f"`bound` must be a percentile in (50, 100]. Received: bound={percentile!r}")
+    number = not isinstance(percentile, bool) and isinstance(percentile, (int, float))
+    if not number or not 50 < percentile <= 100:
+        raise ValueError(
+            f"`bound` must be a percentile in (50, 100]. Received: bound={percentile!r}"
+        )
     layers = [layer for layer in folded.layers if isinstance(layer, FoldedPolynomial)]
     if not layers:
         return
@@ -206,49 +233,36 @@ def _only_batch_norm_after(layer):
     return consumer
 
 
-def _batch_norm_affine(norm, channels):
-    """``(s, t)`` with ``norm(x) = s * x + t`` at inference."""
-    gamma = np.asarray(norm.gamma, "float64") if norm.scale else np.ones(channels)
-    beta = np.asarray(norm.beta, "float64") if norm.center else np.zeros(channels)
-    mean = np.asarray(norm.moving_mean, "float64")
-    variance = np.asarray(norm.moving_variance, "float64")
-    scale = gamma / np.sqrt(variance + norm.epsilon)
-    return scale, beta - scale * mean
-
-
 def _fold(layer, layer_inputs, norm_after=None):
-    a, b = layer.branch_a, layer.branch_b
-    ka, kb = (np.asarray(branch.kernel, "float64") for branch in (a, b))
-    channels = ka.shape[-1]
-    ba = np.asarray(a.bias, "float64") if a.use_bias else np.zeros(channels)
-    bb = np.asarray(b.bias, "float64") if b.use_bias else np.zeros(channels)
-
-    scale, offset = np.ones(channels), np.zeros(channels)
-    if layer.product_norm is not None:
-        scale, offset = _batch_norm_affine(layer.product_norm, channels)
-    if layer.product_scale is not None:
-        g = np.asarray(layer.gamma, "float64")
-        scale, offset = g * scale, g * offset
-    kb, bb = kb * scale, bb * scale
-    if layer.use_skip:
-        bb = bb + 1.0
-    if norm_after is not None:
-        # norm(A ⊙ B' + c) = A ⊙ (s B') + (s c + t).
-        s, t = _batch_norm_affine(norm_after, channels)
-        kb, bb, offset = kb * s, bb * s, s * offset + t
-
+    ka, ba, kb, bb, offset = layer.fold(norm_after)
+    a, b = layer.branches()
     if layer_inputs is not None:
+        layer_inputs = np.asarray(layer.pad_inputs(layer_inputs))
         range_a = _channel_range(a, ka, ba, layer_inputs)
         range_b = _channel_range(b, kb, bb, layer_inputs)
         # Equal ranges for both factors; a dead channel keeps r = 1.
-        r = np.where((range_a > 0) & (range_b > 0), np.sqrt(range_b / np.maximum(range_a, 1e-30)), 1.0)
+        ratio = np.sqrt(range_b / np.maximum(range_a, 1e-30))
+        r = np.where((range_a > 0) & (range_b > 0), ratio, 1.0)
         ka, ba, kb, bb = ka * r, ba * r, kb / r, bb / r
 
     config_a, config_b = a.get_config(), b.get_config()
     for config in (config_a, config_b):
-        config.update(use_bias=True, dtype="float32", kernel_regularizer=None, bias_regularizer=None,
-                      kernel_constraint=None, bias_constraint=None)
-    folded = FoldedPolynomial(config_a, config_b, type(a).__name__, name=layer.name, dtype="float32")
+        config.update(
+            use_bias=True,
+            dtype="float32",
+            kernel_regularizer=None,
+            bias_regularizer=None,
+            kernel_constraint=None,
+            bias_constraint=None,
+        )
+    folded = FoldedPolynomial(
+        config_a,
+        config_b,
+        type(a).__name__,
+        padding=layer.explicit_padding,
+        name=layer.name,
+        dtype="float32",
+    )
     folded.build((None,) * (ka.ndim - 1) + (ka.shape[-2],))
     folded.branch_a.set_weights([ka.astype("float32"), ba.astype("float32")])
     folded.branch_b.set_weights([kb.astype("float32"), bb.astype("float32")])

@@ -1,68 +1,117 @@
-"""The part shared by every polynomial layer: two branches and their product."""
+"""The algebra shared by every polynomial layer: its forms, its degree, its folding.
+
+A polynomial layer of degree ``N`` takes ``N`` linear maps of its input ``z``
+(the *branches*, ``branch_a``, ``branch_b``, ...: convolutions or dense
+layers, created by the subclass) and combines them in one of three forms:
+
+- ``"product"``: ``x₁ = A₁(z)``, ``xₙ = Aₙ(z) ⊙ xₙ₋₁`` — the Hadamard
+  product of the ``N`` branches (``N = 2``: ``A(z) ⊙ B(z)``).
+- ``"ccp"`` (coupled CP decomposition of the Π-nets paper):
+  ``x₁ = U₁(z)``, ``xₙ = Uₙ(z) ⊙ xₙ₋₁ + xₙ₋₁``, then ``y = C xₙ + β``.
+- ``"ncp"`` (nested CP decomposition): ``x₁ = A₁(z)``,
+  ``xₙ = Aₙ(z) ⊙ (Sₙ xₙ₋₁ + bₙ)``, then ``y = C xₙ + β``.
+
+``Sₙ`` and ``C`` are square maps of the channels (a 1×1 convolution),
+``bₙ`` and ``β`` biases. With ``use_skip=True`` the product and NCP forms
+add ``xₙ₋₁`` at every step (``N = 2`` product: ``A ⊙ B + A``, NCP-skip);
+CCP has that term by definition. ``normalization="batch"`` and
+``product_scale`` act on the last product: ``x_N = γ ⊙ BN(P_N) + ...``.
+"""
 
 import keras
+import numpy as np
 from keras import ops
 
 from pinet_keras.initializers import BranchUniform
 from pinet_keras.initializers import branch_initializer
 
-NORMALIZATIONS = (None, "batch")
+FORMS = ("product", "ccp", "ncp")
+# Batch normalization of the layer's last product. Not the pixel
+# normalization of a model's input (`pinet_keras.models.INPUT_NORMALIZATIONS`).
+PRODUCT_NORMALIZATIONS = (None, "batch")
+BRANCH_NAMES = tuple(f"branch_{letter}" for letter in "abcdefghijklmnop")
 
 
-def default_kernel_initializers():
-    """Branch A: LeCun uniform (variance 1/fan_in); branch B: ``BranchUniform``."""
-    return ["lecun_uniform", BranchUniform()]
+def default_kernel_initializers(degree=2):
+    """First branch: LeCun uniform (variance 1/fan_in); the others: ``BranchUniform``.
+
+    The others' bound is ``1/(N-1)`` of PyTorch's: the ``N-1`` factors
+    ``(1 + Uₙz)`` together then deviate from 1 as one factor does at
+    degree 2, whatever ``N``; with PyTorch's bound in each, the deviations
+    multiply and a stack of degree-4 layers can start with exploding outputs.
+    """
+    return ["lecun_uniform", BranchUniform(scale=1.0 / (degree - 1))]
 
 
-def default_bias_initializers():
-    """Branch A: ``BranchUniform`` (PyTorch's bias); branch B: ones."""
-    return [BranchUniform(), "ones"]
+def default_bias_initializers(form="product"):
+    """First branch: ``BranchUniform`` (PyTorch's bias); the others: ones, zeros for CCP.
+
+    The other branches start close to the constant that leaves ``xₙ₋₁``
+    unchanged: 1 for the products, 0 for CCP, whose ``+ xₙ₋₁`` already
+    carries it.
+    """
+    return [BranchUniform(), "zeros" if form == "ccp" else "ones"]
 
 
 def _pair(value, name):
-    """Accepts one initializer (cloned per branch) or a list of two."""
+    """One initializer (cloned per branch) or a list ``[first branch, other branches]``."""
     if isinstance(value, (list, tuple)):
         if len(value) != 2:
             raise ValueError(
-                f"Argument `{name}` must be one initializer or a list of two "
-                f"(branch A, branch B). Received a sequence of length {len(value)}: {value!r}"
+                f"Argument `{name}` must be one initializer or a list of two (the first "
+                "branch, the other branches). "
+                f"Received a sequence of length {len(value)}: {value!r}"
             )
         return [keras.initializers.get(v) for v in value]
     init = keras.initializers.get(value)
     return [init, init]
 
 
+def _check_bool(value, name):
+    if not isinstance(value, bool):
+        raise ValueError(f"Argument `{name}` must be a bool. Received: {name}={value!r}")
+
+
+def batch_norm_affine(norm, channels):
+    """``(s, t)`` in float64 with ``norm(x) = s * x + t`` at inference."""
+    gamma = np.asarray(norm.gamma, "float64") if norm.scale else np.ones(channels)
+    beta = np.asarray(norm.beta, "float64") if norm.center else np.zeros(channels)
+    mean = np.asarray(norm.moving_mean, "float64")
+    variance = np.asarray(norm.moving_variance, "float64")
+    scale = gamma / np.sqrt(variance + norm.epsilon)
+    return scale, beta - scale * mean
+
+
 class PolynomialBase(keras.layers.Layer):
-    """Base class: ``y = A(x) * B(x)``, with the optional terms below.
+    """Base class of the polynomial layers; see the module docstring for the forms.
 
-    Subclasses create the two linear branches (`_make_branch`) and say how
-    to read the fan-in and the channel axis. The output is
-
-        y = A(x) ⊙ B(x)                       (default)
-        y = gamma · norm(A(x) ⊙ B(x)) + A(x)  (all options on)
-
-    where ``norm`` is batch normalization of the product
-    (``normalization="batch"``), ``gamma`` a learnable per-channel scale
-    (``product_scale=<initial value>``) and ``+ A(x)`` the first-order term
-    (``use_skip=True``, the CCP form of the Π-nets paper).
+    Subclasses say how to make a branch (`_make_branch`), how to apply the
+    ``N`` branches' kernels at once (`_apply_kernel`), the fan-in, the
+    channel axis and the output shape. Weights are made in `build`: the
+    branches (sublayers ``branch_a``, ``branch_b``, ...), ``product_norm``
+    (a ``BatchNormalization``), the ``product_scale_weight`` and, for CCP
+    and NCP, the channel maps ``mix_kernel_<n>``, ``mix_bias_<n>``,
+    ``projection_kernel`` and ``projection_bias``.
 
     Initialization, the heart of a deep product (see
-    `pinet_keras.initializers`): at initialization branch B is close to 1
-    (bias ones, small ``BranchUniform`` kernel) and branch A is variance
-    preserving (LeCun uniform kernel, ``BranchUniform`` bias). Each block then
-    starts close to the linear map ``A(x)`` plus a small quadratic term, so a
-    stack of blocks starts as a well-conditioned linear network instead of a
-    product whose scale is squared at every block; the higher-degree terms
-    grow during training. Measured on Fashion-MNIST (five-block PolyNet, one
-    epoch, Adam 1e-3): Keras' Glorot/zeros stays at chance and PyTorch's
-    uniform initialization learns slowly and unevenly, while this default
-    learns from the first steps (`examples/fashion_mnist_one_epoch.py`).
+    `pinet_keras.initializers`): the first branch is variance preserving
+    (LeCun uniform kernel, ``BranchUniform`` bias) and every other branch,
+    ``Sₙ`` and ``C`` start close to the map that leaves ``xₙ₋₁`` unchanged
+    (small ``BranchUniform`` kernels, biases of ones, zeros for CCP,
+    identity ``Sₙ`` and ``C``). Each layer then starts close to the linear
+    map ``A₁(z)`` plus small higher-degree terms, so a stack of layers starts
+    as a well-conditioned linear network; README has the one-epoch
+    measurements.
     """
 
-    degree = 2
+    # Run the N branches as one convolution (or matmul) with N·F filters:
+    # slower on the CPU of README's measurements (benchmarks/fused_branches.py).
+    fuse_branches = False
 
     def __init__(
         self,
+        degree=2,
+        form="product",
         use_bias=True,
         kernel_initializer=None,
         bias_initializer=None,
@@ -76,13 +125,24 @@ class PolynomialBase(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if not isinstance(use_bias, bool):
-            raise ValueError(f"Argument `use_bias` must be a bool. Received: use_bias={use_bias!r}")
-        if not isinstance(use_skip, bool):
-            raise ValueError(f"Argument `use_skip` must be a bool. Received: use_skip={use_skip!r}")
-        if normalization not in NORMALIZATIONS:
+        if isinstance(degree, bool) or not isinstance(degree, int) or degree < 2:
+            raise ValueError(f"Argument `degree` must be an int >= 2. Received: degree={degree!r}")
+        if degree > len(BRANCH_NAMES):
             raise ValueError(
-                f"Argument `normalization` must be one of {NORMALIZATIONS}. "
+                f"Argument `degree` must be at most {len(BRANCH_NAMES)}. Received: degree={degree}"
+            )
+        if form not in FORMS:
+            raise ValueError(f"Argument `form` must be one of {FORMS}. Received: form={form!r}")
+        _check_bool(use_bias, "use_bias")
+        _check_bool(use_skip, "use_skip")
+        if form == "ccp" and use_skip:
+            raise ValueError(
+                "form='ccp' adds xₙ₋₁ at every step by definition: `use_skip` is for the "
+                "'product' and 'ncp' forms. Received: form='ccp', use_skip=True"
+            )
+        if normalization not in PRODUCT_NORMALIZATIONS:
+            raise ValueError(
+                f"Argument `normalization` must be one of {PRODUCT_NORMALIZATIONS}. "
                 f"Received: normalization={normalization!r}"
             )
         if product_scale is not None and (
@@ -92,42 +152,65 @@ class PolynomialBase(keras.layers.Layer):
                 "Argument `product_scale` must be None or a number (the initial "
                 f"value of the learnable scale). Received: product_scale={product_scale!r}"
             )
+        self.degree = degree
+        self.form = form
         self.use_bias = use_bias
         self.use_skip = use_skip
         self.normalization = normalization
         self.product_scale = None if product_scale is None else float(product_scale)
         self.kernel_initializers = _pair(
-            default_kernel_initializers() if kernel_initializer is None else kernel_initializer,
+            default_kernel_initializers(degree)
+            if kernel_initializer is None
+            else kernel_initializer,
             "kernel_initializer",
         )
         self.bias_initializers = _pair(
-            default_bias_initializers() if bias_initializer is None else bias_initializer,
+            default_bias_initializers(form) if bias_initializer is None else bias_initializer,
             "bias_initializer",
         )
         self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
         self.bias_regularizer = keras.regularizers.get(bias_regularizer)
         self.kernel_constraint = keras.constraints.get(kernel_constraint)
         self.bias_constraint = keras.constraints.get(bias_constraint)
-        # Sublayers get the parent's dtype policy explicitly: they do not
-        # inherit it, and mixed precision would otherwise stop at the border.
-        self.branch_a = self._make_branch("branch_a")
-        self.branch_b = self._make_branch("branch_b")
-        self.product_norm = None
-        if normalization == "batch":
-            self.product_norm = keras.layers.BatchNormalization(
-                axis=self._channel_axis(), dtype=self.dtype_policy, name="product_norm"
-            )
 
     # -- to be provided by subclasses -------------------------------------
-    def _make_branch(self, name):
+    @property
+    def _units(self):
+        """Output channels of each branch."""
+        raise NotImplementedError
+
+    def _make_branch(self, name, kernel_initializer, bias_initializer):
+        raise NotImplementedError
+
+    def _apply_kernel(self, inputs, kernel, bias):
+        """What a branch computes, with ``kernel`` and ``bias`` (or None) in place of its own."""
         raise NotImplementedError
 
     def _fan_in(self, input_shape):
+        """The fan-in of one branch's kernel (read by ``BranchUniform`` biases)."""
         raise NotImplementedError
 
     def _channel_axis(self):
         return -1
 
+    def _prepare(self, input_shape):
+        """Called first in `build`; returns the shape the branches see."""
+        return input_shape
+
+    @property
+    def explicit_padding(self):
+        """Once built, the ``(before, after)`` pairs padded before the branches, or None."""
+        return None
+
+    def pad_inputs(self, inputs):
+        """The input as the branches see it (explicitly padded, for some convolutions)."""
+        return inputs
+
+    def _built_input_spec(self, channels):
+        """The input spec once built: the channel axis is fixed."""
+        raise NotImplementedError
+
+    # -- Keras API ---------------------------------------------------------
     def _branch_kwargs(self):
         return dict(
             use_bias=self.use_bias,
@@ -135,52 +218,192 @@ class PolynomialBase(keras.layers.Layer):
             bias_regularizer=self.bias_regularizer,
             kernel_constraint=self.kernel_constraint,
             bias_constraint=self.bias_constraint,
+            # Sublayers get the parent's dtype policy explicitly: they do not
+            # inherit it, and mixed precision would otherwise stop at the border.
             dtype=self.dtype_policy,
         )
 
-    # -- Keras API ---------------------------------------------------------
+    def _input_channels(self, input_shape):
+        channels = input_shape[self._channel_axis()]
+        if channels is None:
+            raise ValueError(
+                f"Layer {self.name!r} needs a known number of input channels "
+                f"(axis {self._channel_axis()}). Received input_shape={input_shape}."
+            )
+        return int(channels)
+
     def build(self, input_shape):
+        channels = self._input_channels(input_shape)
+        branch_shape = self._prepare(input_shape)
         fan_in = self._fan_in(input_shape)
         # A bias has no fan-in of its own: initializers such as
         # BranchUniform read the kernel's, known only now.
-        for index, branch in enumerate((self.branch_a, self.branch_b)):
-            branch.kernel_initializer = branch_initializer(self.kernel_initializers[index], index)
-            branch.bias_initializer = branch_initializer(
-                self.bias_initializers[index], index, fan_in=fan_in
+        for index in range(self.degree):
+            which = min(index, 1)
+            branch = self._make_branch(
+                BRANCH_NAMES[index],
+                branch_initializer(self.kernel_initializers[which], index),
+                branch_initializer(self.bias_initializers[which], index, fan_in=fan_in),
             )
-            branch.build(input_shape)
-        output_shape = self.branch_a.compute_output_shape(input_shape)
-        if self.product_norm is not None:
+            branch.build(branch_shape)
+            setattr(self, BRANCH_NAMES[index], branch)
+        units = self._units
+        output_shape = self.compute_output_shape(input_shape)
+        self.product_norm = None
+        if self.normalization == "batch":
+            self.product_norm = keras.layers.BatchNormalization(
+                axis=self._channel_axis(), dtype=self.dtype_policy, name="product_norm"
+            )
             self.product_norm.build(output_shape)
+        self.product_scale_weight = None
         if self.product_scale is not None:
-            channels = output_shape[self._channel_axis()]
-            self.gamma = self.add_weight(
+            self.product_scale_weight = self.add_weight(
                 name="product_scale",
-                shape=(channels,),
+                shape=(units,),
                 initializer=keras.initializers.Constant(self.product_scale),
             )
+        if self.form == "ncp":
+            for n in range(2, self.degree + 1):
+                self._add_channel_map(f"mix_kernel_{n}", f"mix_bias_{n}", units)
+        if self.form in ("ccp", "ncp"):
+            self._add_channel_map("projection_kernel", "projection_bias", units)
+        self.input_spec = self._built_input_spec(channels)
 
-    def call(self, inputs, training=None):
-        a = self.branch_a(inputs)
-        y = ops.multiply(a, self.branch_b(inputs))
-        if self.product_norm is not None:
-            y = self.product_norm(y, training=training)
-        if self.product_scale is not None:
-            gamma = ops.cast(self.gamma, y.dtype)
-            if self._channel_axis() != -1:
-                gamma = ops.reshape(gamma, (-1,) + (1,) * (len(y.shape) - 2))
-            y = ops.multiply(y, gamma)
-        if self.use_skip:
-            y = ops.add(y, a)
+    def _add_channel_map(self, kernel_name, bias_name, units):
+        """A square map of the channels, starting as the identity."""
+        setattr(
+            self,
+            kernel_name,
+            self.add_weight(
+                name=kernel_name,
+                shape=(units, units),
+                initializer="identity",
+                regularizer=self.kernel_regularizer,
+                constraint=self.kernel_constraint,
+            ),
+        )
+        bias = None
+        if self.use_bias:
+            bias = self.add_weight(
+                name=bias_name,
+                shape=(units,),
+                initializer="zeros",
+                regularizer=self.bias_regularizer,
+                constraint=self.bias_constraint,
+            )
+        setattr(self, bias_name, bias)
+
+    def branches(self):
+        """The ``N`` linear maps of the input, in order (``branch_a``, ``branch_b``...)."""
+        return [getattr(self, name) for name in BRANCH_NAMES[: self.degree]]
+
+    def _branch_outputs(self, inputs):
+        branches = self.branches()
+        if not self.fuse_branches:
+            return [branch(inputs) for branch in branches]
+        kernel = ops.concatenate(
+            [ops.cast(branch.kernel, self.compute_dtype) for branch in branches], axis=-1
+        )
+        bias = None
+        if self.use_bias:
+            bias = ops.concatenate(
+                [ops.cast(branch.bias, self.compute_dtype) for branch in branches], axis=0
+            )
+        fused = self._apply_kernel(inputs, kernel, bias)
+        return ops.split(fused, self.degree, axis=self._channel_axis())
+
+    def _channel_map(self, x, kernel, bias):
+        """``kernel`` applied to the channel axis of ``x``, plus ``bias``."""
+        axis = self._channel_axis()
+        if axis != -1:
+            x = ops.moveaxis(x, axis, -1)
+        y = ops.matmul(x, ops.cast(kernel, x.dtype))
+        if bias is not None:
+            y = ops.add(y, ops.cast(bias, y.dtype))
+        if axis != -1:
+            y = ops.moveaxis(y, -1, axis)
         return y
 
-    def compute_output_shape(self, input_shape):
-        return self.branch_a.compute_output_shape(input_shape)
+    def call(self, inputs, training=None):
+        maps = self._branch_outputs(self.pad_inputs(inputs))
+        x = maps[0]
+        for n in range(2, self.degree + 1):
+            factor = x
+            if self.form == "ncp":
+                factor = self._channel_map(
+                    x, getattr(self, f"mix_kernel_{n}"), getattr(self, f"mix_bias_{n}")
+                )
+            term = ops.multiply(factor, maps[n - 1])
+            if n == self.degree:
+                term = self._normalize_and_scale(term, training)
+            x = ops.add(term, x) if self.use_skip or self.form == "ccp" else term
+        if self.form != "product":
+            x = self._channel_map(x, self.projection_kernel, self.projection_bias)
+        return x
+
+    def _normalize_and_scale(self, y, training):
+        if self.product_norm is not None:
+            y = self.product_norm(y, training=training)
+        if self.product_scale_weight is not None:
+            scale = ops.cast(self.product_scale_weight, y.dtype)
+            if self._channel_axis() != -1:
+                scale = ops.reshape(scale, (-1,) + (1,) * (len(y.shape) - 2))
+            y = ops.multiply(y, scale)
+        return y
+
+    @property
+    def has_fold(self):
+        """Whether `fold` applies: a degree-2 product layer."""
+        return self.form == "product" and self.degree == 2
+
+    def fold(self, norm_after=None):
+        """Float64 ``(kernel_a, bias_a, kernel_b, bias_b, offset)`` of this layer at inference.
+
+        For a degree-2 product layer, trained with the product batch
+        normalized, scaled and the first-order skip,
+
+            y = g ⊙ (s ⊙ (A ⊙ B) + t) + A = A ⊙ (g s ⊙ B + 1) + g t
+
+        where ``s, t`` are the batch normalization's scale and shift from its
+        moving statistics and ``g`` the product scale: the layer is exactly
+        ``A(x) ⊙ B'(x) + c`` with branch A's kernel and bias as they are and
+        branch B's returned. ``norm_after``, a ``BatchNormalization`` applied
+        to this layer's output, folds in too:
+        ``norm(A ⊙ B' + c) = A ⊙ (s B') + (s c + t)``.
+
+        Raises:
+            ValueError: for other forms and degrees, which have no such fold.
+        """
+        if not self.has_fold:
+            raise ValueError(
+                f"Layer {self.name!r} (form={self.form!r}, degree={self.degree}) has no "
+                "A ⊙ B + c fold: only degree-2 product layers have one."
+            )
+        a, b = self.branches()
+        ka, kb = (np.asarray(branch.kernel, "float64") for branch in (a, b))
+        channels = ka.shape[-1]
+        ba = np.asarray(a.bias, "float64") if a.use_bias else np.zeros(channels)
+        bb = np.asarray(b.bias, "float64") if b.use_bias else np.zeros(channels)
+        scale, offset = np.ones(channels), np.zeros(channels)
+        if self.product_norm is not None:
+            scale, offset = batch_norm_affine(self.product_norm, channels)
+        if self.product_scale_weight is not None:
+            g = np.asarray(self.product_scale_weight, "float64")
+            scale, offset = g * scale, g * offset
+        kb, bb = kb * scale, bb * scale
+        if self.use_skip:
+            bb = bb + 1.0
+        if norm_after is not None:
+            s, t = batch_norm_affine(norm_after, channels)
+            kb, bb, offset = kb * s, bb * s, s * offset + t
+        return ka, ba, kb, bb, offset
 
     def get_config(self):
         config = super().get_config()
         config.update(
             {
+                "degree": self.degree,
+                "form": self.form,
                 "use_bias": self.use_bias,
                 "kernel_initializer": [
                     keras.initializers.serialize(i) for i in self.kernel_initializers
@@ -198,3 +421,4 @@ class PolynomialBase(keras.layers.Layer):
             }
         )
         return config
+

@@ -1,49 +1,76 @@
-"""`PolynomialDense`: two dense branches multiplied elementwise."""
+"""`PolynomialDense`: ``N`` dense maps of one input, combined."""
 
 import keras
+from keras import ops
 
 from pinet_keras.layers.polynomial_base import PolynomialBase
 
 
 @keras.saving.register_keras_serializable(package="pinet_keras")
 class PolynomialDense(PolynomialBase):
-    """Dense polynomial block: ``Dense_A(x) ⊙ Dense_B(x)``, degree 2.
+    """Dense polynomial layer: ``Dense_A(x) ⊙ Dense_B(x)``, or degree ``N`` in CCP/NCP form.
 
     The vector counterpart of `PolynomialConv2D`, with the same options
-    (``use_skip``, ``normalization``, ``product_scale``) and the same
-    initialization (see `PolynomialBase`).
+    (``degree``, ``form``, ``use_skip``, ``normalization``,
+    ``product_scale``) and the same initialization (see `PolynomialBase`).
+    Like ``keras.layers.Dense``, it acts on the last axis and keeps masks.
 
     Args:
-        units: int, output size of each branch.
-        use_bias, kernel_initializer, bias_initializer, kernel_regularizer,
-        bias_regularizer, kernel_constraint, bias_constraint, use_skip,
-        normalization, product_scale: as in `PolynomialConv2D`.
+        units: int, output size (of each dense map).
+        degree, form, use_bias, kernel_initializer, bias_initializer,
+        kernel_regularizer, bias_regularizer, kernel_constraint,
+        bias_constraint, use_skip, normalization, product_scale: as in
+        `PolynomialConv2D`.
         **kwargs: base layer arguments (``name``, ``dtype``, ...).
+
+    Input shape:
+        N-D tensor with shape ``(batch_size, ..., input_dim)``; the most
+        common case is a 2D input of shape ``(batch_size, input_dim)``.
+
+    Output shape:
+        N-D tensor with shape ``(batch_size, ..., units)``.
 
     Example:
 
     >>> import numpy as np
-    >>> layer = PolynomialDense(4)
-    >>> layer(np.ones((3, 10), "float32")).shape
+    >>> layer = PolynomialDense(4, degree=3, form="ncp")
+    >>> tuple(layer(np.ones((3, 10), "float32")).shape)
     (3, 4)
     """
 
     def __init__(self, units, **kwargs):
+        super().__init__(**kwargs)
         if isinstance(units, bool) or not isinstance(units, int) or units <= 0:
             raise ValueError(f"Argument `units` must be a positive int. Received: units={units!r}")
         self.units = units
-        super().__init__(**kwargs)
         self.input_spec = keras.layers.InputSpec(min_ndim=2)
+        self.supports_masking = True
 
-    def _make_branch(self, name):
-        return keras.layers.Dense(self.units, name=name, **self._branch_kwargs())
+    @property
+    def _units(self):
+        return self.units
+
+    def _built_input_spec(self, channels):
+        return keras.layers.InputSpec(min_ndim=2, axes={-1: channels})
 
     def _fan_in(self, input_shape):
-        if input_shape[-1] is None:
-            raise ValueError(
-                f"Layer {self.name!r} needs a known last dimension. Received input_shape={input_shape}."
-            )
-        return int(input_shape[-1])
+        return self._input_channels(input_shape)
+
+    def _make_branch(self, name, kernel_initializer, bias_initializer):
+        return keras.layers.Dense(
+            self.units,
+            kernel_initializer=kernel_initializer,
+            bias_initializer=bias_initializer,
+            name=name,
+            **self._branch_kwargs(),
+        )
+
+    def _apply_kernel(self, inputs, kernel, bias):
+        y = ops.matmul(inputs, kernel)
+        return y if bias is None else ops.add(y, bias)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (self.units,)
 
     def get_config(self):
         config = super().get_config()

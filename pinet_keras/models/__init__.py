@@ -2,6 +2,8 @@
 
 from pinet_keras.models.degree import polynomial_degree
 from pinet_keras.models.pi_resnet import PiResNet
+from pinet_keras.models.polynet import DEFAULT_BLOCKS
+from pinet_keras.models.polynet import ORIGINAL_BLOCKS
 from pinet_keras.models.polynet import PolyNet
 from pinet_keras.models.preprocessing import INPUT_NORMALIZATIONS
 from pinet_keras.models.preprocessing import has_pixel_preprocessing
@@ -11,6 +13,8 @@ from pinet_keras.models.registry import MODELS
 from pinet_keras.models.registry import get_model
 
 __all__ = [
+    "DEFAULT_BLOCKS",
+    "ORIGINAL_BLOCKS",
     "INPUT_NORMALIZATIONS",
     "MODELS",
     "PiResNet",

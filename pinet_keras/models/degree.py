@@ -87,8 +87,8 @@ def model_degree(model):
 def polynomial_degree(model_or_layer):
     """Returns the degree of a model (or layer) as a polynomial of its input.
 
-    Polynomial layers contribute their ``degree`` attribute (2 for a
-    `PolynomialConv2D`); affine layers (convolutions and dense layers
+    Polynomial layers contribute their ``degree`` attribute (``N`` for a
+    `PolynomialConv2D` of ``degree=N``, 2 by default); affine layers (convolutions and dense layers
     without activation, flatten, dropout, batch normalization at inference,
     average pooling) keep the degree; ``Multiply`` adds the degrees of its
     inputs and ``Add`` / ``Concatenate`` take their maximum. Raises a

@@ -58,7 +58,7 @@ CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "weights.npz"
 
 
-def tflite_file_name(format):
+def _tflite_file_name(format):
     return f"model_{format}.tflite"
 
 
@@ -70,14 +70,14 @@ def _check_name(name):
     return name
 
 
-def model_dir(name):
+def _model_dir(name):
     """The package folder holding model ``name``'s files."""
     return os.path.join(FILES_DIR, _check_name(name))
 
 
 def card(name):
     """The card of model ``name`` (a dict, the content of its ``card.json``)."""
-    path = os.path.join(model_dir(name), CARD_FILE)
+    path = os.path.join(_model_dir(name), CARD_FILE)
     if not os.path.isfile(path):
         raise FileNotFoundError(
             f"{path} is missing: this copy of pinet_keras lacks its pretrained files "
@@ -96,7 +96,7 @@ def load(name):
     """The pretrained Keras model ``name`` (float32, not compiled), raw pixels in, logits out."""
     from pinet_keras.pretrained import storage
 
-    folder = model_dir(name)
+    folder = _model_dir(name)
     return storage.load(os.path.join(folder, CONFIG_FILE), os.path.join(folder, WEIGHTS_FILE))
 
 
@@ -111,7 +111,7 @@ def cache_dir():
 
 def _weights_digest(name):
     digest = hashlib.sha256()
-    with open(os.path.join(model_dir(name), WEIGHTS_FILE), "rb") as f:
+    with open(os.path.join(_model_dir(name), WEIGHTS_FILE), "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()[:12]
@@ -132,9 +132,9 @@ def tflite_path(name, format="int8"):
             f"available: {', '.join(FORMATS)}."
         )
     if format in SHIPPED_FORMATS:
-        return os.path.join(model_dir(name), tflite_file_name(format))
+        return os.path.join(_model_dir(name), _tflite_file_name(format))
     folder = os.path.join(cache_dir(), "pretrained", f"{name}-{_weights_digest(name)}")
-    path = os.path.join(folder, tflite_file_name(format))
+    path = os.path.join(folder, _tflite_file_name(format))
     if not os.path.isfile(path):
         _io.remove_leftovers(folder, recursive=False)
         convert(name, path, format)
