@@ -10,11 +10,10 @@ separate: N convolutions of F filters. Prints milliseconds per step (batch
 import json
 import time
 
-from absl import app
-from absl import flags
-
 import keras
 import numpy as np
+from absl import app
+from absl import flags
 
 import pinet_keras
 from pinet_keras.layers import PolynomialBase

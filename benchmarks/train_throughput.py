@@ -42,8 +42,13 @@ PRECISIONS = ("fp32", "bf16")
 IMAGE_SHAPE = (28, 28, 1)
 NUM_CLASSES = 10
 # The ReLU CNN: the PolyNet's rows (filters, kernel, stride, padding), one branch.
-RELU_CNN_BLOCKS = ((16, 3, 1, "same"), (32, 4, 2, "same"), (64, 4, 2, "same"),
-                   (128, 2, 1, "valid"), (256, 4, 2, "same"))
+RELU_CNN_BLOCKS = (
+    (16, 3, 1, "same"),
+    (32, 4, 2, "same"),
+    (64, 4, 2, "same"),
+    (128, 2, 1, "valid"),
+    (256, 4, 2, "same"),
+)
 
 
 def cpu_count():
@@ -58,64 +63,116 @@ def parse_args(argv=None):
         description=__doc__.split("\n\n")[0],
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    p.add_argument("--networks", default=",".join(NETWORKS),
-                   help="Comma-separated subset of: " + ", ".join(NETWORKS))
-    p.add_argument("--precisions", default=",".join(PRECISIONS),
-                   help="Comma-separated subset of: fp32, bf16")
+    p.add_argument(
+        "--networks",
+        default=",".join(NETWORKS),
+        help="Comma-separated subset of: " + ", ".join(NETWORKS),
+    )
+    p.add_argument(
+        "--precisions", default=",".join(PRECISIONS), help="Comma-separated subset of: fp32, bf16"
+    )
     p.add_argument("--batch_size", type=int, default=128, help="Training batch size.")
-    p.add_argument("--steps", type=int, default=20,
-                   help="Training steps per timed epoch (steps_per_epoch).")
-    p.add_argument("--repeats", type=int, default=3,
-                   help="Timed epochs per subprocess (after one warm-up epoch); latency "
-                        "rounds likewise.")
-    p.add_argument("--rounds", type=int, default=1,
-                   help="Subprocesses per network and precision, interleaved (A B C A B C ...) "
-                        "so that a busy machine slows all networks alike; samples are pooled.")
-    p.add_argument("--latency_calls", type=int, default=30,
-                   help="Timed calls per latency repeat at batch 1 (batch 256: a fifth, >=3).")
-    p.add_argument("--quick", action="store_true",
-                   help="Smoke test: 3 steps, 1 repeat, 3 latency calls.")
-    p.add_argument("--threads", type=int, default=cpu_count(),
-                   help="Intra-op threads of every framework; the default is the usable cores.")
-    p.add_argument("--inter_op_threads", type=int, default=1,
-                   help="TensorFlow inter-op threads (torch's eager loop has no inter-op "
-                        "parallelism).")
-    p.add_argument("--omp_wait_policy", default="unset", choices=["unset", "passive", "active"],
-                   help="OMP_WAIT_POLICY of the torch subprocess. 'unset': the library "
-                        "default (spinning; fastest on an idle machine, collapses when other "
-                        "processes share the cores); 'passive': threads sleep at barriers "
-                        "(robust on a shared machine, ~5-25%% slower on an idle one).")
-    p.add_argument("--keras_loop", default="fit", choices=["fit", "train_on_batch"],
-                   help="How Keras trains: model.fit (how users train) or a Python loop "
-                        "of train_on_batch.")
-    p.add_argument("--steps_per_execution", type=int, default=1,
-                   help="Keras compile(steps_per_execution=...).")
-    p.add_argument("--jit_compile", default="auto", choices=["auto", "true", "false"],
-                   help="Keras compile(jit_compile=...); 'auto' is XLA on GPU/JAX, not on "
-                        "TF-CPU.")
-    p.add_argument("--metrics", action="store_true",
-                   help="Compile Keras with metrics=['accuracy'] (off: loss only, like the "
-                        "torch loop).")
-    p.add_argument("--polynet_variant", default="pinet",
-                   choices=["pinet", "fused", "fused_reshape", "patches_last"],
-                   help="Profiling only. 'pinet': pinet_keras.PolyNet (the package layer); "
-                        "'fused': one Conv2D with 2F filters, split, multiplied (Keras' default "
-                        "initializers: for speed only); "
-                        "'fused_reshape': 2F filters, reshape to (..., 2, F), multiply the "
-                        "halves; 'patches_last': PolyNet with implementation='patches' in its "
-                        "last block (needs the layer change proposed in benchmarks/README.md).")
-    p.add_argument("--init", default="default", choices=["default", "torch", "keras"],
-                   help="Initialization of the Keras PolyNet's blocks (see "
-                        "examples/fashion_mnist_one_epoch.py). 'keras' (Glorot/zeros) makes "
-                        "the deep product underflow: a denormal-number test.")
-    p.add_argument("--torch_flush_denormal", action="store_true",
-                   help="torch.set_flush_denormal(True) in the torch subprocess.")
-    p.add_argument("--torch_device", default="auto", choices=["auto", "cpu", "cuda"],
-                   help="'auto': cuda if available.")
+    p.add_argument(
+        "--steps", type=int, default=20, help="Training steps per timed epoch (steps_per_epoch)."
+    )
+    p.add_argument(
+        "--repeats",
+        type=int,
+        default=3,
+        help="Timed epochs per subprocess (after one warm-up epoch); latency rounds likewise.",
+    )
+    p.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="Subprocesses per network and precision, interleaved (A B C A B C ...) "
+        "so that a busy machine slows all networks alike; samples are pooled.",
+    )
+    p.add_argument(
+        "--latency_calls",
+        type=int,
+        default=30,
+        help="Timed calls per latency repeat at batch 1 (batch 256: a fifth, >=3).",
+    )
+    p.add_argument(
+        "--quick", action="store_true", help="Smoke test: 3 steps, 1 repeat, 3 latency calls."
+    )
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=cpu_count(),
+        help="Intra-op threads of every framework; the default is the usable cores.",
+    )
+    p.add_argument(
+        "--inter_op_threads",
+        type=int,
+        default=1,
+        help="TensorFlow inter-op threads (torch's eager loop has no inter-op parallelism).",
+    )
+    p.add_argument(
+        "--omp_wait_policy",
+        default="unset",
+        choices=["unset", "passive", "active"],
+        help="OMP_WAIT_POLICY of the torch subprocess. 'unset': the library "
+        "default (spinning; fastest on an idle machine, collapses when other "
+        "processes share the cores); 'passive': threads sleep at barriers "
+        "(robust on a shared machine, ~5-25%% slower on an idle one).",
+    )
+    p.add_argument(
+        "--keras_loop",
+        default="fit",
+        choices=["fit", "train_on_batch"],
+        help="How Keras trains: model.fit (how users train) or a Python loop of train_on_batch.",
+    )
+    p.add_argument(
+        "--steps_per_execution", type=int, default=1, help="Keras compile(steps_per_execution=...)."
+    )
+    p.add_argument(
+        "--jit_compile",
+        default="auto",
+        choices=["auto", "true", "false"],
+        help="Keras compile(jit_compile=...); 'auto' is XLA on GPU/JAX, not on TF-CPU.",
+    )
+    p.add_argument(
+        "--metrics",
+        action="store_true",
+        help="Compile Keras with metrics=['accuracy'] (off: loss only, like the torch loop).",
+    )
+    p.add_argument(
+        "--polynet_variant",
+        default="pinet",
+        choices=["pinet", "fused", "fused_reshape", "patches_last"],
+        help="Profiling only. 'pinet': pinet_keras.PolyNet (the package layer); "
+        "'fused': one Conv2D with 2F filters, split, multiplied (Keras' default "
+        "initializers: for speed only); "
+        "'fused_reshape': 2F filters, reshape to (..., 2, F), multiply the "
+        "halves; 'patches_last': PolyNet with implementation='patches' in its "
+        "last block (needs the layer change proposed in benchmarks/README.md).",
+    )
+    p.add_argument(
+        "--init",
+        default="default",
+        choices=["default", "torch", "keras"],
+        help="Initialization of the Keras PolyNet's blocks (see "
+        "examples/fashion_mnist_one_epoch.py). 'keras' (Glorot/zeros) makes "
+        "the deep product underflow: a denormal-number test.",
+    )
+    p.add_argument(
+        "--torch_flush_denormal",
+        action="store_true",
+        help="torch.set_flush_denormal(True) in the torch subprocess.",
+    )
+    p.add_argument(
+        "--torch_device",
+        default="auto",
+        choices=["auto", "cpu", "cuda"],
+        help="'auto': cuda if available.",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--output", default=None, help="Write the JSON results here.")
-    p.add_argument("--timeout", type=float, default=1800,
-                   help="Seconds before a subprocess is abandoned.")
+    p.add_argument(
+        "--timeout", type=float, default=1800, help="Seconds before a subprocess is abandoned."
+    )
     p.add_argument("--_worker", default=None, help=argparse.SUPPRESS)
     p.add_argument("--_worker_output", default=None, help=argparse.SUPPRESS)
     p.add_argument("--_precision", default="fp32", help=argparse.SUPPRESS)
@@ -195,8 +252,16 @@ def keras_relu_cnn(keras):
     model = keras.Sequential(name="relu_cnn")
     model.add(keras.Input(IMAGE_SHAPE))
     for i, (filters, kernel, stride, padding) in enumerate(RELU_CNN_BLOCKS, start=1):
-        model.add(keras.layers.Conv2D(filters, kernel, strides=stride, padding=padding,
-                                      activation="relu", name=f"block{i}"))
+        model.add(
+            keras.layers.Conv2D(
+                filters,
+                kernel,
+                strides=stride,
+                padding=padding,
+                activation="relu",
+                name=f"block{i}",
+            )
+        )
     model.add(keras.layers.Flatten())
     model.add(keras.layers.Dense(NUM_CLASSES, name="logits"))
     return model
@@ -212,9 +277,14 @@ def keras_fused_polynet(keras, reshape):
         def __init__(self, filters, kernel, stride, padding, **kwargs):
             super().__init__(**kwargs)
             self.filters = filters
-            self.conv = keras.layers.Conv2D(2 * filters, kernel, strides=stride,
-                                            padding=padding, dtype=self.dtype_policy,
-                                            name="conv")
+            self.conv = keras.layers.Conv2D(
+                2 * filters,
+                kernel,
+                strides=stride,
+                padding=padding,
+                dtype=self.dtype_policy,
+                name="conv",
+            )
 
         def build(self, input_shape):
             self.conv.build(input_shape)
@@ -246,14 +316,23 @@ def polynet_patches_last(keras, pinet_keras):
     from pinet_keras.models.polynet import DEFAULT_BLOCKS
 
     if "implementation" not in inspect.signature(pinet_keras.PolynomialConv2D).parameters:
-        raise SystemExit("--polynet_variant=patches_last: this pinet_keras has no "
-                         "PolynomialConv2D(implementation=...) (see benchmarks/README.md)")
+        raise SystemExit(
+            "--polynet_variant=patches_last: this pinet_keras has no "
+            "PolynomialConv2D(implementation=...) (see benchmarks/README.md)"
+        )
     model = keras.Sequential(name="polynet_patches_last")
     model.add(keras.Input(IMAGE_SHAPE))
     for i, (mult, kernel, stride, padding) in enumerate(DEFAULT_BLOCKS, start=1):
-        model.add(pinet_keras.PolynomialConv2D(
-            16 * mult, kernel, strides=stride, padding=padding, name=f"block{i}",
-            implementation="patches" if i == len(DEFAULT_BLOCKS) else "conv"))
+        model.add(
+            pinet_keras.PolynomialConv2D(
+                16 * mult,
+                kernel,
+                strides=stride,
+                padding=padding,
+                name=f"block{i}",
+                implementation="patches" if i == len(DEFAULT_BLOCKS) else "conv",
+            )
+        )
     model.add(keras.layers.Flatten(name="flatten"))
     model.add(keras.layers.Dense(NUM_CLASSES, name="logits"))
     return model
@@ -270,12 +349,13 @@ def build_keras_model(args, keras):
         return polynet_patches_last(keras, pinet_keras)
     inits = {
         "default": {},
-        "torch": dict(kernel_initializer=pinet_keras.BranchUniform(),
-                      bias_initializer=pinet_keras.BranchUniform()),
+        "torch": dict(
+            kernel_initializer=pinet_keras.BranchUniform(),
+            bias_initializer=pinet_keras.BranchUniform(),
+        ),
         "keras": dict(kernel_initializer="glorot_uniform", bias_initializer="zeros"),
     }
-    return pinet_keras.PolyNet(input_shape=IMAGE_SHAPE, num_classes=NUM_CLASSES,
-                               **inits[args.init])
+    return pinet_keras.PolyNet(input_shape=IMAGE_SHAPE, num_classes=NUM_CLASSES, **inits[args.init])
 
 
 def keras_worker(args):
@@ -311,6 +391,7 @@ def keras_worker(args):
 
     epoch_times, epoch_cpu = [], []
     if args.keras_loop == "fit":
+
         class EpochTimer(keras.callbacks.Callback):
             def on_epoch_begin(self, epoch, logs=None):
                 self.start, self.cpu = time.perf_counter(), time.process_time()
@@ -324,12 +405,21 @@ def keras_worker(args):
                 epoch_times.append(time.perf_counter() - self.start)
                 epoch_cpu.append(time.process_time() - self.cpu)
 
-        history = model.fit(x, y, batch_size=args.batch_size, epochs=1 + args.repeats,
-                            steps_per_epoch=args.steps, verbose=0, callbacks=[EpochTimer()])
+        history = model.fit(
+            x,
+            y,
+            batch_size=args.batch_size,
+            epochs=1 + args.repeats,
+            steps_per_epoch=args.steps,
+            verbose=0,
+            callbacks=[EpochTimer()],
+        )
         result["final_loss"] = float(history.history["loss"][-1])
     else:
-        batches = [(x[i:i + args.batch_size], y[i:i + args.batch_size])
-                   for i in range(0, n, args.batch_size)]
+        batches = [
+            (x[i : i + args.batch_size], y[i : i + args.batch_size])
+            for i in range(0, n, args.batch_size)
+        ]
         loss = None
         for _ in range(1 + args.repeats):
             start, cpu = time.perf_counter(), time.process_time()
@@ -344,10 +434,12 @@ def keras_worker(args):
 
     x1, _ = synthetic_data(args, 1)
     x256, _ = synthetic_data(args, 256)
-    result["latency_b1_ms"] = time_calls(lambda: model.predict_on_batch(x1),
-                                         args.latency_calls, args.repeats)
-    result["latency_b256_ms"] = time_calls(lambda: model.predict_on_batch(x256),
-                                           max(3, args.latency_calls // 5), args.repeats)
+    result["latency_b1_ms"] = time_calls(
+        lambda: model.predict_on_batch(x1), args.latency_calls, args.repeats
+    )
+    result["latency_b256_ms"] = time_calls(
+        lambda: model.predict_on_batch(x256), max(3, args.latency_calls // 5), args.repeats
+    )
     result["peak_rss_mb"] = peak_rss_mb()
     result["peak_device_mem_mb"] = keras_peak_device_mem(keras, device)
     return result
@@ -417,10 +509,14 @@ def torch_worker(args):
     result["rss_after_import_mb"] = rss_mb()
     torch.manual_seed(args.seed)
     use_cuda = args.torch_device == "cuda" or (
-        args.torch_device == "auto" and torch.cuda.is_available())
+        args.torch_device == "auto" and torch.cuda.is_available()
+    )
     dev = torch.device("cuda" if use_cuda else "cpu")
-    result["device"] = ({"type": "gpu", "name": torch.cuda.get_device_name(0), "index": 0}
-                        if use_cuda else {"type": "cpu"})
+    result["device"] = (
+        {"type": "gpu", "name": torch.cuda.get_device_name(0), "index": 0}
+        if use_cuda
+        else {"type": "cpu"}
+    )
     bf16 = args._precision == "bf16"
 
     def autocast():
@@ -445,8 +541,8 @@ def torch_worker(args):
         sync()
         start, cpu = time.perf_counter(), time.process_time()
         for i in range(args.steps):
-            xb = x[i * args.batch_size:(i + 1) * args.batch_size]
-            yb = y[i * args.batch_size:(i + 1) * args.batch_size]
+            xb = x[i * args.batch_size : (i + 1) * args.batch_size]
+            yb = y[i * args.batch_size : (i + 1) * args.batch_size]
             optimizer.zero_grad(set_to_none=True)
             with autocast():
                 loss = F.cross_entropy(model(xb), yb)
@@ -458,8 +554,9 @@ def torch_worker(args):
         epoch_cpu.append(time.process_time() - cpu)
     result["final_loss"] = loss_value
     record_epochs(result, args, epoch_times, epoch_cpu)
-    result["peak_device_mem_mb_train"] = (torch.cuda.max_memory_allocated() / 2**20
-                                          if use_cuda else None)
+    result["peak_device_mem_mb_train"] = (
+        torch.cuda.max_memory_allocated() / 2**20 if use_cuda else None
+    )
 
     model.eval()
     x1 = torch.from_numpy(synthetic_data(args, 1, channels_first=True)[0]).to(dev)
@@ -470,11 +567,11 @@ def torch_worker(args):
             return model(xb).float().cpu().numpy()  # like predict_on_batch: numpy on host
 
     result["latency_b1_ms"] = time_calls(lambda: predict(x1), args.latency_calls, args.repeats)
-    result["latency_b256_ms"] = time_calls(lambda: predict(x256),
-                                           max(3, args.latency_calls // 5), args.repeats)
+    result["latency_b256_ms"] = time_calls(
+        lambda: predict(x256), max(3, args.latency_calls // 5), args.repeats
+    )
     result["peak_rss_mb"] = peak_rss_mb()
-    result["peak_device_mem_mb"] = (torch.cuda.max_memory_allocated() / 2**20
-                                    if use_cuda else None)
+    result["peak_device_mem_mb"] = torch.cuda.max_memory_allocated() / 2**20 if use_cuda else None
     return result
 
 
@@ -516,8 +613,17 @@ def child_env(args, network):
 
 def worker_command(args, network, precision, output):
     cmd = [sys.executable, os.path.abspath(__file__)]
-    skip = {"networks", "precisions", "output", "quick", "rounds", "_worker",
-            "_worker_output", "_precision", "timeout"}
+    skip = {
+        "networks",
+        "precisions",
+        "output",
+        "quick",
+        "rounds",
+        "_worker",
+        "_worker_output",
+        "_precision",
+        "timeout",
+    }
     for key, value in vars(args).items():
         if key in skip:
             continue
@@ -543,13 +649,18 @@ def run_child(args, network, precision):
     try:
         start = time.time()
         before = loadavg()
-        proc = subprocess.run(worker_command(args, network, precision, path),
-                              env=child_env(args, network), capture_output=True, text=True,
-                              timeout=args.timeout)
+        proc = subprocess.run(
+            worker_command(args, network, precision, path),
+            env=child_env(args, network),
+            capture_output=True,
+            text=True,
+            timeout=args.timeout,
+        )
         if proc.returncode != 0:
             tail = (proc.stdout + proc.stderr)[-3000:]
-            raise RuntimeError(f"{network}/{precision} subprocess failed "
-                               f"(exit {proc.returncode}):\n{tail}")
+            raise RuntimeError(
+                f"{network}/{precision} subprocess failed (exit {proc.returncode}):\n{tail}"
+            )
         with open(path) as f:
             result = json.load(f)
         result["wall_s"] = time.time() - start
@@ -574,8 +685,8 @@ def summarize(network_runs, batch_size):
     step_ms = [t for r in network_runs for t in r["step_ms"]]
     step_min, step_med = stats(step_ms)
     out = {
-        "img_per_s": batch_size / step_min * 1e3,          # from the fastest epoch
-        "img_per_s_median": batch_size / step_med * 1e3,   # from the median epoch
+        "img_per_s": batch_size / step_min * 1e3,  # from the fastest epoch
+        "img_per_s_median": batch_size / step_med * 1e3,  # from the median epoch
         "step_ms_min": step_min,
         "step_ms_median": step_med,
         "step_ms_max": max(step_ms),
@@ -586,14 +697,21 @@ def summarize(network_runs, batch_size):
     cpu_min, cpu_med = stats([t for r in network_runs for t in r["step_cpu_ms"]])
     out["step_cpu_ms_min"], out["step_cpu_ms_median"] = cpu_min, cpu_med
     # What the network and its training add to the framework's own footprint.
-    deltas = [r["peak_rss_mb"] - r["rss_after_import_mb"] for r in network_runs
-              if r.get("peak_rss_mb") is not None and r.get("rss_after_import_mb") is not None]
+    deltas = [
+        r["peak_rss_mb"] - r["rss_after_import_mb"]
+        for r in network_runs
+        if r.get("peak_rss_mb") is not None and r.get("rss_after_import_mb") is not None
+    ]
     out["peak_rss_over_import_mb_min"], out["peak_rss_over_import_mb_median"] = stats(deltas)
     for key in ("latency_b1_ms", "latency_b256_ms"):
         lo, med = stats([t for r in network_runs for t in r[key]])
         out[f"{key}_min"], out[f"{key}_median"] = lo, med
-    for key in ("peak_rss_mb", "peak_rss_after_train_mb", "rss_after_import_mb",
-                "peak_device_mem_mb"):
+    for key in (
+        "peak_rss_mb",
+        "peak_rss_after_train_mb",
+        "rss_after_import_mb",
+        "peak_device_mem_mb",
+    ):
         lo, med = stats([r.get(key) for r in network_runs])
         out[f"{key}_min"], out[f"{key}_median"] = lo, med
     out["params"] = network_runs[0].get("params")
@@ -605,14 +723,27 @@ def summarize(network_runs, batch_size):
 def flatten_precision(per_network):
     """The flat keys of one precision: `<network>_<metric>`, then the ratios."""
     flat = {}
-    metrics = ("img_per_s", "img_per_s_median", "step_ms_min", "step_ms_median",
-               "step_cpu_ms_min", "step_cpu_ms_median", "noise_pct",
-               "latency_b1_ms_min", "latency_b1_ms_median",
-               "latency_b256_ms_min", "latency_b256_ms_median",
-               "peak_rss_mb_min", "peak_rss_mb_median",
-               "peak_rss_after_train_mb_min", "rss_after_import_mb_min",
-               "peak_rss_over_import_mb_min", "peak_rss_over_import_mb_median",
-               "peak_device_mem_mb_min", "peak_device_mem_mb_median")
+    metrics = (
+        "img_per_s",
+        "img_per_s_median",
+        "step_ms_min",
+        "step_ms_median",
+        "step_cpu_ms_min",
+        "step_cpu_ms_median",
+        "noise_pct",
+        "latency_b1_ms_min",
+        "latency_b1_ms_median",
+        "latency_b256_ms_min",
+        "latency_b256_ms_median",
+        "peak_rss_mb_min",
+        "peak_rss_mb_median",
+        "peak_rss_after_train_mb_min",
+        "rss_after_import_mb_min",
+        "peak_rss_over_import_mb_min",
+        "peak_rss_over_import_mb_median",
+        "peak_device_mem_mb_min",
+        "peak_device_mem_mb_median",
+    )
     for network in NETWORKS:
         summary = per_network.get(network)
         for metric in metrics:
@@ -623,14 +754,17 @@ def flatten_precision(per_network):
 
     flat["ratio_vs_torch"] = ratio(flat["keras_img_per_s"], flat["torch_img_per_s"])
     flat["ratio_vs_relu_cnn"] = ratio(flat["keras_img_per_s"], flat["relu_cnn_img_per_s"])
-    flat["ratio_vs_torch_median"] = ratio(flat["keras_img_per_s_median"],
-                                          flat["torch_img_per_s_median"])
-    flat["ratio_vs_relu_cnn_median"] = ratio(flat["keras_img_per_s_median"],
-                                             flat["relu_cnn_img_per_s_median"])
+    flat["ratio_vs_torch_median"] = ratio(
+        flat["keras_img_per_s_median"], flat["torch_img_per_s_median"]
+    )
+    flat["ratio_vs_relu_cnn_median"] = ratio(
+        flat["keras_img_per_s_median"], flat["relu_cnn_img_per_s_median"]
+    )
     # CPU time per step, other / keras: the ratio to read on a busy machine at --threads=1.
     flat["ratio_vs_torch_cpu"] = ratio(flat["torch_step_cpu_ms_min"], flat["keras_step_cpu_ms_min"])
-    flat["ratio_vs_relu_cnn_cpu"] = ratio(flat["relu_cnn_step_cpu_ms_min"],
-                                          flat["keras_step_cpu_ms_min"])
+    flat["ratio_vs_relu_cnn_cpu"] = ratio(
+        flat["relu_cnn_step_cpu_ms_min"], flat["keras_step_cpu_ms_min"]
+    )
     flat["details"] = per_network
     return flat
 
@@ -666,34 +800,42 @@ def fmt(value, spec=".1f"):
 
 def print_table(report):
     load = report["machine_state"]
-    print(f"\ndevice: {report['device']}   backend: {report['backend']}   "
-          f"threads: {report['settings']['threads']}   load average at start/end: "
-          f"{fmt(load['loadavg_start'] and load['loadavg_start'][0], '.2f')}/"
-          f"{fmt(load['loadavg_end'] and load['loadavg_end'][0], '.2f')}")
-    header = (f"{'precision':9} {'network':9} {'img/s best':>10} {'img/s med':>10} "
-              f"{'b1 ms min':>9} {'b1 ms med':>9} {'b256 ms min':>11} {'b256 ms med':>11} "
-              f"{'RSS MB':>7} {'+model':>6} {'dev MB':>6} {'cpu ms/step':>11} {'noise%':>6}")
+    print(
+        f"\ndevice: {report['device']}   backend: {report['backend']}   "
+        f"threads: {report['settings']['threads']}   load average at start/end: "
+        f"{fmt(load['loadavg_start'] and load['loadavg_start'][0], '.2f')}/"
+        f"{fmt(load['loadavg_end'] and load['loadavg_end'][0], '.2f')}"
+    )
+    header = (
+        f"{'precision':9} {'network':9} {'img/s best':>10} {'img/s med':>10} "
+        f"{'b1 ms min':>9} {'b1 ms med':>9} {'b256 ms min':>11} {'b256 ms med':>11} "
+        f"{'RSS MB':>7} {'+model':>6} {'dev MB':>6} {'cpu ms/step':>11} {'noise%':>6}"
+    )
     print(header)
     print("-" * len(header))
     for precision in report["settings"]["precisions"]:
         r = report[precision]
         for net in NETWORKS:
-            print(f"{precision:9} {net:9} {fmt(r[f'{net}_img_per_s']):>10} "
-                  f"{fmt(r[f'{net}_img_per_s_median']):>10} "
-                  f"{fmt(r[f'{net}_latency_b1_ms_min'], '.2f'):>9} "
-                  f"{fmt(r[f'{net}_latency_b1_ms_median'], '.2f'):>9} "
-                  f"{fmt(r[f'{net}_latency_b256_ms_min'], '.1f'):>11} "
-                  f"{fmt(r[f'{net}_latency_b256_ms_median'], '.1f'):>11} "
-                  f"{fmt(r[f'{net}_peak_rss_mb_min'], '.0f'):>7} "
-                  f"{fmt(r[f'{net}_peak_rss_over_import_mb_min'], '.0f'):>6} "
-                  f"{fmt(r[f'{net}_peak_device_mem_mb_min'], '.0f'):>6} "
-                  f"{fmt(r[f'{net}_step_cpu_ms_min'], '.1f'):>11} "
-                  f"{fmt(r[f'{net}_noise_pct'], '.0f'):>6}")
-        print(f"{precision:9} ratio keras/torch {fmt(r['ratio_vs_torch'], '.2f')} "
-              f"(median {fmt(r['ratio_vs_torch_median'], '.2f')}), keras/relu_cnn "
-              f"{fmt(r['ratio_vs_relu_cnn'], '.2f')} "
-              f"(median {fmt(r['ratio_vs_relu_cnn_median'], '.2f')}); by CPU time "
-              f"{fmt(r['ratio_vs_torch_cpu'], '.2f')} and {fmt(r['ratio_vs_relu_cnn_cpu'], '.2f')}")
+            print(
+                f"{precision:9} {net:9} {fmt(r[f'{net}_img_per_s']):>10} "
+                f"{fmt(r[f'{net}_img_per_s_median']):>10} "
+                f"{fmt(r[f'{net}_latency_b1_ms_min'], '.2f'):>9} "
+                f"{fmt(r[f'{net}_latency_b1_ms_median'], '.2f'):>9} "
+                f"{fmt(r[f'{net}_latency_b256_ms_min'], '.1f'):>11} "
+                f"{fmt(r[f'{net}_latency_b256_ms_median'], '.1f'):>11} "
+                f"{fmt(r[f'{net}_peak_rss_mb_min'], '.0f'):>7} "
+                f"{fmt(r[f'{net}_peak_rss_over_import_mb_min'], '.0f'):>6} "
+                f"{fmt(r[f'{net}_peak_device_mem_mb_min'], '.0f'):>6} "
+                f"{fmt(r[f'{net}_step_cpu_ms_min'], '.1f'):>11} "
+                f"{fmt(r[f'{net}_noise_pct'], '.0f'):>6}"
+            )
+        print(
+            f"{precision:9} ratio keras/torch {fmt(r['ratio_vs_torch'], '.2f')} "
+            f"(median {fmt(r['ratio_vs_torch_median'], '.2f')}), keras/relu_cnn "
+            f"{fmt(r['ratio_vs_relu_cnn'], '.2f')} "
+            f"(median {fmt(r['ratio_vs_relu_cnn_median'], '.2f')}); by CPU time "
+            f"{fmt(r['ratio_vs_torch_cpu'], '.2f')} and {fmt(r['ratio_vs_relu_cnn_cpu'], '.2f')}"
+        )
     for note in report["notes"]:
         print("note:", note)
 
@@ -712,49 +854,69 @@ def main(argv=None):
     if backend == "jax":
         notes.append("JAX: --threads reaches torch only; XLA sizes its own CPU thread pool.")
     if args.polynet_variant != "pinet" or args.init != "default":
-        notes.append(f"profiling run: keras PolyNet variant={args.polynet_variant}, "
-                     f"init={args.init} (not the package default)")
+        notes.append(
+            f"profiling run: keras PolyNet variant={args.polynet_variant}, "
+            f"init={args.init} (not the package default)"
+        )
     load_start = loadavg()
     if load_start and load_start[0] > 0.5 * args.threads:
         notes.append(
             f"1-minute load average {load_start[0]:.2f} at start on {cpu_count()} cores: "
             "other processes share the cores. Wall-clock numbers are unreliable (torch's "
             "spinning OpenMP/oneDNN barriers suffer most); read the CPU-time ratios at "
-            "--threads=1, or use --omp_wait_policy=passive and more --rounds.")
+            "--threads=1, or use --omp_wait_policy=passive and more --rounds."
+        )
     runs = {p: {n: [] for n in networks} for p in args.precisions}
     for round_index in range(args.rounds):
         for precision in args.precisions:
             # Rotate the order each round so no network always runs first.
-            order = networks[round_index % len(networks):] + networks[:round_index % len(networks)]
+            order = (
+                networks[round_index % len(networks) :] + networks[: round_index % len(networks)]
+            )
             for network in order:
-                print(f"[round {round_index + 1}/{args.rounds}] {precision} {network} ...",
-                      file=sys.stderr, flush=True)
+                print(
+                    f"[round {round_index + 1}/{args.rounds}] {precision} {network} ...",
+                    file=sys.stderr,
+                    flush=True,
+                )
                 runs[precision][network].append(run_child(args, network, precision))
-    devices = {r["device"].get("name", "cpu") for p in runs.values() for rs in p.values()
-               for r in rs}
+    devices = {
+        r["device"].get("name", "cpu") for p in runs.values() for rs in p.values() for r in rs
+    }
     gpu_names = sorted(d for d in devices if d != "cpu")
-    device = (", ".join(gpu_names) + f" (host: {cpu_name()}, {cpu_count()} cores)" if gpu_names
-              else f"{cpu_name()}, {cpu_count()} cores")
+    device = (
+        ", ".join(gpu_names) + f" (host: {cpu_name()}, {cpu_count()} cores)"
+        if gpu_names
+        else f"{cpu_name()}, {cpu_count()} cores"
+    )
     report = {
         "device": device,
         "backend": backend,
         "versions": versions(backend),
         "settings": {
-            "batch_size": args.batch_size, "steps_per_epoch": args.steps,
-            "repeats": args.repeats, "rounds": args.rounds, "threads": args.threads,
+            "batch_size": args.batch_size,
+            "steps_per_epoch": args.steps,
+            "repeats": args.repeats,
+            "rounds": args.rounds,
+            "threads": args.threads,
             "inter_op_threads": args.inter_op_threads,
             "omp_wait_policy_torch": args.omp_wait_policy,
-            "keras_loop": args.keras_loop, "steps_per_execution": args.steps_per_execution,
-            "jit_compile": args.jit_compile, "metrics": args.metrics,
-            "polynet_variant": args.polynet_variant, "init": args.init,
+            "keras_loop": args.keras_loop,
+            "steps_per_execution": args.steps_per_execution,
+            "jit_compile": args.jit_compile,
+            "metrics": args.metrics,
+            "polynet_variant": args.polynet_variant,
+            "init": args.init,
             "torch_flush_denormal": args.torch_flush_denormal,
-            "precisions": args.precisions, "quick": args.quick,
+            "precisions": args.precisions,
+            "quick": args.quick,
             "tf_enable_onednn_opts": os.environ.get("TF_ENABLE_ONEDNN_OPTS"),
         },
         "machine_state": {
-            "loadavg_start": load_start, "loadavg_end": loadavg(),
+            "loadavg_start": load_start,
+            "loadavg_end": loadavg(),
             "note": "1-minute load average above the core count means other work shared "
-                    "the cores: compare the ratios, not the absolute numbers.",
+            "the cores: compare the ratios, not the absolute numbers.",
         },
         "notes": notes,
     }

@@ -15,9 +15,8 @@ import subprocess
 import sys
 import tempfile
 
-from absl import flags
-
 import numpy as np
+from absl import flags
 from PIL import Image
 
 from pinet_keras import _cli
@@ -28,7 +27,9 @@ from pinet_keras.export.files import training_run
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model", None, "The trained `.keras` model.", required=True)
-flags.DEFINE_list("tflite", None, "The `.tflite` file(s) to run through predict_tflite.py.", required=True)
+flags.DEFINE_list(
+    "tflite", None, "The `.tflite` file(s) to run through predict_tflite.py.", required=True
+)
 _cli.define_model_data_flags()
 flags.DEFINE_integer("num_images", 50, "Test images to write as PNG.")
 
@@ -58,9 +59,13 @@ def main(_):
             )
             if result.returncode:
                 errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-                why = errors[-1][len("error: "):] if errors else result.stderr.strip()[-500:]
+                why = errors[-1][len("error: ") :] if errors else result.stderr.strip()[-500:]
                 raise RuntimeError(f"predict_tflite.py failed on --tflite={tflite}: {why}")
-            names = [line.split(None, 1)[1].rsplit(" ", 1)[0] for line in result.stdout.splitlines() if line.strip()]
+            names = [
+                line.split(None, 1)[1].rsplit(" ", 1)[0]
+                for line in result.stdout.splitlines()
+                if line.strip()
+            ]
             top1 = np.array([class_names.index(name) for name in names])
             agree = int((top1 == keras_top1).sum())
             print(

@@ -54,15 +54,14 @@ classify your own images as an app would:
 import json
 import os
 
+import keras
+import numpy as np
 from absl import flags
 from absl import logging
 
-import keras
-import numpy as np
-
 from pinet_keras import _cli
-from pinet_keras import export
 from pinet_keras import _io
+from pinet_keras import export
 from pinet_keras._io import atomic_output
 from pinet_keras.data import dataset_info
 from pinet_keras.data import load_arrays
@@ -78,7 +77,9 @@ FORMATS = ("saved_model", *export.QUANTIZATIONS)
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model", None, "The trained `.keras` model.", required=True)
 flags.DEFINE_string("output_dir", None, "Folder for the exported files.", required=True)
-flags.DEFINE_list("formats", list(FORMATS), "Formats to export: saved_model and/or TFLite quantizations.")
+flags.DEFINE_list(
+    "formats", list(FORMATS), "Formats to export: saved_model and/or TFLite quantizations."
+)
 _cli.define_model_data_flags()
 flags.DEFINE_enum(
     "input_normalization",
@@ -87,7 +88,9 @@ flags.DEFINE_enum(
     "Only for a `.keras` model of pinet_keras 0.1.0 (which takes normalized images) without its "
     "metrics.json: what it was trained on.",
 )
-flags.DEFINE_bool("int8_output", False, "int8 logits (with scale and zero point) in the int8 model.")
+flags.DEFINE_bool(
+    "int8_output", False, "int8 logits (with scale and zero point) in the int8 model."
+)
 flags.DEFINE_enum(
     "split",
     "test",
@@ -100,10 +103,14 @@ flags.DEFINE_integer("max_test_examples", 0, "Images for the checks (0: all).")
 flags.DEFINE_integer("num_representative", 200, "Training images to calibrate the int8 model.")
 flags.DEFINE_enum("calibration", "percentile", list(export.CALIBRATIONS), "int8 activation ranges.")
 flags.DEFINE_bool(
-    "fold", True, "Fold each polynomial layer to one product plus a constant before int8 conversion."
+    "fold",
+    True,
+    "Fold each polynomial layer to one product plus a constant before int8 conversion.",
 )
 flags.DEFINE_float(
-    "percentile", export.DEFAULT_PERCENTILE, "Percentile of the ranges for --calibration=percentile."
+    "percentile",
+    export.DEFAULT_PERCENTILE,
+    "Percentile of the ranges for --calibration=percentile.",
 )
 flags.DEFINE_float(
     "bound",
@@ -121,18 +128,24 @@ def check_flags():
     formats = [f.strip() for f in FLAGS.formats if f.strip()]
     unknown = sorted(set(formats) - set(FORMATS))
     if not formats or unknown:
-        raise ValueError(f"--formats: unknown {unknown or 'none given'}; choose from {', '.join(FORMATS)}")
+        raise ValueError(
+            f"--formats: unknown {unknown or 'none given'}; choose from {', '.join(FORMATS)}"
+        )
     check_calibration(FLAGS.calibration, FLAGS.percentile)
     if FLAGS.num_representative < 1:
         raise ValueError(f"--num_representative must be at least 1, got {FLAGS.num_representative}")
     if FLAGS.max_test_examples < 0:
-        raise ValueError(f"--max_test_examples must be 0 (all) or more, got {FLAGS.max_test_examples}")
+        raise ValueError(
+            f"--max_test_examples must be 0 (all) or more, got {FLAGS.max_test_examples}"
+        )
     if FLAGS.latency_runs < 0:
         raise ValueError(f"--latency_runs must be 0 or more, got {FLAGS.latency_runs}")
     if FLAGS.bound and not 50 < FLAGS.bound <= 100:
         raise ValueError(f"--bound must be 0 (off) or a percentile in (50, 100], got {FLAGS.bound}")
     if not FLAGS.fold and FLAGS.bound:
-        raise ValueError("--nofold: the bound clips the folded layers; pass --bound=0 with --nofold")
+        raise ValueError(
+            "--nofold: the bound clips the folded layers; pass --bound=0 with --nofold"
+        )
     if FLAGS.int8_output and "int8" not in formats:
         raise ValueError("--int8_output needs int8 in --formats")
     _io.check_writable_folder(FLAGS.output_dir)
@@ -163,7 +176,9 @@ def load_model(training):
     mean = variance = None
     if input_normalization == "standardize":
         mean, variance = export.legacy_standardization(FLAGS.dataset or training["dataset"])
-    print(f"{FLAGS.model} takes normalized images ({input_normalization}): adding its preprocessing.")
+    print(
+        f"{FLAGS.model} takes normalized images ({input_normalization}): adding its preprocessing."
+    )
     return export.add_pixel_preprocessing(model, input_normalization, mean=mean, variance=variance)
 
 
@@ -212,7 +227,11 @@ def main(_):
         class_names=info.class_names,
         source={
             "model_file": os.path.basename(FLAGS.model),
-            "training": {k: training[k] for k in ("model", "params", "epochs", "test_accuracy") if k in training},
+            "training": {
+                k: training[k]
+                for k in ("model", "params", "epochs", "test_accuracy")
+                if k in training
+            },
         },
     )
 
@@ -272,7 +291,9 @@ def main(_):
                     )
                 ),
             },
-            "formats": {name: {"file": output_name(name), **result} for name, result in results.items()},
+            "formats": {
+                name: {"file": output_name(name), **result} for name, result in results.items()
+            },
         }
         with open(os.path.join(staging, "report.json"), "w", encoding="utf-8") as f:
             f.write(json.dumps(report, indent=2) + "\n")

@@ -40,8 +40,14 @@ def main(_):
             for form in FLAGS.forms:
                 if (form, degree, seed) in done:
                     continue
-                command = [sys.executable, SCRIPT, f"--data_dir={FLAGS.data_dir}",
-                           f"--form={form}", f"--degree={degree}", f"--seed={seed}"]
+                command = [
+                    sys.executable,
+                    SCRIPT,
+                    f"--data_dir={FLAGS.data_dir}",
+                    f"--form={form}",
+                    f"--degree={degree}",
+                    f"--seed={seed}",
+                ]
                 run = subprocess.run(command, capture_output=True, text=True, check=True)
                 results.append(json.loads(run.stdout.strip().splitlines()[-1]))
                 print(json.dumps(results[-1]), flush=True)

@@ -14,10 +14,8 @@ degree (README's table of forms; `examples/fashion_mnist_forms.py` runs it).
 import json
 import time
 
-from absl import flags
-
 import keras
-import numpy as np
+from absl import flags
 
 import pinet_keras
 from pinet_keras import _cli
@@ -46,9 +44,7 @@ def main(_):
     x_train = x_train.astype("float32") / 255.0
     x_test = x_test.astype("float32") / 255.0
 
-    model = pinet_keras.PolyNet(
-        form=FLAGS.form, degree=FLAGS.degree, **INITIALIZERS[FLAGS.init]
-    )
+    model = pinet_keras.PolyNet(form=FLAGS.form, degree=FLAGS.degree, **INITIALIZERS[FLAGS.init])
     model.compile(
         optimizer=keras.optimizers.Adam(1e-3),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),

@@ -48,11 +48,13 @@ flags.DEFINE_string("output_dir", pretrained.FILES_DIR, "Where the models' folde
 flags.DEFINE_list("models", list(pretrained.NAMES), "Which models to build.")
 flags.DEFINE_list("storages", ["int8", "float16", "float32"], "Weight storages to try, in order.")
 flags.DEFINE_float(
-    "max_change_points", 0.05,
+    "max_change_points",
+    0.05,
     "Largest change of the full-test-split accuracy (percentage points) the storage may cause.",
 )
 flags.DEFINE_float(
-    "min_agreement", 0.999,
+    "min_agreement",
+    0.999,
     "Smallest top-1 agreement of the stored model with the original on the test split.",
 )
 flags.DEFINE_bool("overwrite", False, "Replace existing model folders.")
@@ -136,9 +138,9 @@ def check_run(name):
     needed = {
         os.path.join(run_dir, "model.keras"): SPECS[name]["command"],
         os.path.join(run_dir, "metrics.json"): SPECS[name]["command"],
-        os.path.join(run_dir, "export", pretrained._tflite_file_name("int8")): EXPORT_COMMAND.format(
-            run=SPECS[name]["run"], data=SPECS[name]["dataset"]
-        ),
+        os.path.join(
+            run_dir, "export", pretrained._tflite_file_name("int8")
+        ): EXPORT_COMMAND.format(run=SPECS[name]["run"], data=SPECS[name]["dataset"]),
     }
     for path, command in needed.items():
         if not os.path.isfile(path):
@@ -151,10 +153,16 @@ def git_commit():
     """The repository's HEAD (with ``-dirty`` if the tree has changes), or None."""
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
-                              text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                               capture_output=True, text=True, check=True).stdout.strip()
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return None
     return head + ("-dirty" if dirty else "")
@@ -198,10 +206,18 @@ def choose_storage(original, reference, images, labels, staging):
         logits = predict(stored, images)
         result = accuracy(logits, labels, reference)
         change = 100 * (result["test"]["accuracy"] - base)
-        tried.append({"weights": kind, "change_points": round(change, 4), **result,
-                      "weights_bytes": os.path.getsize(weights)})
-        print(f"  storage {kind}: {result['test']['accuracy']:.4f} ({change:+.2f} points), "
-              f"agreement {result['test']['top1_agreement']:.4f}, {os.path.getsize(weights)} bytes")
+        tried.append(
+            {
+                "weights": kind,
+                "change_points": round(change, 4),
+                **result,
+                "weights_bytes": os.path.getsize(weights),
+            }
+        )
+        print(
+            f"  storage {kind}: {result['test']['accuracy']:.4f} ({change:+.2f} points), "
+            f"agreement {result['test']['top1_agreement']:.4f}, {os.path.getsize(weights)} bytes"
+        )
         agreement = result["test"]["top1_agreement"]
         if abs(change) <= FLAGS.max_change_points + 1e-9 and agreement >= FLAGS.min_agreement:
             return stored, logits, {"weights": kind, "tried": tried}
@@ -233,8 +249,10 @@ def build(name, when, commit):
     (_, _), (x_test, y_test) = load_arrays(dataset, os.path.join(FLAGS.data_dir, dataset))
     reference = predict(original, x_test)
     target = os.path.join(FLAGS.output_dir, name)
-    with _io.atomic_output(target, FLAGS.overwrite) as staging, \
-            tempfile.TemporaryDirectory() as scratch:
+    with (
+        _io.atomic_output(target, FLAGS.overwrite) as staging,
+        tempfile.TemporaryDirectory() as scratch,
+    ):
         os.makedirs(staging)
         stored, logits, storage_report = choose_storage(
             original, reference, x_test, y_test, staging
@@ -247,8 +265,12 @@ def build(name, when, commit):
             "title": spec["title"],
             "dataset": dataset,
             "class_names": list(info.class_names),
-            "input": {"shape": [None, *info.input_shape], "pixels": "raw, 0..255 (uint8 or float)",
-                      "preprocessing": "inside the model", "output": "logits"},
+            "input": {
+                "shape": [None, *info.input_shape],
+                "pixels": "raw, 0..255 (uint8 or float)",
+                "preprocessing": "inside the model",
+                "output": "logits",
+            },
             "architecture": metrics.get("model"),
             "params": int(stored.count_params()),
             "degree": int(polynomial_degree(stored)),
@@ -256,12 +278,13 @@ def build(name, when, commit):
             "date_packaged": when,
             "packaged_at_commit": commit,
             "packaged_by": "python examples/make_pretrained.py --runs_dir=runs "
-                           "--data_dir=../shared/data --overwrite",
+            "--data_dir=../shared/data --overwrite",
             "training": {
                 "command": spec["command"],
                 "commit": TRAINING_COMMIT,
                 "date": datetime.datetime.fromtimestamp(
-                    os.path.getmtime(model_path), datetime.timezone.utc).strftime("%Y-%m-%d"),
+                    os.path.getmtime(model_path), datetime.timezone.utc
+                ).strftime("%Y-%m-%d"),
                 "package_version": metrics.get("package_version"),
                 "epochs": metrics.get("epochs"),
                 "best_epoch": metrics.get("best_epoch"),
@@ -285,7 +308,7 @@ def build(name, when, commit):
             "shipped": True,
             "made_by": EXPORT_COMMAND.format(run=spec["run"], data=dataset),
             "from": "the float32 original (folded, percentile-calibrated on 200 training "
-                    "images, bounded); agreement below is with the stored Keras model",
+            "images, bounded); agreement below is with the stored Keras model",
             **evaluate_file(int8_path, x_test, y_test, logits, reference),
         }
         print(f"  int8: {card['tflite']['int8']['test']}")
@@ -294,7 +317,7 @@ def build(name, when, commit):
             "file": None,
             "shipped": False,
             "made_by": f"pinet_keras.pretrained.tflite_path({name!r}, 'float32'): converted from "
-                       "the stored Keras model on first request, into the cache folder; unbounded",
+            "the stored Keras model on first request, into the cache folder; unbounded",
             **evaluate_file(float32_path, x_test, y_test, logits, reference),
         }
         print(f"  float32: {card['tflite']['float32']['test']}")
@@ -354,8 +377,12 @@ def markdown(card):
             f"{_pct(result['test']['top1_agreement'])} with the stored model | "
             f"{result['size_bytes']:,} B |"
         )
-    lines += ["", "The numbers are measured by `examples/make_pretrained.py`; `card.json` has "
-              "them all, with the full training configuration.", ""]
+    lines += [
+        "",
+        "The numbers are measured by `examples/make_pretrained.py`; `card.json` has "
+        "them all, with the full training configuration.",
+        "",
+    ]
     return "\n".join(lines)
 
 

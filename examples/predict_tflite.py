@@ -18,9 +18,8 @@ line) overrides the class names.
 
 import os
 
-from absl import flags
-
 import numpy as np
+from absl import flags
 from PIL import Image
 
 from pinet_keras import _cli
@@ -79,7 +78,9 @@ def read_metadata(path):
 def read_image(path, height, width, channels):
     """A uint8 array (height, width, channels) of raw pixels from a PNG or JPEG file."""
     if channels not in (1, 3):
-        raise ValueError(f"Only models with 1 or 3 input channels take images; this one has {channels}.")
+        raise ValueError(
+            f"Only models with 1 or 3 input channels take images; this one has {channels}."
+        )
     try:
         with Image.open(path) as image:
             image = image.convert("L" if channels == 1 else "RGB")
@@ -87,7 +88,9 @@ def read_image(path, height, width, channels):
                 image = image.resize((width, height), Image.BILINEAR)
             array = np.asarray(image, dtype=np.uint8)
     except (OSError, SyntaxError) as error:  # PIL's errors for files that are not images
-        raise ValueError(f"{path} is not a readable image ({error}); pass PNG or JPEG files") from error
+        raise ValueError(
+            f"{path} is not a readable image ({error}); pass PNG or JPEG files"
+        ) from error
     return array.reshape(height, width, channels)
 
 

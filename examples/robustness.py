@@ -25,9 +25,8 @@ import json
 import os
 import time
 
-from absl import flags
-
 import numpy as np
+from absl import flags
 
 from pinet_keras import _cli
 from pinet_keras import _io
@@ -58,7 +57,13 @@ flags.DEFINE_bool("overwrite", False, "Replace an existing --output.")
 
 
 def main(_):
-    for name in ("max_test_examples", "noise_examples", "gradient_starts", "gradient_steps", "num_representative"):
+    for name in (
+        "max_test_examples",
+        "noise_examples",
+        "gradient_starts",
+        "gradient_steps",
+        "num_representative",
+    ):
         minimum = 0 if name == "max_test_examples" else 1
         if FLAGS[name].value < minimum:
             raise ValueError(f"--{name} must be at least {minimum}, got {FLAGS[name].value}")
@@ -108,9 +113,15 @@ def main(_):
         name: (lambda m: lambda x: m.predict(x, batch_size=256, verbose=0))(m)
         for name, m in keras_models.items()
     }
-    for path in sorted(glob.glob(os.path.join(FLAGS.export_dir or "", "*.tflite"))) if FLAGS.export_dir else []:
+    for path in (
+        sorted(glob.glob(os.path.join(FLAGS.export_dir or "", "*.tflite")))
+        if FLAGS.export_dir
+        else []
+    ):
         runner = export.TFLiteRunner(path)
-        predictors[os.path.basename(path)] = (lambda r: lambda x: r.predict(x, batch_size=64))(runner)
+        predictors[os.path.basename(path)] = (lambda r: lambda x: r.predict(x, batch_size=64))(
+            runner
+        )
     saved_model = os.path.join(FLAGS.export_dir or "", "saved_model")
     if FLAGS.export_dir and os.path.isdir(saved_model):
         predictors["saved_model"] = lambda x: export.predict_saved_model(saved_model, x)

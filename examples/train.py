@@ -77,7 +77,9 @@ CONFIG_FLAGS = _cli.define_config_flags(
 )
 MODEL_OVERRIDES = ("width", "num_blocks", "dropout")
 flags.DEFINE_integer("width", None, "Filters of the first block (preset's default if unset).")
-flags.DEFINE_integer("num_blocks", None, "Number of polynomial blocks; the degree is 2**num_blocks.")
+flags.DEFINE_integer(
+    "num_blocks", None, "Number of polynomial blocks; the degree is 2**num_blocks."
+)
 flags.DEFINE_float("dropout", None, "Dropout before the head (preset's default if unset).")
 flags.DEFINE_integer(
     "cpu_devices", 0, "Split the CPU into this many logical devices (--strategy=mirrored, no GPU)."
@@ -120,7 +122,10 @@ def main(argv):
     # Errors (bad flags, files, a locked or different run, divergence) are
     # reported in one line by `_cli.run`.
     metrics = train(config)
-    summary = {k: metrics[k] for k in ("dataset", "model", "params", "epochs", "test_accuracy", "test_loss")}
+    summary = {
+        k: metrics[k]
+        for k in ("dataset", "model", "params", "epochs", "test_accuracy", "test_loss")
+    }
     print(json.dumps(summary))
     return 0
 

@@ -65,6 +65,7 @@ flags.DEFINE_multi_string(
     "Fix a hyperparameter instead of searching it, name=value (repeatable), e.g. --fix=width=16.",
 )
 
+
 def main(argv):
     del argv
     from pinet_keras.tuning import parse_fixed
@@ -72,7 +73,15 @@ def main(argv):
 
     config = _cli.config_from_flags(TuneConfig, CONFIG_FLAGS, fixed=parse_fixed(FLAGS.fix))
     metrics = tune(config)
-    keys = ("dataset", "tuner", "trials_completed", "best_val_accuracy", "test_accuracy", "test_loss", "params")
+    keys = (
+        "dataset",
+        "tuner",
+        "trials_completed",
+        "best_val_accuracy",
+        "test_accuracy",
+        "test_loss",
+        "params",
+    )
     summary = {k: metrics[k] for k in keys}
     summary["best_hyperparameters"] = metrics["best_hyperparameters"]
     print(json.dumps(summary))

@@ -165,7 +165,10 @@ def run(main, argv=None):
             if flags.FLAGS.debug:
                 raise
             reason = str(error) or "interrupted"
-            print(f"error: {reason}; nothing half-written was left, rerun the command to resume.", file=sys.stderr)
+            print(
+                f"error: {reason}; nothing half-written was left, rerun the command to resume.",
+                file=sys.stderr,
+            )
             sys.exit(EXIT_INTERRUPTED)
         except known_errors() as error:
             if flags.FLAGS.debug:

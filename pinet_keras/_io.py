@@ -27,7 +27,9 @@ def check_overwrite(path, overwrite=False):
     """Raises ``FileExistsError`` naming ``path`` if it exists and not ``overwrite``."""
     path = os.fspath(path)
     if not overwrite and os.path.lexists(path):
-        raise FileExistsError(f"{path} already exists. Pass overwrite=True (--overwrite) to replace it.")
+        raise FileExistsError(
+            f"{path} already exists. Pass overwrite=True (--overwrite) to replace it."
+        )
 
 
 def _suffix(name):
@@ -41,7 +43,9 @@ def temporary_path(path):
     """A new temporary path beside ``path``, recognized by `is_temporary`."""
     path = os.fspath(path)
     parent, name = os.path.split(os.path.abspath(path))
-    return os.path.join(parent, f".{name}{TEMP_MARK}{os.getpid()}-{uuid.uuid4().hex[:12]}{_suffix(name)}")
+    return os.path.join(
+        parent, f".{name}{TEMP_MARK}{os.getpid()}-{uuid.uuid4().hex[:12]}{_suffix(name)}"
+    )
 
 
 def is_temporary(name):

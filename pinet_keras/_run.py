@@ -120,7 +120,9 @@ class RunFolder:
         names: maps a setting to the flag shown in messages.
     """
 
-    def __init__(self, path, outputs, settings_file, finished, finished_is_final=True, what="run", names=None):
+    def __init__(
+        self, path, outputs, settings_file, finished, finished_is_final=True, what="run", names=None
+    ):
         self.path = os.fspath(path)
         self.outputs = tuple(outputs) + (settings_file,)
         self.settings_file = settings_file
@@ -147,7 +149,9 @@ class RunFolder:
         _io.check_writable_folder(self.path)
         if os.path.lexists(self.path) and not os.path.isdir(self.path):
             raise NotADirectoryError(
-                errno.ENOTDIR, f"Not a folder: {self.path} is a file; choose another --output_dir", self.path
+                errno.ENOTDIR,
+                f"Not a folder: {self.path} is a file; choose another --output_dir",
+                self.path,
             )
         self._created = not os.path.exists(self.path)
         os.makedirs(self.path, exist_ok=True)

@@ -79,9 +79,7 @@ class BranchUniform(keras.initializers.Initializer):
     def __call__(self, shape, dtype=None):
         fan_in = self.fan_in or int(np.prod(shape[:-1] if len(shape) > 1 else shape))
         bound = self.scale / math.sqrt(fan_in)
-        return keras.random.uniform(
-            shape, minval=-bound, maxval=bound, dtype=dtype, seed=self.seed
-        )
+        return keras.random.uniform(shape, minval=-bound, maxval=bound, dtype=dtype, seed=self.seed)
 
     def get_config(self):
         return {

@@ -12,9 +12,7 @@ import pytest  # noqa: E402
 BACKEND = keras.backend.backend()
 SHARED_DATA = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data")
 
-tensorflow_only = pytest.mark.skipif(
-    BACKEND != "tensorflow", reason="needs the TensorFlow backend"
-)
+tensorflow_only = pytest.mark.skipif(BACKEND != "tensorflow", reason="needs the TensorFlow backend")
 
 
 def gradients(layer, x):

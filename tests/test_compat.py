@@ -54,7 +54,8 @@ def test_calibrate_only_records_ranges(calibrated):
     model = schema.Model.GetRootAs(calibrated, 0)
     subgraph = model.Subgraphs(0)
     ranged = [
-        i for i in range(subgraph.TensorsLength())
+        i
+        for i in range(subgraph.TensorsLength())
         if subgraph.Tensors(i).Quantization() is not None
         and subgraph.Tensors(i).Quantization().MinLength() == 1
     ]
@@ -94,7 +95,9 @@ def test_flatbuffer_round_trip(model, images):
     assert any(b"images" in name if isinstance(name, bytes) else "images" in name for name in names)
     again = _compat.flatbuffer_to_bytes(parsed)
     assert again[4:8] == b"TFL3"
-    np.testing.assert_array_equal(export.run_tflite(again, images), export.run_tflite(content, images))
+    np.testing.assert_array_equal(
+        export.run_tflite(again, images), export.run_tflite(content, images)
+    )
     # An edit survives the round trip.
     parsed.description = "edited"
     edited = _compat.flatbuffer_from_bytes(_compat.flatbuffer_to_bytes(parsed))

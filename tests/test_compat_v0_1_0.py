@@ -84,7 +84,9 @@ def test_trains(name):
         before = [np.array(w) for w in model.trainable_weights]
         history = model.fit(x, labels, batch_size=32, epochs=1, verbose=0)
         assert np.isfinite(history.history["loss"]).all()
-        assert any(not np.array_equal(a, np.array(w)) for a, w in zip(before, model.trainable_weights))
+        assert any(
+            not np.array_equal(a, np.array(w)) for a, w in zip(before, model.trainable_weights)
+        )
         assert np.isfinite(model.predict(x, verbose=0)).all()
 
 
@@ -100,7 +102,9 @@ def test_raw_pixel_model_from_a_0_1_0_model(name):
         mean=255 * np.asarray(info.mean),
         variance=np.square(255 * np.asarray(info.std)),
     )
-    model = keras.Sequential([keras.Input((8, 8, 1)), *preprocessing, keras.saving.load_model(path)])
+    model = keras.Sequential(
+        [keras.Input((8, 8, 1)), *preprocessing, keras.saving.load_model(path)]
+    )
     assert has_pixel_preprocessing(model) and polynomial_degree(model) == 32
     logits = model.predict(expected["pixels"], verbose=0)
     np.testing.assert_allclose(logits, expected["logits"], rtol=1e-5, atol=1e-5)

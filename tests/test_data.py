@@ -10,13 +10,13 @@ import pytest
 
 from pinet_keras import data
 from pinet_keras.data import DATASETS
+from pinet_keras.data import arrays as arrays_module
 from pinet_keras.data import dataset_info
 from pinet_keras.data import load_arrays
 from pinet_keras.data import make_datasets
 from pinet_keras.data import pixel_statistics
-from pinet_keras.data.idx import read_idx
 from pinet_keras.data import split_validation
-from pinet_keras.data import arrays as arrays_module
+from pinet_keras.data.idx import read_idx
 from tests.conftest import SHARED_DATA
 from tests.conftest import tensorflow_only
 
@@ -467,9 +467,13 @@ def test_make_datasets_yields_raw_pixels_and_their_statistics():
     np.testing.assert_array_equal(y, y_train[train_indices])
     np.testing.assert_array_equal(collect(datasets.test)[0], x_test)
     # pixel_mean / pixel_variance: numpy's per-channel mean and variance of the training split only.
-    assert isinstance(info.pixel_mean, tuple) and len(info.pixel_mean) == len(info.pixel_variance) == 1
+    assert (
+        isinstance(info.pixel_mean, tuple) and len(info.pixel_mean) == len(info.pixel_variance) == 1
+    )
     np.testing.assert_allclose(info.pixel_mean, x.mean(axis=(0, 1, 2)), rtol=1e-10)
-    np.testing.assert_allclose(info.pixel_variance, x.astype(np.float64).var(axis=(0, 1, 2)), rtol=1e-10)
+    np.testing.assert_allclose(
+        info.pixel_variance, x.astype(np.float64).var(axis=(0, 1, 2)), rtol=1e-10
+    )
     full = make_datasets("digits", batch_size=64, validation_split=0)
     assert full.info.pixel_mean != info.pixel_mean
     np.testing.assert_allclose(full.info.pixel_mean, x_train.mean(axis=(0, 1, 2)), rtol=1e-10)

@@ -47,7 +47,9 @@ def _train(digits, input_normalization):
         width=4,
         num_blocks=2,
         normalization="batch",
-        preprocessing=pixel_preprocessing(DIGITS, input_normalization, mean=mean, variance=variance),
+        preprocessing=pixel_preprocessing(
+            DIGITS, input_normalization, mean=mean, variance=variance
+        ),
         name=f"digits_{input_normalization}",
     )
     model.compile(
@@ -76,7 +78,9 @@ def representative(digits):
 
 
 def _metadata(model):
-    return export.model_metadata(model, dataset="digits", class_names=CLASS_NAMES, source={"test": 1})
+    return export.model_metadata(
+        model, dataset="digits", class_names=CLASS_NAMES, source={"test": 1}
+    )
 
 
 @pytest.fixture(scope="module")
@@ -158,7 +162,9 @@ def test_int8_output(unit_model, representative, digits):
     runner = export.TFLiteRunner(content)
     assert (runner.input_dtype, runner.output_dtype) == (np.uint8, np.int8)
     assert runner._input["quantization"] == (1.0, 0)
-    float_output = export.run_tflite(export.convert_to_tflite(unit_model, "int8", representative), x_test[:32])
+    float_output = export.run_tflite(
+        export.convert_to_tflite(unit_model, "int8", representative), x_test[:32]
+    )
     step = runner._output["quantization"][0]
     np.testing.assert_allclose(runner.predict(x_test[:32]), float_output, atol=step + 1e-6)
     with pytest.raises(ValueError, match="int8_output=True needs quantization='int8'"):
@@ -209,7 +215,9 @@ def test_saved_model_metadata_round_trip(unit_files):
 def test_standardize_metadata(standardize_model, digits):
     (x_train, _), _ = digits
     metadata = export.read_tflite_metadata(
-        export.convert_to_tflite(standardize_model, "float16", metadata=_metadata(standardize_model))
+        export.convert_to_tflite(
+            standardize_model, "float16", metadata=_metadata(standardize_model)
+        )
     )
     _check_metadata(metadata, "standardize")
     mean, variance = pixel_statistics(x_train)
@@ -275,7 +283,9 @@ def test_evaluate_tflite_counts_nan_as_wrong(unit_model, unit_files, digits):
     images = x_test[:8].astype("float32")
     labels = unit_model.predict(images, verbose=0).argmax(-1)
     images[[1, 5], 2, 3, 0] = np.nan  # NaN is not a pixel: PixelRange lets it through
-    result = export.evaluate_tflite(unit_files["float32"], images, labels, unit_model.predict(images, verbose=0), latency_runs=0)
+    result = export.evaluate_tflite(
+        unit_files["float32"], images, labels, unit_model.predict(images, verbose=0), latency_runs=0
+    )
     assert result["non_finite"] == 2
     assert result["accuracy"] == 0.75 and result["top1_agreement"] == 0.75
 
@@ -321,8 +331,10 @@ def test_bound_gives_bounded_logits_everywhere(representative, tmp_path):
     limit = _logit_bound(bounded)
     # On the representative images, nothing changes.
     np.testing.assert_allclose(
-        bounded.predict(representative, verbose=0), model.predict(representative, verbose=0),
-        rtol=1e-4, atol=1e-4 * np.abs(model.predict(representative, verbose=0)).max(),
+        bounded.predict(representative, verbose=0),
+        model.predict(representative, verbose=0),
+        rtol=1e-4,
+        atol=1e-4 * np.abs(model.predict(representative, verbose=0)).max(),
     )
     outputs = {"keras": bounded.predict(x, verbose=0)}
     outputs["keras_float16"] = np.asarray(
@@ -330,8 +342,12 @@ def test_bound_gives_bounded_logits_everywhere(representative, tmp_path):
     )
     for quantization in ("float32", "float16", "int8"):
         path = export.export_tflite(
-            model, str(tmp_path / f"{quantization}.tflite"), quantization,
-            representative_data=representative, bound=100, metadata=_metadata(model),
+            model,
+            str(tmp_path / f"{quantization}.tflite"),
+            quantization,
+            representative_data=representative,
+            bound=100,
+            metadata=_metadata(model),
         )
         assert export.read_tflite_metadata(path)["bounded"] is True
         outputs[quantization] = export.run_tflite(path, x)
@@ -409,12 +425,15 @@ def test_robustness_probes_search_and_sweep(unit_model, digits):
 # -- The scripts ---------------------------------------------------------------------------
 
 
-
 def _start(args, data_path=None, **env):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **env}
     return subprocess.Popen(
         [sys.executable, "-c", SCRIPT_RUNNER, data_path or ""] + args,
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 
@@ -425,7 +444,9 @@ def _finish(process):
 
 def _run_all(runs):
     """Runs scripts side by side: ``{name: (args, data_path, env)}`` -> ``{name: process}``."""
-    started = {name: _start(args, data_path, **env) for name, (args, data_path, env) in runs.items()}
+    started = {
+        name: _start(args, data_path, **env) for name, (args, data_path, env) in runs.items()
+    }
     return {name: _finish(process) for name, process in started.items()}
 
 
@@ -480,9 +501,17 @@ def test_export_script_on_v0_1_0_models(tmp_path):
         old_accuracy = float(np.mean(expected["logits"].argmax(-1) == expected["labels"]))
         out = folder / "export"
         assert sorted(os.listdir(out)) == [
-            "labels.txt", "model_float32.tflite", "model_int8.tflite", "report.json"
+            "labels.txt",
+            "model_float32.tflite",
+            "model_int8.tflite",
+            "report.json",
         ]
-        assert sorted(os.listdir(folder)) == ["expected.npz", "export", "metrics.json", "model.keras"]
+        assert sorted(os.listdir(folder)) == [
+            "expected.npz",
+            "export",
+            "metrics.json",
+            "model.keras",
+        ]
         report = json.loads((out / "report.json").read_text())
         assert report["dataset"] == "digits" and report["test_examples"] == 32
         assert report["input"]["input_normalization"] == normalization
@@ -504,7 +533,11 @@ def _tiny_run(tmp_path, with_metrics=True):
     keras.utils.set_random_seed(2)
     shape = (12, 12, 1)
     model = PolyNet(
-        input_shape=shape, num_classes=3, width=2, num_blocks=2, preprocessing=pixel_preprocessing(shape)
+        input_shape=shape,
+        num_classes=3,
+        width=2,
+        num_blocks=2,
+        preprocessing=pixel_preprocessing(shape),
     )
     folder = tmp_path / ("run" if with_metrics else "bare_run")
     folder.mkdir()
@@ -543,30 +576,55 @@ def test_export_script_errors_leave_everything_as_it_was(tmp_path):
     new = str(tmp_path / "new_export")
     runs = {
         "no_dataset": (
-            ["examples/export.py", f"--model={bare / 'model.keras'}", f"--output_dir={new}"] + common,
-            None, {},
+            ["examples/export.py", f"--model={bare / 'model.keras'}", f"--output_dir={new}"]
+            + common,
+            None,
+            {},
         ),
         "exists": (
-            ["examples/export.py", f"--model={model}", f"--output_dir={old}"] + common, data_path, {},
+            ["examples/export.py", f"--model={model}", f"--output_dir={old}"] + common,
+            data_path,
+            {},
         ),
         "int8_fails": (
-            ["examples/export.py", f"--model={model}", f"--output_dir={old}", "--overwrite",
-             "--formats=float32,saved_model,int8"] + common,
-            data_path, {"PINET_TEST_FAIL_INT8": "1"},
+            [
+                "examples/export.py",
+                f"--model={model}",
+                f"--output_dir={old}",
+                "--overwrite",
+                "--formats=float32,saved_model,int8",
+            ]
+            + common,
+            data_path,
+            {"PINET_TEST_FAIL_INT8": "1"},
         ),
         "no_representative": (
-            ["examples/export.py", f"--model={model}", f"--output_dir={new}", "--latency_runs=1",
-             "--num_representative=0"],
-            data_path, {},
+            [
+                "examples/export.py",
+                f"--model={model}",
+                f"--output_dir={new}",
+                "--latency_runs=1",
+                "--num_representative=0",
+            ],
+            data_path,
+            {},
         ),
         "bound": (
-            ["examples/export.py", f"--model={model}", f"--output_dir={new}", "--bound=30"] + common,
-            data_path, {},
+            ["examples/export.py", f"--model={model}", f"--output_dir={new}", "--bound=30"]
+            + common,
+            data_path,
+            {},
         ),
         "formats": (
-            ["examples/export.py", f"--model={model}", f"--output_dir={new}", "--formats=float32,bogus"]
+            [
+                "examples/export.py",
+                f"--model={model}",
+                f"--output_dir={new}",
+                "--formats=float32,bogus",
+            ]
             + common,
-            data_path, {},
+            data_path,
+            {},
         ),
     }
     results = _run_all(runs)
@@ -605,17 +663,30 @@ def test_export_script_end_to_end_with_bound_and_overwrite(tmp_path):
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "non-finite" in result.stdout  # the table
     assert sorted(os.listdir(out)) == [
-        "labels.txt", "model_float16.tflite", "model_int8.tflite", "report.json", "saved_model"
+        "labels.txt",
+        "model_float16.tflite",
+        "model_int8.tflite",
+        "report.json",
+        "saved_model",
     ]
     assert sorted(os.listdir(tmp_path)) == ["export", "run", "tiny.npz"]
     report = json.loads((out / "report.json").read_text())
     assert report["bound"] == 100 and report["int8_output"] is True
-    assert report["input"]["input_normalization"] == "unit" and report["input"]["shape"] == [None, 12, 12, 1]
+    assert report["input"]["input_normalization"] == "unit" and report["input"]["shape"] == [
+        None,
+        12,
+        12,
+        1,
+    ]
     assert "normalization" not in report
     assert report["formats"]["int8"]["input_dtype"] == "uint8"
     assert report["formats"]["int8"]["output_dtype"] == "int8"
     metadata = export.read_tflite_metadata(str(out / "model_int8.tflite"))
-    assert metadata["bounded"] is True and metadata["class_names"] == ["circle", "square", "triangle"]
+    assert metadata["bounded"] is True and metadata["class_names"] == [
+        "circle",
+        "square",
+        "triangle",
+    ]
     assert metadata["output"]["dtype"] == "int8"
     assert export.read_saved_model_metadata(str(out / "saved_model"))["dataset"] == "tiny"
 
@@ -640,12 +711,17 @@ def _confident(model, images, count):
 
 
 @pytest.mark.slow
-def test_predict_tflite_script(unit_model, standardize_model, unit_files, representative, digits, tmp_path):
+def test_predict_tflite_script(
+    unit_model, standardize_model, unit_files, representative, digits, tmp_path
+):
     pytest.importorskip("PIL.Image")
     _, (x_test, _) = digits
     standardize_path = export.export_tflite(
-        standardize_model, str(tmp_path / "standardize.tflite"), "int8",
-        representative_data=representative, metadata=_metadata(standardize_model),
+        standardize_model,
+        str(tmp_path / "standardize.tflite"),
+        "int8",
+        representative_data=representative,
+        metadata=_metadata(standardize_model),
     )
     runs, expected = {}, {}
     for name, model, path in (
@@ -661,10 +737,14 @@ def test_predict_tflite_script(unit_model, standardize_model, unit_files, repres
     text_image = tmp_path / "photo.png"
     text_image.write_text("not an image\n")
     runs["no_metadata"] = (
-        ["examples/predict_tflite.py", f"--model={unit_files['bare']}", expected["unit"][0][0]], None, {}
+        ["examples/predict_tflite.py", f"--model={unit_files['bare']}", expected["unit"][0][0]],
+        None,
+        {},
     )
     runs["text_image"] = (
-        ["examples/predict_tflite.py", f"--model={unit_files['int8']}", str(text_image)], None, {}
+        ["examples/predict_tflite.py", f"--model={unit_files['int8']}", str(text_image)],
+        None,
+        {},
     )
     results = _run_all(runs)
     for name in ("unit", "standardize"):
@@ -688,12 +768,26 @@ def test_check_predict_pngs_script(unit_model, unit_files, tmp_path):
     unit_model.save(model_path)
     (tmp_path / "metrics.json").write_text(json.dumps({"dataset": "digits"}))
     result = _finish(
-        _start(["examples/check_predict_pngs.py", f"--model={model_path}",
-                f"--tflite={unit_files['float32']}", "--num_images=6"])
+        _start(
+            [
+                "examples/check_predict_pngs.py",
+                f"--model={model_path}",
+                f"--tflite={unit_files['float32']}",
+                "--num_images=6",
+            ]
+        )
     )
     assert result.returncode == 0, result.stderr[-3000:]
     line = result.stdout.strip().splitlines()[-1]
     assert line.startswith(f"{unit_files['float32']}: agrees with Keras on 6 of 6 PNGs"), line
-    bad = _finish(_start(["examples/check_predict_pngs.py", f"--model={model_path}",
-                          f"--tflite={unit_files['float32']}", "--num_images=0"]))
+    bad = _finish(
+        _start(
+            [
+                "examples/check_predict_pngs.py",
+                f"--model={model_path}",
+                f"--tflite={unit_files['float32']}",
+                "--num_images=0",
+            ]
+        )
+    )
     assert "--num_images" in _one_error_line(bad)

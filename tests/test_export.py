@@ -14,16 +14,15 @@ from keras import ops
 from pinet_keras import PolyNet
 from pinet_keras import _io
 from pinet_keras import export
-from pinet_keras.export import files as export_files
-from pinet_keras.export import saved_model as saved_model_module
 from pinet_keras.data import split_validation
-from pinet_keras.layers import PixelRange
-from pinet_keras.models import pixel_preprocessing
+from pinet_keras.export import saved_model as saved_model_module
 from pinet_keras.export.precision import as_float32
 from pinet_keras.export.runtime import interpreter_class
 from pinet_keras.export.runtime import latency_ms
 from pinet_keras.export.runtime import tflite_ops
 from pinet_keras.export.tflite import representative_images
+from pinet_keras.layers import PixelRange
+from pinet_keras.models import pixel_preprocessing
 from tests.conftest import SCRIPT_RUNNER
 from tests.conftest import tensorflow_only
 
@@ -315,7 +314,12 @@ def test_not_a_keras_model_file(tmp_path):
     (saved / "saved_model.pb").write_bytes(b"")
     with pytest.raises(ValueError, match="SavedModel folder, not a Keras model file"):
         export.load_keras_model(str(saved))
-    assert sorted(os.listdir(tmp_path)) == ["fake.keras", "model.tflite", "notes.txt", "saved_model"]
+    assert sorted(os.listdir(tmp_path)) == [
+        "fake.keras",
+        "model.tflite",
+        "notes.txt",
+        "saved_model",
+    ]
 
 
 def test_model_taking_normalized_images_is_refused(tmp_path):
@@ -325,7 +329,9 @@ def test_model_taking_normalized_images_is_refused(tmp_path):
         lambda: export.export_tflite(normalized, str(tmp_path / "m.tflite")),
         lambda: export.export_saved_model(normalized, str(tmp_path / "saved_model")),
     ):
-        with pytest.raises(ValueError, match="'old_style' takes normalized images.*add_pixel_preprocessing"):
+        with pytest.raises(
+            ValueError, match="'old_style' takes normalized images.*add_pixel_preprocessing"
+        ):
             write()
     assert os.listdir(tmp_path) == []
     raw = export.add_pixel_preprocessing(normalized)
@@ -389,7 +395,9 @@ def test_representative_data_errors(model, images, tmp_path):
     target = str(tmp_path / "m.tflite")
     with pytest.raises(ValueError, match="needs `representative_data`"):
         export.export_tflite(model, target, "int8")
-    with pytest.raises(ValueError, match=r"\(batch, 16, 16, 1\); received a batch of shape \(16, 16, 1\)"):
+    with pytest.raises(
+        ValueError, match=r"\(batch, 16, 16, 1\); received a batch of shape \(16, 16, 1\)"
+    ):
         export.export_tflite(model, target, "int8", representative_data=images[0])
     with pytest.raises(ValueError, match=r"\(batch, 16, 16, 1\).*\(2, 16, 16, 3\)"):
         batches = [images[:2], np.zeros((2, 16, 16, 3), "float32")]
@@ -436,7 +444,12 @@ print(keras.backend.backend())
 @pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="jax is not installed")
 def test_jax_trained_model_exports_under_tensorflow(tmp_path):
     model_path, x_path, logits_path = (str(tmp_path / n) for n in ("jax.keras", "x.npy", "y.npy"))
-    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env = {
+        **os.environ,
+        "KERAS_BACKEND": "jax",
+        "JAX_PLATFORMS": "cpu",
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+    }
     result = subprocess.run(
         [sys.executable, "-c", JAX_TRAINING, model_path, x_path, logits_path],
         cwd=ROOT,
@@ -452,11 +465,12 @@ def test_jax_trained_model_exports_under_tensorflow(tmp_path):
     tflite = export.export_tflite(model_path, str(tmp_path / "model.tflite"))
     np.testing.assert_allclose(export.run_tflite(tflite, x), jax_logits, atol=1e-4, rtol=1e-4)
     saved = export.export_saved_model(model_path, str(tmp_path / "saved_model"))
-    np.testing.assert_allclose(export.predict_saved_model(saved, x), jax_logits, atol=1e-4, rtol=1e-4)
+    np.testing.assert_allclose(
+        export.predict_saved_model(saved, x), jax_logits, atol=1e-4, rtol=1e-4
+    )
 
 
 # -- The example scripts --------------------------------------------------------
-
 
 
 def _command(args, data_path=None):
@@ -489,7 +503,9 @@ def _run_scripts(*runs):
     results = []
     for process in processes:
         stdout, stderr = process.communicate(timeout=600)
-        results.append(subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr))
+        results.append(
+            subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+        )
     return results
 
 
@@ -513,7 +529,9 @@ def test_export_script_end_to_end(tmp_path):
     # Labels are the model's own answers on the raw pixels: Keras accuracy is 1 by construction.
     y_test = model.predict(x_test, verbose=0).argmax(-1)
     data_path = str(tmp_path / "tiny.npz")
-    np.savez(data_path, x_train=x_train, y_train=np.zeros(64, "int64"), x_test=x_test, y_test=y_test)
+    np.savez(
+        data_path, x_train=x_train, y_train=np.zeros(64, "int64"), x_test=x_test, y_test=y_test
+    )
 
     out = tmp_path / "export"
     args = [
@@ -584,7 +602,10 @@ def test_export_script_end_to_end(tmp_path):
     # A bad flag, and a second run without --overwrite, refuse before touching anything.
     before = {name: os.path.getmtime(out / name) for name in os.listdir(out)}
     percentile, again = _run_scripts(
-        (validation_args[:-3] + [f"--output_dir={tmp_path / 'other'}", "--percentile=40"], data_path),
+        (
+            validation_args[:-3] + [f"--output_dir={tmp_path / 'other'}", "--percentile=40"],
+            data_path,
+        ),
         (args + ["--formats=float32"], data_path),
     )
     assert percentile.returncode == 2 and "percentile" in percentile.stderr
@@ -614,8 +635,25 @@ def test_predict_tflite_script(exported, tmp_path):
     Image.fromarray(rng.integers(0, 256, (24, 20, 3), dtype=np.uint8), "RGB").save(color)
 
     result, relabeled = _run_scripts(
-        (["examples/predict_tflite.py", f"--model={model_path}", "--top_k=2", str(gray), str(color)], None),
-        (["examples/predict_tflite.py", f"--model={model_path}", f"--labels={other_labels}", str(gray)], None),
+        (
+            [
+                "examples/predict_tflite.py",
+                f"--model={model_path}",
+                "--top_k=2",
+                str(gray),
+                str(color),
+            ],
+            None,
+        ),
+        (
+            [
+                "examples/predict_tflite.py",
+                f"--model={model_path}",
+                f"--labels={other_labels}",
+                str(gray),
+            ],
+            None,
+        ),
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     lines = [line for line in result.stdout.splitlines() if line.strip()]

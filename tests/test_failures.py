@@ -53,7 +53,9 @@ def snapshot(folder):
 def temporary_files(folder):
     from pinet_keras import _io
 
-    return [os.path.join(r, n) for r, ds, fs in os.walk(folder) for n in ds + fs if _io.is_temporary(n)]
+    return [
+        os.path.join(r, n) for r, ds, fs in os.walk(folder) for n in ds + fs if _io.is_temporary(n)
+    ]
 
 
 def _config(output_dir, **kwargs):
@@ -78,7 +80,11 @@ def _env(**extra):
 
 def _script(path, args, env=None, timeout=120):
     return subprocess.run(
-        [sys.executable, path, *args], capture_output=True, text=True, env=_env(**(env or {})), timeout=timeout
+        [sys.executable, path, *args],
+        capture_output=True,
+        text=True,
+        env=_env(**(env or {})),
+        timeout=timeout,
     )
 
 
@@ -172,7 +178,9 @@ BAD_FLAGS = [
 ]
 
 
-@pytest.mark.parametrize("changes, flag", BAD_FLAGS, ids=[f"{k}={v}" for (c, _) in BAD_FLAGS for k, v in c.items()])
+@pytest.mark.parametrize(
+    "changes, flag", BAD_FLAGS, ids=[f"{k}={v}" for (c, _) in BAD_FLAGS for k, v in c.items()]
+)
 def test_bad_flag_is_an_error_before_anything_changes(finished, changes, flag):
     from pinet_keras.training import train
 
@@ -191,7 +199,9 @@ def test_overwrite_with_a_missing_data_dir_keeps_the_run(finished, tmp_path):
 
     before = snapshot(finished)
     with pytest.raises(FileNotFoundError, match=r"Data folder not found: .*nowhere \(--data_dir\)"):
-        train(_config(finished, overwrite=True, dataset="mnist", data_dir=str(tmp_path / "nowhere")))
+        train(
+            _config(finished, overwrite=True, dataset="mnist", data_dir=str(tmp_path / "nowhere"))
+        )
     assert snapshot(finished) == before
 
 
@@ -224,7 +234,9 @@ def test_overwrite_with_a_bad_model_setting_keeps_the_run(finished):
     assert snapshot(finished) == before
 
 
-@pytest.mark.parametrize("tf_config, message", [("{not json", "not valid JSON"), ("[1, 2]", "JSON object")])
+@pytest.mark.parametrize(
+    "tf_config, message", [("{not json", "not valid JSON"), ("[1, 2]", "JSON object")]
+)
 def test_tf_config_that_is_not_a_json_object(finished, monkeypatch, tf_config, message):
     from pinet_keras.training import train
 
@@ -247,7 +259,9 @@ def test_output_dir_below_a_file(tmp_path):
     assert snapshot(tmp_path) == before
 
 
-@pytest.mark.parametrize("code, advice", [(errno.EROFS, "Read-only"), (errno.EACCES, "Permission denied")])
+@pytest.mark.parametrize(
+    "code, advice", [(errno.EROFS, "Read-only"), (errno.EACCES, "Permission denied")]
+)
 def test_output_dir_that_cannot_be_written(finished, monkeypatch, code, advice):
     """Read-only file systems and permissions are simulated: the tests may run as root."""
     from pinet_keras import _cli
@@ -296,7 +310,9 @@ def test_tune_on_a_locked_folder(tmp_path):
     from pinet_keras.tuning import tune
 
     folder = tmp_path / "search"
-    holder = _run.RunFolder(folder, (), "search_config.json", "metrics.json").open({}, overwrite=True)
+    holder = _run.RunFolder(folder, (), "search_config.json", "metrics.json").open(
+        {}, overwrite=True
+    )
     try:
         with pytest.raises(_run.RunLocked, match=f"pid {os.getpid()}"):
             tune(TuneConfig(dataset="digits", max_trials=1, epochs=1, output_dir=str(folder)))
@@ -336,7 +352,11 @@ def test_resume_with_several_differences_lists_them_all(unfinished):
     with pytest.raises(SettingsMismatch) as info:
         train(_config(unfinished, learning_rate=0.01, input_normalization="standardize", seed=3))
     message = str(info.value)
-    for part in ("--learning_rate: 0.001 -> 0.01", "--input_normalization: 'unit' -> 'standardize'", "--seed: 0 -> 3"):
+    for part in (
+        "--learning_rate: 0.001 -> 0.01",
+        "--input_normalization: 'unit' -> 'standardize'",
+        "--seed: 0 -> 3",
+    ):
         assert part in message
     assert snapshot(unfinished) == before
 
@@ -355,7 +375,9 @@ def test_resume_with_the_same_configuration_finishes_the_run(unfinished, capsys)
 def test_overwrite_discards_an_unfinished_run(unfinished):
     from pinet_keras.training import train
 
-    metrics = train(_config(unfinished, overwrite=True, epochs=1, model_overrides=dict(width=3, num_blocks=2)))
+    metrics = train(
+        _config(unfinished, overwrite=True, epochs=1, model_overrides=dict(width=3, num_blocks=2))
+    )
     assert metrics["epochs"] == 1
     assert json.loads((unfinished / "run_config.json").read_text())["model_overrides"]["width"] == 3
     assert not os.path.exists(unfinished / "backup")
@@ -386,7 +408,9 @@ def test_unfinished_run_without_its_model_file(unfinished):
 
 
 @pytest.mark.parametrize("error", [KeyboardInterrupt, _StopAtEpoch])
-def test_overwrite_failing_before_its_first_checkpoint_puts_the_run_back(finished, monkeypatch, error):
+def test_overwrite_failing_before_its_first_checkpoint_puts_the_run_back(
+    finished, monkeypatch, error
+):
     from pinet_keras.training import train
 
     before = snapshot(finished)
@@ -462,7 +486,10 @@ def test_leftovers_of_a_killed_run_are_removed_and_the_run_resumes(unfinished):
     dead_pid = 2**22 + 17  # above the default pid_max: never a live process
     leftovers = [
         unfinished / f".model.keras{_io.TEMP_MARK}{dead_pid}-0123456789ab.keras",
-        unfinished / "backup" / "chief" / f".latest.weights.h5{_io.TEMP_MARK}{dead_pid}-0123456789ab.weights.h5",
+        unfinished
+        / "backup"
+        / "chief"
+        / f".latest.weights.h5{_io.TEMP_MARK}{dead_pid}-0123456789ab.weights.h5",
     ]
     for path in leftovers:
         path.write_bytes(b"half")
@@ -576,11 +603,23 @@ def test_only_the_io_module_writes_files():
 @pytest.mark.parametrize(
     "error, expected",
     [
-        (OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), "/out/model.keras"), "free some disk space"),
-        (OSError(errno.EROFS, os.strerror(errno.EROFS), "/out"), "read-only; choose another --output_dir"),
+        (
+            OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), "/out/model.keras"),
+            "free some disk space",
+        ),
+        (
+            OSError(errno.EROFS, os.strerror(errno.EROFS), "/out"),
+            "read-only; choose another --output_dir",
+        ),
         (PermissionError(errno.EACCES, os.strerror(errno.EACCES), "/out"), "fix its permissions"),
-        (NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), "/f/x"), "is a file, not a folder"),
-        (FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), "/m.keras"), "/m.keras, check the path"),
+        (
+            NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), "/f/x"),
+            "is a file, not a folder",
+        ),
+        (
+            FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), "/m.keras"),
+            "/m.keras, check the path",
+        ),
     ],
 )
 def test_os_errors_are_one_line_with_the_file_and_what_to_do(error, expected):
@@ -602,7 +641,9 @@ def test_script_unparsable_flag_and_debug_traceback(tmp_path):
     result = _script(TRAIN, TINY + ["--steps_per_execution=two"])
     assert result.returncode == 2
     assert "--steps_per_execution" in _error_line(result.stderr)
-    result = _script(TRAIN, TINY + ["--steps_per_execution=0", "--debug", f"--output_dir={tmp_path}"])
+    result = _script(
+        TRAIN, TINY + ["--steps_per_execution=0", "--debug", f"--output_dir={tmp_path}"]
+    )
     assert result.returncode != 0 and "Traceback" in result.stderr
 
 
@@ -615,7 +656,12 @@ def test_tune_script_overwrite_with_a_missing_data_dir_keeps_the_search(tmp_path
     (folder / "search").mkdir()
     (folder / "search" / "oracle.json").write_text("{}")
     before = snapshot(folder)
-    args = ["--dataset=mnist", f"--data_dir={tmp_path / 'typo'}", f"--output_dir={folder}", "--overwrite"]
+    args = [
+        "--dataset=mnist",
+        f"--data_dir={tmp_path / 'typo'}",
+        f"--output_dir={folder}",
+        "--overwrite",
+    ]
     result = _script(TUNE, args)
     assert result.returncode == 2
     assert "--data_dir" in _error_line(result.stderr)
@@ -632,7 +678,16 @@ def test_tune_overwrite_with_a_bad_fixed_value_keeps_the_search(tmp_path):
     (folder / "search_config.json").write_text("{}")
     before = snapshot(folder)
     with pytest.raises(ValueError, match="width"):
-        tune(TuneConfig(dataset="digits", max_trials=1, epochs=1, fixed={"width": -3}, output_dir=str(folder), overwrite=True))
+        tune(
+            TuneConfig(
+                dataset="digits",
+                max_trials=1,
+                epochs=1,
+                fixed={"width": -3},
+                output_dir=str(folder),
+                overwrite=True,
+            )
+        )
     assert snapshot(folder) == before
 
 
@@ -644,10 +699,25 @@ def test_tune_resume_with_other_settings_lists_them(tmp_path):
     folder = tmp_path / "search"
     config = TuneConfig(dataset="digits", max_trials=1, epochs=1, output_dir=str(folder))
     folder.mkdir()
-    settings = {k: getattr(config, k) for k in ("dataset", "tuner", "epochs", "validation_split", "max_train_examples", "augment", "input_normalization", "fixed", "seed")}
+    settings = {
+        k: getattr(config, k)
+        for k in (
+            "dataset",
+            "tuner",
+            "epochs",
+            "validation_split",
+            "max_train_examples",
+            "augment",
+            "input_normalization",
+            "fixed",
+            "seed",
+        )
+    }
     (folder / "search_config.json").write_text(json.dumps(settings))
     before = snapshot(folder)
-    with pytest.raises(SettingsMismatch, match=r"epochs: 1 -> 2.*--input_normalization: 'unit' -> 'standardize'"):
+    with pytest.raises(
+        SettingsMismatch, match=r"epochs: 1 -> 2.*--input_normalization: 'unit' -> 'standardize'"
+    ):
         tune(dataclasses.replace(config, epochs=2, input_normalization="standardize"))
     assert snapshot(folder) == before
 
@@ -657,7 +727,11 @@ def test_tune_resume_with_other_settings_lists_them(tmp_path):
 
 def _start(args):
     return subprocess.Popen(
-        [sys.executable, TRAIN, *args], env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [sys.executable, TRAIN, *args],
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 
@@ -739,7 +813,9 @@ def _one_step_after_reload(optimizer, tmp_path, model_name="pi_resnet_small"):
 
     keras.utils.set_random_seed(0)
     model = pinet_keras.get_model(model_name, (8, 8, 1), 10, width=2, num_blocks=2, dropout=0.0)
-    model.compile(optimizer=optimizer, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.compile(
+        optimizer=optimizer, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    )
     x = np.random.default_rng(0).normal(size=(16, 8, 8, 1)).astype("float32")
     y = np.arange(16) % 10
     model.train_on_batch(x, y)
@@ -777,9 +853,15 @@ def test_loading_needs_the_import_and_works_with_it(finished):
     code = "import keras, sys; {imp}keras.saving.load_model(sys.argv[1]); print('loaded')"
     path = str(finished / "model.keras")
     without = subprocess.run(
-        [sys.executable, "-c", code.format(imp=""), path], capture_output=True, text=True, env=_env(), timeout=120
+        [sys.executable, "-c", code.format(imp=""), path],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=120,
     )
-    assert without.returncode != 0 and "PolynomialConv2D" in without.stderr  # Keras imports no outside module
+    assert (
+        without.returncode != 0 and "PolynomialConv2D" in without.stderr
+    )  # Keras imports no outside module
     with_import = subprocess.run(
         [sys.executable, "-c", code.format(imp="import pinet_keras; "), path],
         capture_output=True,
@@ -787,7 +869,9 @@ def test_loading_needs_the_import_and_works_with_it(finished):
         env=_env(),
         timeout=120,
     )
-    assert with_import.returncode == 0 and "loaded" in with_import.stdout, with_import.stderr[-3000:]
+    assert with_import.returncode == 0 and "loaded" in with_import.stdout, with_import.stderr[
+        -3000:
+    ]
 
 
 def test_fashion_script_with_a_missing_data_dir_is_one_line(tmp_path):

@@ -18,7 +18,7 @@ pytestmark = tensorflow_only
 
 
 def _trained_statistics(model, seed=0):
-    """Batch normalizations as after training: moving statistics and affine parameters far from 0/1."""
+    """Batch normalizations as after training: statistics and affine parameters far from 0/1."""
     rng = np.random.default_rng(seed)
     for layer in model._flatten_layers(include_self=False, recursive=True):
         if isinstance(layer, keras.layers.BatchNormalization):
@@ -55,7 +55,9 @@ def test_fold_polynet_is_exact(rebalance):
 
 def test_rebalancing_equalizes_the_factors():
     keras.utils.set_random_seed(0)
-    model = _trained_statistics(PolyNet(width=4, num_blocks=2, normalization="batch", use_skip=True))
+    model = _trained_statistics(
+        PolyNet(width=4, num_blocks=2, normalization="batch", use_skip=True)
+    )
     x = np.random.default_rng(1).uniform(size=(8, 28, 28, 1)).astype("float32")
     folded = fold_polynomial_layers(model, x)
     layer = folded.get_layer("block1")
@@ -117,7 +119,8 @@ def _ranges(content):
     return {
         index: (float(t.quantization.min[0]), float(t.quantization.max[0]))
         for index, t in enumerate(subgraph.tensors)
-        if t.quantization is not None and t.quantization.min is not None
+        if t.quantization is not None
+        and t.quantization.min is not None
         and len(t.quantization.min) == 1
     }, set(int(i) for i in subgraph.inputs)
 
@@ -137,7 +140,9 @@ def test_set_ranges_uses_percentiles_and_sets_the_input_range():
     images = 20.0 + 0.5 * _pixels(32)  # pixels in [20, 147.5]
     calibrated = _calibrated(model, images)
     before, inputs = _ranges(calibrated)
-    assert inputs and all(before[i] == (20.0, 147.5) for i in inputs)  # the pixels seen, not the box
+    assert inputs and all(
+        before[i] == (20.0, 147.5) for i in inputs
+    )  # the pixels seen, not the box
     # Only the input: the box of valid pixels.
     after, _ = _ranges(set_ranges(calibrated, images, None, (0.0, 255.0)))
     for index, low_high in before.items():
@@ -225,11 +230,13 @@ def test_fold_with_bound_clips_to_the_representative_ranges(tmp_path):
     path = str(tmp_path / "folded.keras")
     folded.save(path)
     reloaded = keras.saving.load_model(path)
-    assert [layer.output_range for layer in reloaded.layers if isinstance(layer, FoldedPolynomial)] == [
-        layer.output_range for layer in layers
-    ]
+    assert [
+        layer.output_range for layer in reloaded.layers if isinstance(layer, FoldedPolynomial)
+    ] == [layer.output_range for layer in layers]
     x = np.concatenate([images[:4], np.full((2, 12, 12, 1), 255.0, "float32")])
-    np.testing.assert_allclose(reloaded.predict(x, verbose=0), folded.predict(x, verbose=0), rtol=1e-5)
+    np.testing.assert_allclose(
+        reloaded.predict(x, verbose=0), folded.predict(x, verbose=0), rtol=1e-5
+    )
 
 
 @pytest.mark.parametrize("bound", [50, 101, True, "100"])

@@ -71,7 +71,11 @@ def test_auto_pipeline_without_tensorflow(monkeypatch):
     monkeypatch.setitem(sys.modules, "tensorflow", None)  # `import tensorflow` raises
     datasets = make_datasets("digits", batch_size=32)
     assert isinstance(datasets.train, NumpyDataset)
-    assert (datasets.info.num_train, datasets.info.num_validation, datasets.info.num_test) == (1293, 144, 360)
+    assert (datasets.info.num_train, datasets.info.num_validation, datasets.info.num_test) == (
+        1293,
+        144,
+        360,
+    )
     with pytest.raises(ImportError, match="pipeline='tf.data' needs TensorFlow"):
         make_datasets("digits", pipeline="tf.data")
     with pytest.raises(ValueError, match="batch_size=None .* TensorFlow is not installed"):
@@ -79,7 +83,9 @@ def test_auto_pipeline_without_tensorflow(monkeypatch):
 
 
 def test_pipeline_argument_errors():
-    with pytest.raises(ValueError, match="pipeline must be one of 'auto', 'tf.data', 'numpy', got 'torch'"):
+    with pytest.raises(
+        ValueError, match="pipeline must be one of 'auto', 'tf.data', 'numpy', got 'torch'"
+    ):
         make_datasets("digits", pipeline="torch")
     with pytest.raises(ValueError, match="batch_size=None .* pipeline='numpy'"):
         make_datasets("digits", batch_size=None, pipeline="numpy")
@@ -161,11 +167,13 @@ class RecordingDataset(NumpyDataset):
 
 
 def test_fit_reshuffles_every_epoch():
-    dataset = RecordingDataset(
-        indexed_images(160), np.arange(160), batch_size=32, shuffle=True
+    dataset = RecordingDataset(indexed_images(160), np.arange(160), batch_size=32, shuffle=True)
+    model = keras.Sequential(
+        [keras.Input((8, 8, 1)), keras.layers.Flatten(), keras.layers.Dense(160)]
     )
-    model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(), keras.layers.Dense(160)])
-    model.compile(optimizer="sgd", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.compile(
+        optimizer="sgd", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    )
     model.fit(dataset, epochs=3, verbose=0, shuffle=False)
     # fit calls on_epoch_end after every epoch, and once before the first.
     assert dataset.epoch == 4
@@ -236,7 +244,11 @@ def test_train_script_runs_without_tensorflow(tmp_path):
     # The model augments (and normalizes) the raw pixels itself, on JAX as on TensorFlow.
     assert metrics["input_normalization"] == "unit" and metrics["pixel_range"] == [0, 255]
     model = keras.saving.load_model(out / "model.keras")
-    assert [type(layer).__name__ for layer in model.layers[:3]] == ["PixelRange", "RandomTranslation", "Rescaling"]
+    assert [type(layer).__name__ for layer in model.layers[:3]] == [
+        "PixelRange",
+        "RandomTranslation",
+        "Rescaling",
+    ]
 
 
 def test_importing_the_training_code_does_not_import_tensorflow():
@@ -248,7 +260,9 @@ def test_importing_the_training_code_does_not_import_tensorflow():
     env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": ROOT}
     if importlib.util.find_spec("jax") is None:
         pytest.skip("needs JAX: the TensorFlow backend imports TensorFlow")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip() == "[]"
 

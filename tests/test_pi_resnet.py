@@ -61,8 +61,13 @@ def test_preprocessing_layers_come_first():
 
     layers = pixel_preprocessing((8, 8, 1), "standardize", mean=(78.0,), variance=(9200.0,))
     model = PiResNet(input_shape=(8, 8, 1), preprocessing=layers, **TINY)
-    model_layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
-    assert all(a is b for a, b in zip(model_layers, layers)) and model_layers[len(layers)].name == "stem"
+    model_layers = [
+        layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)
+    ]
+    assert (
+        all(a is b for a, b in zip(model_layers, layers))
+        and model_layers[len(layers)].name == "stem"
+    )
     assert model.count_params() == PiResNet(input_shape=(8, 8, 1), **TINY).count_params()
     pixels = np.random.default_rng(0).integers(0, 256, (2, 8, 8, 1)).astype("uint8")
     y = model.predict(pixels, verbose=0)
@@ -280,7 +285,7 @@ def test_presets_are_valid_configs():
     from pinet_keras.training.presets import apply_preset
 
     assert {"cifar10", "cifar10_cpu"} <= set(PRESETS)
-    for name, preset in PRESETS.items():
+    for name in PRESETS:
         config = apply_preset(TrainConfig(), name)
         config.validate()
         assert config.model in MODELS
@@ -301,10 +306,19 @@ def test_apply_preset_explicit_fields_win():
     config = TrainConfig(
         epochs=3, input_normalization="unit", output_dir="runs/x", model_overrides={"width": 8}
     )
-    new = apply_preset(config, "cifar10_cpu", explicit=["epochs", "input_normalization", "output_dir"])
+    new = apply_preset(
+        config, "cifar10_cpu", explicit=["epochs", "input_normalization", "output_dir"]
+    )
     assert new is not config and config.model == "polynet"  # the input is untouched
     assert (new.epochs, new.input_normalization, new.output_dir) == (3, "unit", "runs/x")
-    for field in ("model", "optimizer", "learning_rate", "label_smoothing", "weight_decay", "augment"):
+    for field in (
+        "model",
+        "optimizer",
+        "learning_rate",
+        "label_smoothing",
+        "weight_decay",
+        "augment",
+    ):
         assert getattr(new, field) == PRESETS["cifar10_cpu"][field], field
     assert new.model_overrides == {"width": 8}
     with pytest.raises(ValueError, match="Unknown preset"):
@@ -345,16 +359,29 @@ def train_script(monkeypatch):
 
 def test_train_script_preset_flag(train_script, capsys):
     module, seen = train_script
-    argv = ["--preset=cifar10_cpu", "--data_dir=/data", "--epochs=2", "--input_normalization=unit", "--width=8"]
+    argv = [
+        "--preset=cifar10_cpu",
+        "--data_dir=/data",
+        "--epochs=2",
+        "--input_normalization=unit",
+        "--width=8",
+    ]
     module.FLAGS(["train.py", *argv])
-    assert module.explicit_fields() == ["data_dir", "epochs", "input_normalization", "model_overrides"]
+    assert module.explicit_fields() == [
+        "data_dir",
+        "epochs",
+        "input_normalization",
+        "model_overrides",
+    ]
     assert module.main([]) == 0
     (config,) = seen
     assert (config.epochs, config.input_normalization, config.data_dir) == (2, "unit", "/data")
     assert config.model_overrides["width"] == 8
     assert (config.dataset, config.model, config.optimizer) == ("cifar10", "pi_resnet_small", "sgd")
     assert config.label_smoothing == 0.1 and config.augment and config.lr_schedule == "cosine"
-    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["model"] == "pi_resnet_small"
+    assert (
+        json.loads(capsys.readouterr().out.strip().splitlines()[-1])["model"] == "pi_resnet_small"
+    )
 
     module.FLAGS.unparse_flags()
     module.FLAGS(["train.py", "--preset=nope"])

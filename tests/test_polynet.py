@@ -56,7 +56,10 @@ def test_preprocessing_layers_come_first():
     assert PolyNet(input_shape=(8, 8, 1), width=4).layers[0].name == "block1"  # none by default
     layers = pixel_preprocessing((8, 8, 1), augmentation=(1, False))
     model = PolyNet(input_shape=(8, 8, 1), width=4, preprocessing=layers)
-    assert all(a is b for a, b in zip(model.layers, layers)) and model.layers[len(layers)].name == "block1"
+    assert (
+        all(a is b for a, b in zip(model.layers, layers))
+        and model.layers[len(layers)].name == "block1"
+    )
     assert model.count_params() == PolyNet(input_shape=(8, 8, 1), width=4).count_params()
     pixels = np.random.default_rng(0).integers(0, 256, (2, 8, 8, 1)).astype("uint8")
     assert model.predict(pixels, verbose=0).shape == (2, 10)

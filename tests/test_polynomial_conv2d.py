@@ -8,8 +8,8 @@ import pytest
 
 from pinet_keras import BranchUniform
 from pinet_keras import PolynomialConv2D
-from tests.conftest import gradients
 from tests.conftest import float64_images
+from tests.conftest import gradients
 from tests.conftest import random_images
 
 
@@ -28,7 +28,10 @@ def test_output_shape_matches_conv2d(padding, strides, kernel_size):
     if padding == "same":
         assert y.shape[1:3] == (-(-13 // strides), -(-11 // strides))
     else:
-        assert y.shape[1:3] == ((13 - kernel_size) // strides + 1, (11 - kernel_size) // strides + 1)
+        assert y.shape[1:3] == (
+            (13 - kernel_size) // strides + 1,
+            (11 - kernel_size) // strides + 1,
+        )
 
 
 def test_call_is_product_of_branches():
@@ -50,7 +53,11 @@ def test_skip_normalization_and_scale():
     b = keras.ops.convert_to_numpy(layer.branch_b(x))
     norm = keras.ops.convert_to_numpy(layer.product_norm(a * b, training=False))
     np.testing.assert_allclose(y, 0.1 * norm + a, rtol=1e-5, atol=1e-6)
-    assert {w.path.split("/")[-1] for w in layer.trainable_weights} >= {"product_scale", "gamma", "beta"}
+    assert {w.path.split("/")[-1] for w in layer.trainable_weights} >= {
+        "product_scale",
+        "gamma",
+        "beta",
+    }
 
 
 def test_freshly_built_branches_differ():
@@ -149,7 +156,12 @@ def test_works_in_every_model_style(kind):
     x = random_images((3, 12, 12, 2))
     if kind == "sequential":
         model = keras.Sequential(
-            [keras.Input((12, 12, 2)), PolynomialConv2D(4, 3), keras.layers.Flatten(), keras.layers.Dense(2)]
+            [
+                keras.Input((12, 12, 2)),
+                PolynomialConv2D(4, 3),
+                keras.layers.Flatten(),
+                keras.layers.Dense(2),
+            ]
         )
     elif kind == "functional":
         inputs = keras.Input((12, 12, 2))
@@ -170,7 +182,9 @@ def test_works_in_every_model_style(kind):
                 return self.head(self.pool(self.block(inputs)))
 
         model = Net()
-    model.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.compile(
+        optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    )
     history = model.fit(x, np.array([0, 1, 0]), epochs=2, verbose=0)
     assert np.isfinite(history.history["loss"]).all()
     assert model.predict(x, verbose=0).shape == (3, 2)

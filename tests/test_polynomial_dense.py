@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 
 from pinet_keras import PolynomialDense
-from tests.conftest import gradients
 from tests.conftest import float64_images
+from tests.conftest import gradients
 from tests.conftest import homogeneity_rtol
 from tests.conftest import random_images
 
@@ -37,7 +37,8 @@ def test_branches_differ_and_gradients_reach_both():
     layer = PolynomialDense(4, use_skip=True)
     grads = gradients(layer, random_images((3, 5)))
     assert not np.allclose(
-        keras.ops.convert_to_numpy(layer.branch_a.kernel), keras.ops.convert_to_numpy(layer.branch_b.kernel)
+        keras.ops.convert_to_numpy(layer.branch_a.kernel),
+        keras.ops.convert_to_numpy(layer.branch_b.kernel),
     )
     for path, g in grads.items():
         assert np.abs(g).max() > 0, path

@@ -71,39 +71,95 @@ def _layer_cases():
                 )
             )
     more = [
-        ("conv1d_same_stride2", PolynomialConv1D,
-         dict(filters=4, kernel_size=3, strides=2, padding="same"), (2, 7, 2), (2, 4, 4)),
-        ("conv1d_torch_padding_ncp", PolynomialConv1D,
-         dict(filters=2, kernel_size=3, padding=1, form="ncp", degree=3), (2, 7, 2), (2, 7, 2)),
-        ("conv2d_pairs_channels_first", PolynomialConv2D,
-         dict(filters=2, kernel_size=3, padding=((0, 1), (2, 0)), data_format="channels_first"),
-         (2, 3, 6, 5), (2, 2, 5, 5)),
-        ("conv2d_torch_padding_stride2", PolynomialConv2D,
-         dict(filters=2, kernel_size=4, strides=2, padding=1), (2, 7, 7, 1), (2, 3, 3, 2)),
-        ("conv2d_dilation_ccp", PolynomialConv2D,
-         dict(filters=2, kernel_size=2, dilation_rate=2, form="ccp", degree=3), (2, 6, 6, 1),
-         (2, 4, 4, 2)),
-        ("conv2d_channels_first_ncp_bn", PolynomialConv2D,
-         dict(filters=2, kernel_size=3, padding="same", data_format="channels_first", form="ncp",
-              normalization="batch", product_scale=0.5, use_skip=True),
-         (2, 3, 5, 5), (2, 2, 5, 5)),
-        ("conv2d_full_product", PolynomialConv2D,
-         dict(filters=2, kernel_size=3, use_skip=True, normalization="batch", product_scale=0.1),
-         (2, 5, 5, 1), (2, 3, 3, 2)),
-        ("conv3d_torch_padding", PolynomialConv3D,
-         dict(filters=2, kernel_size=3, padding=(1, 0, 1), degree=3), (2, 4, 4, 4, 1),
-         (2, 4, 2, 4, 2)),
-        ("conv3d_channels_first_ccp", PolynomialConv3D,
-         dict(filters=2, kernel_size=2, strides=2, data_format="channels_first", form="ccp"),
-         (2, 1, 4, 4, 4), (2, 2, 2, 2, 2)),
-        ("dense_bias_free_ncp_bn", PolynomialDense,
-         dict(units=3, use_bias=False, form="ncp", degree=3, normalization="batch"), (2, 5),
-         (2, 3)),
+        (
+            "conv1d_same_stride2",
+            PolynomialConv1D,
+            dict(filters=4, kernel_size=3, strides=2, padding="same"),
+            (2, 7, 2),
+            (2, 4, 4),
+        ),
+        (
+            "conv1d_torch_padding_ncp",
+            PolynomialConv1D,
+            dict(filters=2, kernel_size=3, padding=1, form="ncp", degree=3),
+            (2, 7, 2),
+            (2, 7, 2),
+        ),
+        (
+            "conv2d_pairs_channels_first",
+            PolynomialConv2D,
+            dict(filters=2, kernel_size=3, padding=((0, 1), (2, 0)), data_format="channels_first"),
+            (2, 3, 6, 5),
+            (2, 2, 5, 5),
+        ),
+        (
+            "conv2d_torch_padding_stride2",
+            PolynomialConv2D,
+            dict(filters=2, kernel_size=4, strides=2, padding=1),
+            (2, 7, 7, 1),
+            (2, 3, 3, 2),
+        ),
+        (
+            "conv2d_dilation_ccp",
+            PolynomialConv2D,
+            dict(filters=2, kernel_size=2, dilation_rate=2, form="ccp", degree=3),
+            (2, 6, 6, 1),
+            (2, 4, 4, 2),
+        ),
+        (
+            "conv2d_channels_first_ncp_bn",
+            PolynomialConv2D,
+            dict(
+                filters=2,
+                kernel_size=3,
+                padding="same",
+                data_format="channels_first",
+                form="ncp",
+                normalization="batch",
+                product_scale=0.5,
+                use_skip=True,
+            ),
+            (2, 3, 5, 5),
+            (2, 2, 5, 5),
+        ),
+        (
+            "conv2d_full_product",
+            PolynomialConv2D,
+            dict(filters=2, kernel_size=3, use_skip=True, normalization="batch", product_scale=0.1),
+            (2, 5, 5, 1),
+            (2, 3, 3, 2),
+        ),
+        (
+            "conv3d_torch_padding",
+            PolynomialConv3D,
+            dict(filters=2, kernel_size=3, padding=(1, 0, 1), degree=3),
+            (2, 4, 4, 4, 1),
+            (2, 4, 2, 4, 2),
+        ),
+        (
+            "conv3d_channels_first_ccp",
+            PolynomialConv3D,
+            dict(filters=2, kernel_size=2, strides=2, data_format="channels_first", form="ccp"),
+            (2, 1, 4, 4, 4),
+            (2, 2, 2, 2, 2),
+        ),
+        (
+            "dense_bias_free_ncp_bn",
+            PolynomialDense,
+            dict(units=3, use_bias=False, form="ncp", degree=3, normalization="batch"),
+            (2, 5),
+            (2, 3),
+        ),
     ]
     for name, cls, kwargs, shape, output_shape in more:
         cases.append(
-            dict(testcase_name=name, layer_cls=cls, init_kwargs=kwargs, input_shape=shape,
-                 expected_output_shape=output_shape)
+            dict(
+                testcase_name=name,
+                layer_cls=cls,
+                init_kwargs=kwargs,
+                input_shape=shape,
+                expected_output_shape=output_shape,
+            )
         )
     return cases
 
@@ -134,7 +190,6 @@ class PolynomialLayerTest(_compat.layer_test_case()):
             supports_masking=layer_cls is PolynomialDense,
         )
 
-
     @parameterized.product(
         policy=["float64", "bfloat16", "mixed_bfloat16", "mixed_float16"],
         form=["product", "ccp", "ncp"],
@@ -142,8 +197,12 @@ class PolynomialLayerTest(_compat.layer_test_case()):
     def test_dtype_policies(self, policy, form):
         compute = keras.dtype_policies.get(policy).compute_dtype
         for layer_cls, kwargs, shape, output_shape in (
-            (PolynomialConv2D, dict(filters=2, kernel_size=3, padding=1), (2, 5, 5, 2),
-             (2, 5, 5, 2)),
+            (
+                PolynomialConv2D,
+                dict(filters=2, kernel_size=3, padding=1),
+                (2, 5, 5, 2),
+                (2, 5, 5, 2),
+            ),
             (PolynomialDense, dict(units=2, normalization="batch"), (2, 3), (2, 2)),
         ):
             trainable, non_trainable = expected_weights(3, form, True, kwargs.get("normalization"))
@@ -202,8 +261,10 @@ def np_conv(x, kernel, bias, strides, pads, dilation):
 
 def np_layer(layer, x):
     """``layer(x)`` at inference, computed in float64 NumPy from its weights."""
-    w = {v.path.split("/", 1)[1]: np.asarray(keras.ops.convert_to_numpy(v), "float64")
-         for v in layer.weights}
+    w = {
+        v.path.split("/", 1)[1]: np.asarray(keras.ops.convert_to_numpy(v), "float64")
+        for v in layer.weights
+    }
     x = np.asarray(x, "float64")
     channels_first = getattr(layer, "data_format", None) == "channels_first"
     if channels_first:
@@ -214,8 +275,12 @@ def np_layer(layer, x):
         if isinstance(layer, PolynomialDense):
             return x @ kernel if bias is None else x @ kernel + bias
         if layer.padding == "same":
-            pads = [np_same_padding(n, k, s, d) for n, k, s, d in
-                    zip(x.shape[1:-1], layer.kernel_size, layer.strides, layer.dilation_rate)]
+            pads = [
+                np_same_padding(n, k, s, d)
+                for n, k, s, d in zip(
+                    x.shape[1:-1], layer.kernel_size, layer.strides, layer.dilation_rate
+                )
+            ]
         elif layer.padding == "valid":
             pads = [(0, 0)] * layer.rank
         else:
@@ -260,8 +325,11 @@ REFERENCE_CASES = [
     (PolynomialConv1D, dict(filters=3, kernel_size=3, padding=1), (2, 7, 2)),
     (PolynomialConv2D, dict(filters=3, kernel_size=3, strides=2, padding="same"), (2, 7, 6, 2)),
     (PolynomialConv2D, dict(filters=2, kernel_size=4, strides=2, padding=1), (2, 7, 7, 1)),
-    (PolynomialConv2D, dict(filters=2, kernel_size=2, padding=((1, 0), (0, 2)), dilation_rate=2),
-     (2, 6, 5, 2)),
+    (
+        PolynomialConv2D,
+        dict(filters=2, kernel_size=2, padding=((1, 0), (0, 2)), dilation_rate=2),
+        (2, 6, 5, 2),
+    ),
     (PolynomialConv3D, dict(filters=2, kernel_size=2, padding="valid"), (2, 4, 3, 4, 1)),
 ]
 
@@ -281,8 +349,16 @@ def test_matches_numpy_reference(case, degree, form):
 
 @pytest.mark.parametrize("form, use_skip", [("product", True), ("ncp", True), ("ncp", False)])
 def test_options_match_numpy_reference(form, use_skip):
-    layer = PolynomialConv2D(3, 3, padding="same", degree=3, form=form, use_skip=use_skip,
-                             normalization="batch", product_scale=0.5)
+    layer = PolynomialConv2D(
+        3,
+        3,
+        padding="same",
+        degree=3,
+        form=form,
+        use_skip=use_skip,
+        normalization="batch",
+        product_scale=0.5,
+    )
     x = random_images((2, 5, 5, 2))
     layer(x)
     _perturb(layer)
@@ -443,8 +519,9 @@ def test_default_initialization_starts_near_a_linear_map(form):
     first = keras.ops.convert_to_numpy(layer.branch_a(x))
     ratio = np.std(y) / np.std(first)
     assert 0.5 < ratio < 3.0, ratio
-    np.testing.assert_array_equal(keras.ops.convert_to_numpy(layer.branch_b.bias),
-                                  0.0 if form == "ccp" else 1.0)
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(layer.branch_b.bias), 0.0 if form == "ccp" else 1.0
+    )
 
 
 @pytest.mark.parametrize("degree", [2, 3, 4])
@@ -460,10 +537,13 @@ def test_other_branches_bound_shrinks_with_the_degree(degree):
     assert first.max() > 1.5 / np.sqrt(36)  # LeCun uniform: sqrt(3 / fan_in)
 
 
-@pytest.mark.parametrize("cls, kwargs, shape", [
-    (PolynomialConv2D, dict(filters=3, kernel_size=3, strides=2, padding=1), (2, 7, 7, 2)),
-    (PolynomialDense, dict(units=3), (2, 5)),
-])
+@pytest.mark.parametrize(
+    "cls, kwargs, shape",
+    [
+        (PolynomialConv2D, dict(filters=3, kernel_size=3, strides=2, padding=1), (2, 7, 7, 2)),
+        (PolynomialDense, dict(units=3), (2, 5)),
+    ],
+)
 @pytest.mark.parametrize("form", ["product", "ncp"])
 def test_fused_branches_compute_the_same(cls, kwargs, shape, form):
     layer = cls(**kwargs, degree=3, form=form)
@@ -479,8 +559,9 @@ def test_branch_uniform_is_a_plain_initializer_with_a_complete_config():
     assert not isinstance(init, keras.initializers.RandomUniform)
     assert init.get_config() == {"scale": 0.5, "fan_in": 4, "seed": 3}
     clone = BranchUniform.from_config(init.get_config())
-    np.testing.assert_array_equal(keras.ops.convert_to_numpy(init((4, 2))),
-                                  keras.ops.convert_to_numpy(clone((4, 2))))
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(init((4, 2))), keras.ops.convert_to_numpy(clone((4, 2)))
+    )
     values = keras.ops.convert_to_numpy(init((1000,)))
     assert np.abs(values).max() <= 0.25 and np.abs(values).max() > 0.2
     # As 0.2.0 saved it.
@@ -498,7 +579,7 @@ def test_branch_uniform_is_a_plain_initializer_with_a_complete_config():
 def test_compat_layer_test_case_and_standardization():
     # Fails loudly when Keras moves the private pieces the layers use.
     test_case = _compat.layer_test_case()
-    assert callable(getattr(test_case, "run_layer_test"))
+    assert callable(test_case.run_layer_test)
     assert _compat.standardize_tuple(3, 2, "kernel_size") == (3, 3)
     assert _compat.standardize_data_format(None) == keras.config.image_data_format()
 
@@ -526,8 +607,9 @@ def test_fold_keeps_pytorch_padding_and_skips_other_forms():
     folded = fold_polynomial_layers(model, x)
     assert model.get_layer("block5").explicit_padding == ((1, 1), (1, 1))
     assert folded.get_layer("block5").padding == [[1, 1], [1, 1]]
-    np.testing.assert_allclose(folded.predict(x, verbose=0), model.predict(x, verbose=0),
-                               rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        folded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-4, atol=1e-5
+    )
     ccp = PolyNet(input_shape=(12, 12, 1), width=1, num_blocks=2, form="ccp")
     folded = fold_polynomial_layers(ccp)
     assert not any(isinstance(layer, FoldedPolynomial) for layer in folded.layers)
@@ -551,12 +633,14 @@ def test_0_2_0_files_load_with_identical_outputs(name):
 
 @pytest.mark.parametrize("form", ["product", "ccp", "ncp"])
 def test_keras_file_round_trip(tmp_path, form):
-    model = keras.Sequential([
-        keras.Input((6, 6, 2)),
-        PolynomialConv2D(3, 3, padding=1, degree=3, form=form, normalization="batch"),
-        keras.layers.Flatten(),
-        PolynomialDense(2, degree=3, form=form),
-    ])
+    model = keras.Sequential(
+        [
+            keras.Input((6, 6, 2)),
+            PolynomialConv2D(3, 3, padding=1, degree=3, form=form, normalization="batch"),
+            keras.layers.Flatten(),
+            PolynomialDense(2, degree=3, form=form),
+        ]
+    )
     _perturb(model)
     x = random_images((2, 6, 6, 2))
     path = str(tmp_path / "model.keras")

@@ -80,4 +80,6 @@ def test_with_float_dtype_copies_the_model_in_another_dtype():
     # And back: float32 again, the same logits as the original up to float16 weights.
     back = with_float_dtype(half, "float32")
     assert all(w.dtype == "float32" for w in back.weights)
-    assert np.abs(back.predict(x, verbose=0) - expected).max() <= 0.05 * np.abs(expected).max() + 1e-3
+    assert (
+        np.abs(back.predict(x, verbose=0) - expected).max() <= 0.05 * np.abs(expected).max() + 1e-3
+    )

@@ -1,4 +1,4 @@
-"""Preprocessing inside the model: `PixelRange`, `pixel_preprocessing`, models that take raw pixels."""
+"""Preprocessing inside the model: `PixelRange`, `pixel_preprocessing`, raw-pixel models."""
 
 import json
 import os
@@ -42,7 +42,11 @@ def tiny_polynet(preprocessing=None, **kwargs):
 
 def tiny_pi_resnet(preprocessing=None, **kwargs):
     return PiResNet(
-        input_shape=SHAPE, stage_widths=(4, 8), blocks_per_stage=(1, 1), preprocessing=preprocessing, **kwargs
+        input_shape=SHAPE,
+        stage_widths=(4, 8),
+        blocks_per_stage=(1, 1),
+        preprocessing=preprocessing,
+        **kwargs,
     )
 
 
@@ -52,7 +56,7 @@ def layers_of(model):
 
 
 def perturb_batch_norm(model, seed=0):
-    """Moving statistics away from (0, 1), so that inference batch normalization is not the identity."""
+    """Moving statistics away from (0, 1): inference batch normalization is not the identity."""
     rng = np.random.default_rng(seed)
     for variable in model.weights:
         if variable.path.endswith("moving_mean"):
@@ -133,7 +137,9 @@ class PixelRangeTest(testing.TestCase):
     def test_config_and_errors(self):
         layer = PixelRange(min_value=-2, max_value=3, name="guard")
         config = layer.get_config()
-        self.assertEqual((config["min_value"], config["max_value"], config["name"]), (-2.0, 3.0, "guard"))
+        self.assertEqual(
+            (config["min_value"], config["max_value"], config["name"]), (-2.0, 3.0, "guard")
+        )
         self.assertEqual(PixelRange.from_config(config).get_config(), config)
         self.assertEqual(PixelRange.degree, 1)
         for kwargs, message in [
@@ -151,14 +157,18 @@ class PixelPreprocessingTest(testing.TestCase):
     def test_layer_lists(self):
         self.assertEqual(INPUT_NORMALIZATIONS, ("unit", "standardize"))
         layers = pixel_preprocessing(SHAPE)
-        self.assertEqual([type(l) for l in layers], [PixelRange, keras.layers.Rescaling])
+        self.assertEqual([type(layer) for layer in layers], [PixelRange, keras.layers.Rescaling])
         self.assertEqual((layers[0].min_value, layers[0].max_value), (0.0, 255.0))
         self.assertAllClose((layers[1].scale, layers[1].offset), (1 / 255, 0.0), atol=0, rtol=1e-7)
 
         layers = pixel_preprocessing((32, 32, 3), "standardize", mean=(1, 2, 3), variance=[4, 5, 6])
-        self.assertEqual([type(l) for l in layers], [PixelRange, keras.layers.Normalization])
+        self.assertEqual(
+            [type(layer) for layer in layers], [PixelRange, keras.layers.Normalization]
+        )
         config = layers[1].get_config()
-        self.assertEqual((config["axis"], config["mean"], config["variance"]), ((-1,), [1, 2, 3], [4, 5, 6]))
+        self.assertEqual(
+            (config["axis"], config["mean"], config["variance"]), ((-1,), [1, 2, 3], [4, 5, 6])
+        )
 
         for augmentation, expected in [
             ((2, False), [pinet_keras.layers.RandomTranslation]),
@@ -167,7 +177,9 @@ class PixelPreprocessingTest(testing.TestCase):
             ((0, False), []),
         ]:
             layers = pixel_preprocessing((32, 32, 3), augmentation=augmentation, seed=1)
-            self.assertEqual([type(l) for l in layers], [PixelRange, *expected, keras.layers.Rescaling])
+            self.assertEqual(
+                [type(layer) for layer in layers], [PixelRange, *expected, keras.layers.Rescaling]
+            )
         translation, flip = pixel_preprocessing((32, 16, 3), augmentation=(4, True))[1:3]
         self.assertEqual((translation.height_factor, translation.width_factor), (4 / 32, 4 / 16))
         self.assertEqual((translation.fill_mode, translation.fill_value), ("constant", 0.0))
@@ -181,7 +193,7 @@ class PixelPreprocessingTest(testing.TestCase):
             layers = pixel_preprocessing(SHAPE, augmentation=(1, True))
         finally:
             keras.config.set_dtype_policy("float32")
-        self.assertEqual({l.dtype_policy.name for l in layers}, {"float32"})
+        self.assertEqual({layer.dtype_policy.name for layer in layers}, {"float32"})
 
     def test_errors(self):
         for args, kwargs, message in [
@@ -202,8 +214,12 @@ class PixelPreprocessingTest(testing.TestCase):
         self.assertEqual(preprocessing_config(plain), {})
         unit = tiny_polynet(pixel_preprocessing(SHAPE, augmentation=(1, False)))
         self.assertTrue(has_pixel_preprocessing(unit))
-        self.assertEqual(preprocessing_config(unit), {"input_normalization": "unit", "pixel_range": [0.0, 255.0]})
-        standardized = tiny_pi_resnet(pixel_preprocessing(SHAPE, "standardize", mean=MEAN, variance=VARIANCE))
+        self.assertEqual(
+            preprocessing_config(unit), {"input_normalization": "unit", "pixel_range": [0.0, 255.0]}
+        )
+        standardized = tiny_pi_resnet(
+            pixel_preprocessing(SHAPE, "standardize", mean=MEAN, variance=VARIANCE)
+        )
         self.assertTrue(has_pixel_preprocessing(standardized))
         config = preprocessing_config(standardized)
         self.assertEqual(config["input_normalization"], "standardize")
@@ -216,7 +232,12 @@ class RawPixelsTest(testing.TestCase):
     def check_same_logits(self, build, input_normalization):
         mean, variance = pixel_statistics(raw_pixels(200, seed=1))
         preprocessing = pixel_preprocessing(
-            SHAPE, input_normalization, mean=mean, variance=variance, augmentation=(1, False), seed=0
+            SHAPE,
+            input_normalization,
+            mean=mean,
+            variance=variance,
+            augmentation=(1, False),
+            seed=0,
         )
         model = build(preprocessing)
         perturb_batch_norm(model)
@@ -228,8 +249,12 @@ class RawPixelsTest(testing.TestCase):
         logits = self.convert_to_numpy(model.predict(pixels, verbose=0))
         self.assertTrue(np.isfinite(logits).all() and np.abs(logits).max() > 0)
         # uint8 or the same values as floats: the same logits.
-        self.assertAllClose(model.predict(pixels.astype("float32"), verbose=0), logits, atol=0, rtol=0)
-        self.assertAllClose(model(pixels, training=False), logits, rtol=1e-6, atol=1e-6 * np.abs(logits).max())
+        self.assertAllClose(
+            model.predict(pixels.astype("float32"), verbose=0), logits, atol=0, rtol=0
+        )
+        self.assertAllClose(
+            model(pixels, training=False), logits, rtol=1e-6, atol=1e-6 * np.abs(logits).max()
+        )
         # The old float pipeline: pixels / 255, or standardized with the same statistics.
         if input_normalization == "unit":
             x = pixels.astype("float32") / np.float32(255)
@@ -254,17 +279,26 @@ class RawPixelsTest(testing.TestCase):
         for name in ("polynet_bn", "pi_resnet_small"):
             model = get_model(name, SHAPE, 10, width=4, preprocessing=pixel_preprocessing(SHAPE))
             self.assertEqual(type(layers_of(model)[0]), PixelRange)
-            self.assertEqual(model.count_params(), get_model(name, SHAPE, 10, width=4).count_params())
+            self.assertEqual(
+                model.count_params(), get_model(name, SHAPE, 10, width=4).count_params()
+            )
 
     def test_polynomial_degree_is_unchanged(self):
         for build in (tiny_polynet, tiny_pi_resnet):
             degree = polynomial_degree(build())
             for preprocessing in (
                 pixel_preprocessing(SHAPE),
-                pixel_preprocessing(SHAPE, "standardize", mean=MEAN, variance=VARIANCE, augmentation=(1, True)),
+                pixel_preprocessing(
+                    SHAPE, "standardize", mean=MEAN, variance=VARIANCE, augmentation=(1, True)
+                ),
             ):
                 self.assertEqual(polynomial_degree(build(preprocessing)), degree)
-        self.assertEqual(polynomial_degree(PolyNet(input_shape=SHAPE, width=4, preprocessing=pixel_preprocessing(SHAPE))), 32)
+        self.assertEqual(
+            polynomial_degree(
+                PolyNet(input_shape=SHAPE, width=4, preprocessing=pixel_preprocessing(SHAPE))
+            ),
+            32,
+        )
 
 
 class AugmentationTest(testing.TestCase):
@@ -273,12 +307,18 @@ class AugmentationTest(testing.TestCase):
         pixels = raw_pixels(32)
         expected = pixels.astype("float32") / np.float32(255)
         stack = keras.Sequential([keras.Input(SHAPE), *layers])
-        for y in (stack(pixels, training=False), stack.predict(pixels, verbose=0), stack.predict_on_batch(pixels)):
+        for y in (
+            stack(pixels, training=False),
+            stack.predict(pixels, verbose=0),
+            stack.predict_on_batch(pixels),
+        ):
             self.assertAllClose(y, expected, rtol=1e-6, atol=1e-7)
         model = tiny_polynet(pixel_preprocessing(SHAPE, augmentation=(1, True), seed=3))
         logits = model.predict(pixels, verbose=0)
         # (Eager and compiled calls differ in float32 rounding only.)
-        self.assertAllClose(model(pixels, training=False), logits, rtol=1e-5, atol=1e-5 * np.abs(logits).max())
+        self.assertAllClose(
+            model(pixels, training=False), logits, rtol=1e-5, atol=1e-5 * np.abs(logits).max()
+        )
 
     def test_inactive_when_called_without_training(self):
         # Keras' own random layers default to `training=True` when the caller
@@ -296,13 +336,18 @@ class AugmentationTest(testing.TestCase):
             )
             # Pixels 1..255: a 0 in the output can only be the black fill.
             pixels = raw_pixels(64, shape, low=1, seed=2)
-            augmented = np.round(self.convert_to_numpy(stack(pixels, training=True)) * 255).astype("uint8")
+            augmented = np.round(self.convert_to_numpy(stack(pixels, training=True)) * 255).astype(
+                "uint8"
+            )
             self.assertEqual(augmented.shape, pixels.shape)
             moves = [explain(a, b, policy.padding) for a, b in zip(pixels, augmented)]
             # Each output is its image translated by at most `padding` pixels, filled black.
             self.assertNotIn(None, moves, msg=name)
             self.assertGreater(sum(move != (0, 0, False) for move in moves), 32, msg=name)
-            self.assertGreater(sum(abs(dy) == policy.padding or abs(dx) == policy.padding for dy, dx, _ in moves), 0)
+            self.assertGreater(
+                sum(abs(dy) == policy.padding or abs(dx) == policy.padding for dy, dx, _ in moves),
+                0,
+            )
             self.assertTrue((augmented == 0).any(), msg=name)
             # Flipped only where the policy flips (not digits: a mirrored 2 is no 2).
             flips = {flipped for _, _, flipped in moves}
@@ -312,7 +357,9 @@ class AugmentationTest(testing.TestCase):
         stack = keras.Sequential(
             [
                 keras.Input(SHAPE),
-                *pixel_preprocessing(SHAPE, "standardize", mean=MEAN, variance=VARIANCE, augmentation=(2, False)),
+                *pixel_preprocessing(
+                    SHAPE, "standardize", mean=MEAN, variance=VARIANCE, augmentation=(2, False)
+                ),
             ]
         )
         y = self.convert_to_numpy(stack(np.full((32, *SHAPE), 255, "uint8"), training=True))
@@ -322,10 +369,12 @@ class AugmentationTest(testing.TestCase):
 
 
 class GuardTest(testing.TestCase):
-    """Without the guard a polynomial of degree 32 overflows on raw or huge inputs; with it, never."""
+    """Without the guard a degree-32 polynomial overflows on raw or huge inputs; with it, never."""
 
     def test_guard(self):
-        guarded = PolyNet(input_shape=SHAPE, width=4, use_bias=False, preprocessing=pixel_preprocessing(SHAPE))
+        guarded = PolyNet(
+            input_shape=SHAPE, width=4, use_bias=False, preprocessing=pixel_preprocessing(SHAPE)
+        )
         plain = PolyNet(input_shape=SHAPE, width=4, use_bias=False)
         copy_weights(guarded, plain, skip=2)
 
@@ -359,7 +408,9 @@ class GuardTest(testing.TestCase):
         # Valid pixels in, the same as the plain model on pixels / 255.
         pixels = raw_pixels(8)
         expected = f(plain, pixels / 255.0)
-        self.assertAllClose(f(guarded, pixels), expected, rtol=1e-5, atol=1e-5 * np.abs(expected).max())
+        self.assertAllClose(
+            f(guarded, pixels), expected, rtol=1e-5, atol=1e-5 * np.abs(expected).max()
+        )
 
         # The check has teeth: the same polynomial fed raw 0..255 pixels or
         # huge values overflows float32 (255**32 > 1e76).
@@ -377,19 +428,34 @@ class SavingTest(testing.TestCase):
         for input_normalization in INPUT_NORMALIZATIONS:
             for build in (tiny_polynet, tiny_pi_resnet):
                 preprocessing = pixel_preprocessing(
-                    SHAPE, input_normalization, mean=MEAN, variance=VARIANCE, augmentation=(1, True), seed=4
+                    SHAPE,
+                    input_normalization,
+                    mean=MEAN,
+                    variance=VARIANCE,
+                    augmentation=(1, True),
+                    seed=4,
                 )
                 model = build(preprocessing)
                 perturb_batch_norm(model)
-                path = os.path.join(self.get_temp_dir(), f"{model.name}_{input_normalization}.keras")
+                path = os.path.join(
+                    self.get_temp_dir(), f"{model.name}_{input_normalization}.keras"
+                )
                 model.save(path)
                 loaded = keras.saving.load_model(path)
                 first = layers_of(loaded)[: len(preprocessing)]
-                self.assertEqual([type(l) for l in first], [type(l) for l in preprocessing])
+                self.assertEqual(
+                    [type(layer) for layer in first], [type(layer) for layer in preprocessing]
+                )
                 self.assertEqual(preprocessing_config(loaded), preprocessing_config(model))
-                self.assertEqual([l.get_config() for l in first], [l.get_config() for l in preprocessing])
+                self.assertEqual(
+                    [layer.get_config() for layer in first],
+                    [layer.get_config() for layer in preprocessing],
+                )
                 self.assertAllClose(
-                    loaded.predict(pixels, verbose=0), model.predict(pixels, verbose=0), atol=0, rtol=0
+                    loaded.predict(pixels, verbose=0),
+                    model.predict(pixels, verbose=0),
+                    atol=0,
+                    rtol=0,
                 )
 
 
@@ -414,7 +480,7 @@ class TrainerTest(testing.TestCase):
         metrics = train(config)
         model = keras.saving.load_model(os.path.join(out, "model.keras"))
         self.assertEqual(
-            [type(l) for l in model.layers[:3]],
+            [type(layer) for layer in model.layers[:3]],
             [PixelRange, pinet_keras.layers.RandomTranslation, keras.layers.Normalization],
         )
         info = make_datasets("digits", batch_size=128).info
@@ -423,7 +489,9 @@ class TrainerTest(testing.TestCase):
         _, (x_test, _) = load_arrays("digits")
         logits = model.predict(x_test, verbose=0)
         self.assertTrue(np.isfinite(logits).all())
-        self.assertAllClose(model.predict(x_test.astype("float32"), verbose=0), logits, atol=0, rtol=0)
+        self.assertAllClose(
+            model.predict(x_test.astype("float32"), verbose=0), logits, atol=0, rtol=0
+        )
 
         with open(os.path.join(out, "metrics.json")) as f:
             saved = json.load(f)

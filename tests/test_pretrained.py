@@ -8,7 +8,6 @@ import pytest
 
 from conftest import SHARED_DATA
 from conftest import tensorflow_only
-
 from pinet_keras import pretrained
 from pinet_keras.pretrained import storage
 
@@ -24,9 +23,11 @@ EXPECTED_FILES = {
 
 def test_list_names_the_models_with_their_cards():
     cards = pretrained.list()
-    assert sorted(cards) == sorted(pretrained.NAMES) == [
-        "pi_resnet_cifar10", "polynet_fashion_mnist", "polynet_mnist"
-    ]
+    assert (
+        sorted(cards)
+        == sorted(pretrained.NAMES)
+        == ["pi_resnet_cifar10", "polynet_fashion_mnist", "polynet_mnist"]
+    )
     for name, card in cards.items():
         assert card["name"] == name
         assert card["dataset"] in ("mnist", "fashion_mnist", "cifar10")
@@ -117,8 +118,10 @@ def _check_images(dataset, step):
 # CIFAR-10's reader decodes the whole archive (about 10 s).
 @pytest.mark.parametrize(
     "name",
-    [pytest.param(n, marks=pytest.mark.slow) if n == "pi_resnet_cifar10" else n
-     for n in pretrained.NAMES],
+    [
+        pytest.param(n, marks=pytest.mark.slow) if n == "pi_resnet_cifar10" else n
+        for n in pretrained.NAMES
+    ],
 )
 def test_pretrained_model_reproduces_its_card(name):
     from pinet_keras.export import compare_logits
@@ -209,20 +212,42 @@ def test_make_pretrained_script_errors_are_one_line(tmp_path):
 
     root = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
     # This checkout's package, whichever copy is installed.
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": os.pathsep.join(
-        [root] + ([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else [])
-    )}
+    env = {
+        **os.environ,
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        "PYTHONPATH": os.pathsep.join(
+            [root] + ([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else [])
+        ),
+    }
     result = subprocess.run(
-        [sys.executable, "examples/make_pretrained.py", "--models=resnet50,polynet_mnist",
-         f"--runs_dir={tmp_path / 'runs'}", f"--output_dir={tmp_path / 'out'}"],
-        cwd=root, env=env, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "examples/make_pretrained.py",
+            "--models=resnet50,polynet_mnist",
+            f"--runs_dir={tmp_path / 'runs'}",
+            f"--output_dir={tmp_path / 'out'}",
+        ],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 2, result.stderr[-3000:]
     assert "error: --models: unknown ['resnet50']" in result.stderr
     result = subprocess.run(
-        [sys.executable, "examples/make_pretrained.py", "--models=polynet_mnist",
-         f"--runs_dir={tmp_path / 'runs'}", f"--output_dir={tmp_path / 'out'}"],
-        cwd=root, env=env, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "examples/make_pretrained.py",
+            "--models=polynet_mnist",
+            f"--runs_dir={tmp_path / 'runs'}",
+            f"--output_dir={tmp_path / 'out'}",
+        ],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 2, result.stderr[-3000:]
     lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]

@@ -39,14 +39,18 @@ def _config(tmp_path, **kwargs):
 
 def _run_script(args, env=None, **kwargs):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": ROOT, **(env or {})}
-    return subprocess.run([sys.executable, TRAIN, *args], capture_output=True, text=True, env=env, **kwargs)
+    return subprocess.run(
+        [sys.executable, TRAIN, *args], capture_output=True, text=True, env=env, **kwargs
+    )
 
 
 def test_train_writes_every_output(tmp_path):
     from pinet_keras.training import HistoryCSV
     from pinet_keras.training import train
 
-    config = _config(tmp_path, tensorboard=True, label_smoothing=0.1, lr_schedule="cosine", warmup_epochs=0.5)
+    config = _config(
+        tmp_path, tensorboard=True, label_smoothing=0.1, lr_schedule="cosine", warmup_epochs=0.5
+    )
     metrics = train(config)
     out = tmp_path / "run"
     for name in ("model.keras", "history.csv", "curves.png", "metrics.json"):
@@ -88,7 +92,9 @@ def test_killed_run_resumes_from_last_epoch(tmp_path):
     out = tmp_path / "run"
     args = TINY + ["--epochs=6", "--batch_size=8", f"--output_dir={out}"]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": ROOT}
-    process = subprocess.Popen([sys.executable, TRAIN, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(
+        [sys.executable, TRAIN, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
     metadata = out / "backup" / "chief" / "training_metadata.json"
     deadline = time.time() + 240
     while time.time() < deadline and process.poll() is None:
@@ -163,7 +169,8 @@ def test_divergence_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
 def test_mirrored_strategy_on_two_cpu_devices(tmp_path):
     out = tmp_path / "run"
     result = _run_script(
-        TINY + ["--epochs=1", "--strategy=mirrored", "--cpu_devices=2", f"--output_dir={out}"], timeout=300
+        TINY + ["--epochs=1", "--strategy=mirrored", "--cpu_devices=2", f"--output_dir={out}"],
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "CPU:1" in result.stderr  # MirroredStrategy logs the devices it uses
@@ -186,7 +193,11 @@ def test_multi_worker_strategy_with_two_processes(tmp_path):
     processes = []
     for index in range(2):
         tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
-        args = TINY + ["--epochs=1", "--strategy=multi_worker", f"--output_dir={tmp_path / f'w{index}'}"]
+        args = TINY + [
+            "--epochs=1",
+            "--strategy=multi_worker",
+            f"--output_dir={tmp_path / f'w{index}'}",
+        ]
         processes.append(
             subprocess.Popen(
                 [sys.executable, TRAIN, *args],

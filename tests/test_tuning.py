@@ -9,11 +9,10 @@ import subprocess
 import sys
 
 import keras
-
-import pinet_keras
 import numpy as np
 import pytest
 
+import pinet_keras
 from tests.conftest import tensorflow_only
 
 pytestmark = tensorflow_only
@@ -22,8 +21,20 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TUNE = os.path.join(ROOT, "examples", "tune.py")
 # Small models and few examples keep each trial to a few seconds on CPU; the
 # other hyperparameters are searched as usual.
-TINY = dict(dataset="digits", epochs=1, max_train_examples=200, fixed={"width": 4, "num_blocks": 2}, verbose="0")
-OUTPUTS = ("best_hyperparameters.json", "best_model.keras", "trials.csv", "trials.png", "metrics.json")
+TINY = dict(
+    dataset="digits",
+    epochs=1,
+    max_train_examples=200,
+    fixed={"width": 4, "num_blocks": 2},
+    verbose="0",
+)
+OUTPUTS = (
+    "best_hyperparameters.json",
+    "best_model.keras",
+    "trials.csv",
+    "trials.png",
+    "metrics.json",
+)
 
 
 def _config(out, **kwargs):
@@ -42,7 +53,9 @@ def _docstring_table(doc):
     lines = [line.strip() for line in doc.splitlines() if line.strip().startswith("|")]
     header = [c.strip() for c in lines[0].strip("|").split("|")]
     assert set(lines[1].replace("|", "").strip()) <= set("-: "), lines[1]
-    return [dict(zip(header, (c.strip() for c in line.strip("|").split("|")))) for line in lines[2:]]
+    return [
+        dict(zip(header, (c.strip() for c in line.strip("|").split("|")))) for line in lines[2:]
+    ]
 
 
 def _literal(text):
@@ -72,7 +85,9 @@ def test_search_space_is_what_the_docs_say():
         elif kind == "boolean":
             assert row["values"] == "False, True", row
         else:
-            assert tuple(_literal(v.strip()) for v in row["values"].split(",")) == spec["values"], row
+            assert tuple(_literal(v.strip()) for v in row["values"].split(",")) == spec["values"], (
+                row
+            )
         assert _literal(row["default"]) == spec["default"], row
         when = spec.get("when")
         expected_active = f"{when[0]} in {', '.join(when[1])}" if when else "always"
@@ -94,7 +109,9 @@ def test_search_space_is_what_the_docs_say():
         if spec["type"] in ("int", "float"):
             assert (config["min_value"], config["max_value"]) == (spec["min"], spec["max"]), name
             assert config["sampling"] == spec.get("sampling", "linear"), name
-        conditions = [(c["config"]["name"], tuple(c["config"]["values"])) for c in config["conditions"]]
+        conditions = [
+            (c["config"]["name"], tuple(c["config"]["values"])) for c in config["conditions"]
+        ]
         assert conditions == ([spec["when"]] if "when" in spec else []), name
     # The defaults are the original experiment: examples/train.py's default run.
     from pinet_keras.training import TrainConfig
@@ -159,7 +176,9 @@ def test_built_model_has_the_hyperparameters(monkeypatch):
         return None
 
     monkeypatch.setattr(keras.Model, "fit", fake_fit)
-    data = tf.data.Dataset.from_tensor_slices((np.zeros((10, 28, 28, 1), "uint8"), np.zeros(10, "int64")))
+    data = tf.data.Dataset.from_tensor_slices(
+        (np.zeros((10, 28, 28, 1), "uint8"), np.zeros(10, "int64"))
+    )
     hp = keras_tuner.HyperParameters()
     hp.values["batch_size"] = 4
     hypermodel.fit(hp, model, data, validation_data=data, epochs=1)
@@ -201,7 +220,9 @@ def test_built_model_takes_raw_pixels_with_the_search_preprocessing():
     # Raw uint8 pixels and their float values give the same logits.
     pixels = np.random.default_rng(0).integers(0, 256, (4, 8, 8, 1), np.uint8)
     np.testing.assert_allclose(
-        model.predict(pixels, verbose=0), model.predict(pixels.astype("float32"), verbose=0), rtol=1e-6
+        model.predict(pixels, verbose=0),
+        model.predict(pixels.astype("float32"), verbose=0),
+        rtol=1e-6,
     )
 
     with pytest.raises(ValueError, match="input_normalization"):
@@ -267,14 +288,30 @@ def test_random_search_writes_outputs_resumes_and_never_reads_the_test_split(tmp
     best_row = max(rows, key=lambda r: float(r["val_accuracy"]))
     saved = json.loads((out / "metrics.json").read_text())
     assert saved == json.loads(json.dumps(metrics))
-    for key in ("test_accuracy", "test_loss", "dataset", "tuner", "max_trials", "trials_completed", "params"):
+    for key in (
+        "test_accuracy",
+        "test_loss",
+        "dataset",
+        "tuner",
+        "max_trials",
+        "trials_completed",
+        "params",
+    ):
         assert key in saved, key
-    assert (saved["dataset"], saved["tuner"], saved["max_trials"], saved["trials_completed"]) == ("digits", "random", 2, 2)
+    assert (saved["dataset"], saved["tuner"], saved["max_trials"], saved["trials_completed"]) == (
+        "digits",
+        "random",
+        2,
+        2,
+    )
     assert saved["best_trial_id"] == best_row["trial_id"]
     assert saved["best_val_accuracy"] == pytest.approx(float(best_row["val_accuracy"]))
     best = json.loads((out / "best_hyperparameters.json").read_text())
     assert best == saved["best_hyperparameters"]
-    assert best["num_blocks"] == int(best_row["num_blocks"]) and best["optimizer"] == best_row["optimizer"]
+    assert (
+        best["num_blocks"] == int(best_row["num_blocks"])
+        and best["optimizer"] == best_row["optimizer"]
+    )
 
     # best_model.keras is the best trial's model at its best epoch: it has
     # the best hyperparameters and reproduces the best validation accuracy.
@@ -323,16 +360,24 @@ def test_bayesian_search_runs_past_its_random_trials(tmp_path):
 
     # Bayesian: one random trial, then one proposed by the Gaussian process.
     data = search_datasets("digits", max_train_examples=200)
-    hypermodel = PolyNetHyperModel(data.info.input_shape, data.info.num_classes, fixed=TINY["fixed"])
+    hypermodel = PolyNetHyperModel(
+        data.info.input_shape, data.info.num_classes, fixed=TINY["fixed"]
+    )
     tuner = make_tuner(
-        "bayesian", hypermodel, str(tmp_path), "bayes", max_trials=2, epochs=1, seed=0, num_initial_points=1
+        "bayesian",
+        hypermodel,
+        str(tmp_path),
+        "bayes",
+        max_trials=2,
+        epochs=1,
+        seed=0,
+        num_initial_points=1,
     )
     tuner.search(data.train, validation_data=data.validation, epochs=1, verbose=0)
     rows = trial_rows(tuner)
     assert [r["status"] for r in rows] == ["COMPLETED"] * 2, [r["error"] for r in rows]
     assert hasattr(tuner.oracle.gpr, "X_train_")  # the second trial came from the fitted GP
     assert all(r["seconds"] > 0 for r in rows)
-
 
 
 def test_script_runs_a_tiny_hyperband_search(tmp_path):
@@ -350,7 +395,9 @@ def test_script_runs_a_tiny_hyperband_search(tmp_path):
         f"--output_dir={out}",
     ]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": ROOT}
-    result = subprocess.run([sys.executable, TUNE, *args], capture_output=True, text=True, env=env, timeout=300)
+    result = subprocess.run(
+        [sys.executable, TUNE, *args], capture_output=True, text=True, env=env, timeout=300
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert summary["tuner"] == "hyperband" and summary["trials_completed"] == 1
@@ -379,7 +426,9 @@ def test_script_runs_a_tiny_hyperband_search(tmp_path):
     # Hyperband's bookkeeping stays in trials.csv, out of the best hyperparameters.
     rows = _read_csv(out / "trials.csv")
     assert len(rows) == 1 and rows[0]["status"] == "COMPLETED" and rows[0]["tuner/epochs"] == "1"
-    assert not any(k.startswith("tuner/") for k in json.loads((out / "best_hyperparameters.json").read_text()))
+    assert not any(
+        k.startswith("tuner/") for k in json.loads((out / "best_hyperparameters.json").read_text())
+    )
 
 
 def test_parse_fixed_and_make_tuner_reject_bad_input(tmp_path):
@@ -387,7 +436,9 @@ def test_parse_fixed_and_make_tuner_reject_bad_input(tmp_path):
     from pinet_keras.tuning import make_tuner
     from pinet_keras.tuning import parse_fixed
 
-    assert parse_fixed(["width=8", "use_skip=true", "batch_norm=true", "dropout=0", "learning_rate=3e-3"]) == {
+    assert parse_fixed(
+        ["width=8", "use_skip=true", "batch_norm=true", "dropout=0", "learning_rate=3e-3"]
+    ) == {
         "width": 8,
         "use_skip": True,
         "batch_norm": True,
@@ -415,6 +466,8 @@ def test_core_package_does_not_import_keras_tuner():
             if name.endswith(".py"):
                 path = os.path.join(folder, name)
                 with open(path, encoding="utf-8") as f:
-                    if re.search(r"^\s*(import|from)\s+(keras_tuner|pinet_keras\.tuning)\b", f.read(), re.M):
+                    if re.search(
+                        r"^\s*(import|from)\s+(keras_tuner|pinet_keras\.tuning)\b", f.read(), re.M
+                    ):
                         offenders.append(os.path.relpath(path, ROOT))
     assert offenders == []

@@ -3,7 +3,8 @@
 import collections
 
 AugmentationPolicy = collections.namedtuple("AugmentationPolicy", ["padding", "flip"])
-AugmentationPolicy.__doc__ = """A translation by up to `padding` pixels; a horizontal flip if `flip`.
+AugmentationPolicy.__doc__ = """
+A translation by up to `padding` pixels; a horizontal flip if `flip`.
 
 The translation fills with black pixels (0), like a random crop of the
 image padded with `padding` black pixels on each side.

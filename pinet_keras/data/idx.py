@@ -46,7 +46,11 @@ def read_idx(path):
             f"{path} is truncated or padded: {len(data)} bytes where its header "
             f"(shape {shape}) needs {expected}."
         )
-    return np.frombuffer(data, dtype=dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
+    return (
+        np.frombuffer(data, dtype=dtype, offset=header)
+        .reshape(shape)
+        .astype(dtype.newbyteorder("="))
+    )
 
 
 def load_idx_dataset(folder):

@@ -46,10 +46,16 @@ class NumpyDataset(keras.utils.PyDataset):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        if (
+            isinstance(batch_size, bool)
+            or not isinstance(batch_size, (int, np.integer))
+            or batch_size < 1
+        ):
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
         if len(images) != len(labels):
-            raise ValueError(f"images and labels differ in length: {len(images)} and {len(labels)}.")
+            raise ValueError(
+                f"images and labels differ in length: {len(images)} and {len(labels)}."
+            )
         self.images = images
         self.labels = np.asarray(labels).astype(np.int64, copy=False)
         self.batch_size = int(batch_size)

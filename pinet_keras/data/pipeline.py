@@ -154,7 +154,9 @@ def make_datasets(
     ((32, 8, 8, 1), 'uint8', 'int64')
     """
     if pipeline not in PIPELINES:
-        raise ValueError(f"pipeline must be one of {', '.join(map(repr, PIPELINES))}, got {pipeline!r}.")
+        raise ValueError(
+            f"pipeline must be one of {', '.join(map(repr, PIPELINES))}, got {pipeline!r}."
+        )
     tf = None
     if pipeline == "tf.data" or pipeline == "auto" and _optional.available("tensorflow"):
         tf = _optional.tensorflow(f"pipeline={pipeline!r}", "use pipeline='numpy'")
@@ -165,9 +167,13 @@ def make_datasets(
     ):
         raise ValueError(f"batch_size must be a positive integer or None, got {batch_size}.")
     if max_train_examples is not None and (
-        isinstance(max_train_examples, bool) or not isinstance(max_train_examples, int) or max_train_examples < 1
+        isinstance(max_train_examples, bool)
+        or not isinstance(max_train_examples, int)
+        or max_train_examples < 1
     ):
-        raise ValueError(f"max_train_examples must be a positive int or None, got {max_train_examples!r}.")
+        raise ValueError(
+            f"max_train_examples must be a positive int or None, got {max_train_examples!r}."
+        )
     if tf is None and batch_size is None:
         why = "pipeline='numpy'" if pipeline == "numpy" else "TensorFlow is not installed"
         raise ValueError(
@@ -207,9 +213,7 @@ def make_datasets(
     train = make(x_fit, y_train[train_indices], training=True)
     validation = None
     if len(validation_indices):
-        validation = make(
-            x_train[validation_indices], y_train[validation_indices], training=False
-        )
+        validation = make(x_train[validation_indices], y_train[validation_indices], training=False)
     test = make(x_test, y_test, training=False)
     mean, variance = pixel_statistics(x_fit)
     pipeline_info = PipelineInfo(

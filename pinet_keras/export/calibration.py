@@ -20,8 +20,10 @@ def check_calibration(calibration, percentile):
             f"Argument `calibration` must be one of {CALIBRATIONS}. "
             f"Received: calibration={calibration!r}"
         )
-    if isinstance(percentile, bool) or not isinstance(percentile, (int, float)) or not (
-        50 < percentile <= 100
+    if (
+        isinstance(percentile, bool)
+        or not isinstance(percentile, (int, float))
+        or not (50 < percentile <= 100)
     ):
         raise ValueError(
             "Argument `percentile` must be a number in (50, 100]. "
@@ -29,8 +31,14 @@ def check_calibration(calibration, percentile):
         )
 
 
-def quantize_int8(converter, representative, int8_output=False, calibration="percentile",
-                  percentile=DEFAULT_PERCENTILE, input_range=(0.0, 255.0)):
+def quantize_int8(
+    converter,
+    representative,
+    int8_output=False,
+    calibration="percentile",
+    percentile=DEFAULT_PERCENTILE,
+    input_range=(0.0, 255.0),
+):
     """Full-integer conversion with uint8 raw-pixel input and min/max or percentile ranges.
 
     ``"minmax"`` is the TFLite converter's own calibration: each activation
@@ -73,9 +81,7 @@ def quantize_int8(converter, representative, int8_output=False, calibration="per
         percentile if calibration == "percentile" and percentile < 100 else None,
         input_range,
     )
-    return quantize_calibrated(
-        calibrated, tf.uint8, tf.int8 if int8_output else tf.float32
-    )
+    return quantize_calibrated(calibrated, tf.uint8, tf.int8 if int8_output else tf.float32)
 
 
 def set_ranges(calibrated, images, percentile=None, input_range=None):

@@ -88,7 +88,9 @@ def training_run(model_path, dataset=None):
     """
     if not os.path.isfile(model_path):
         what = "a folder, not a file" if os.path.isdir(model_path) else "not found"
-        raise FileNotFoundError(2, f"--model: {model_path} is {what}; pass the trained .keras file", model_path)
+        raise FileNotFoundError(
+            2, f"--model: {model_path} is {what}; pass the trained .keras file", model_path
+        )
     metrics = read_training_metadata(model_path)
     dataset = dataset or metrics.get("dataset")
     if not dataset:

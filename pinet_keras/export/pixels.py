@@ -48,7 +48,9 @@ def add_pixel_preprocessing(model, input_normalization="unit", mean=None, varian
     True
     """
     if has_pixel_preprocessing(model):
-        raise ValueError(f"Model {model.name!r} already takes raw pixels (it starts with PixelRange).")
+        raise ValueError(
+            f"Model {model.name!r} already takes raw pixels (it starts with PixelRange)."
+        )
     shape = tuple(model.input_shape[1:])
     inputs = keras.Input(shape, name="image")
     x = inputs

@@ -84,8 +84,10 @@ def _float32_config(value, dtype="float32"):
         return value
     result = {}
     for key, item in value.items():
-        if key == "dtype" and isinstance(item, str) and (
-            item.startswith("mixed_") or item in _FLOAT_DTYPES + ("float32",)
+        if (
+            key == "dtype"
+            and isinstance(item, str)
+            and (item.startswith("mixed_") or item in _FLOAT_DTYPES + ("float32",))
         ):
             result[key] = dtype
         else:

@@ -114,8 +114,10 @@ def format_table(formats, keras_accuracy=None):
     rows += [[cell(name, result) for _, cell in columns] for name, result in formats.items()]
     header = [title for title, _ in columns]
     widths = [max(len(str(row[i])) for row in [header] + rows) for i in range(len(header))]
-    lines = ["  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip()
-             for row in [header] + rows]
+    lines = [
+        "  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip()
+        for row in [header] + rows
+    ]
     lines.insert(1, "  ".join("-" * width for width in widths))
     return "\n".join(lines)
 

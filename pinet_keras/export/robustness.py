@@ -44,7 +44,10 @@ def probe_sets(x_test, other=None, seed=0, size=1000):
     sets = {
         "test": x_test,
         "gaussian": np.concatenate(
-            [box(rng.normal(127.5, 64.0, (size, *shape))), box(some + rng.normal(0.0, 48.0, some.shape))]
+            [
+                box(rng.normal(127.5, 64.0, (size, *shape))),
+                box(some + rng.normal(0.0, 48.0, some.shape)),
+            ]
         ),
         "uniform": box(rng.uniform(0.0, 255.0, (size, *shape))),
         "extremes": np.concatenate(
@@ -160,7 +163,9 @@ def sweep(predictors, sets, reference="keras"):
     results = {name: {} for name in predictors}
     totals = {name: [] for name in predictors}
     for probe, images in sets.items():
-        outputs = {name: np.asarray(predict(images), "float64") for name, predict in predictors.items()}
+        outputs = {
+            name: np.asarray(predict(images), "float64") for name, predict in predictors.items()
+        }
         for name, logits in outputs.items():
             results[name][probe] = summarize(logits, outputs[reference])
             totals[name].append((logits, outputs[reference]))

@@ -59,9 +59,7 @@ def tflite_ops(path_or_bytes):
 
         interpreter = interpreter_class()[0](model_content=data)
         return {op["op_name"] for op in ops_details(interpreter)}
-    names = {
-        value: key for key, value in vars(schema.BuiltinOperator).items() if key.isupper()
-    }
+    names = {value: key for key, value in vars(schema.BuiltinOperator).items() if key.isupper()}
     model = schema.Model.GetRootAs(data, 0)
     used = set()
     for s in range(model.SubgraphsLength()):
@@ -84,7 +82,9 @@ def non_builtin_ops(ops):
     """The custom and Flex (TensorFlow) ops among ``ops``, from `tflite_ops`."""
     builtin = _schema()
     names = set(vars(builtin.BuiltinOperator)) if builtin is not None else set()
-    return {op for op in ops if op.startswith("Flex") or op == "CUSTOM" or (names and op not in names)}
+    return {
+        op for op in ops if op.startswith("Flex") or op == "CUSTOM" or (names and op not in names)
+    }
 
 
 class TFLiteRunner:

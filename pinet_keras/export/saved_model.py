@@ -125,7 +125,9 @@ def read_saved_model_metadata(path):
         return json.load(f)
 
 
-def export_saved_model(model, path, overwrite=False, metadata=None, representative_data=None, bound=None):
+def export_saved_model(
+    model, path, overwrite=False, metadata=None, representative_data=None, bound=None
+):
     """Exports a Keras model as a TensorFlow SavedModel for serving.
 
     The SavedModel's signature ``serving_default``:

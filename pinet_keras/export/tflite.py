@@ -139,14 +139,27 @@ def export_tflite(
     _io.check_overwrite(path, overwrite)
     model = prepare_model(model)
     content = convert_to_tflite(
-        model, quantization, representative_data, int8_output, calibration, percentile, fold,
-        bound, metadata, workdir=_io.temporary_path(path),
+        model,
+        quantization,
+        representative_data,
+        int8_output,
+        calibration,
+        percentile,
+        fold,
+        bound,
+        metadata,
+        workdir=_io.temporary_path(path),
     )
     return _io.write_bytes(path, content, overwrite)
 
 
-def check_tflite_arguments(quantization, int8_output=False, calibration="percentile",
-                           percentile=DEFAULT_PERCENTILE, bound=None):
+def check_tflite_arguments(
+    quantization,
+    int8_output=False,
+    calibration="percentile",
+    percentile=DEFAULT_PERCENTILE,
+    bound=None,
+):
     """Raises ``ValueError`` for a bad combination of `export_tflite`'s arguments."""
     if quantization not in QUANTIZATIONS:
         raise ValueError(
@@ -161,7 +174,9 @@ def check_tflite_arguments(quantization, int8_output=False, calibration="percent
     if bound is not None and (
         isinstance(bound, bool) or not isinstance(bound, (int, float)) or not 50 < bound <= 100
     ):
-        raise ValueError(f"Argument `bound` must be None or a percentile in (50, 100]. Received: bound={bound!r}")
+        raise ValueError(
+            f"Argument `bound` must be None or a percentile in (50, 100]. Received: bound={bound!r}"
+        )
 
 
 def convert_to_tflite(
@@ -215,14 +230,20 @@ def convert_to_tflite(
             if quantization == "int8":
                 converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
                 content = quantize_int8(
-                    converter, representative, int8_output, calibration, percentile,
+                    converter,
+                    representative,
+                    int8_output,
+                    calibration,
+                    percentile,
                     input_range=pixel_range(model),
                 )
             elif quantization == "int16x8":
                 converter.target_spec.supported_ops = [
                     tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8
                 ]
-                converter.representative_dataset = lambda: ([image[None]] for image in representative)
+                converter.representative_dataset = lambda: (
+                    [image[None]] for image in representative
+                )
                 content = converter.convert()
             else:
                 content = converter.convert()
@@ -236,9 +257,15 @@ def convert_to_tflite(
         check_fully_quantized(content, model)
     if metadata is not None:
         metadata = {**metadata, "quantization": quantization, "bounded": bound is not None}
-        metadata["input"] = {**metadata.get("input", {}), "dtype": "uint8" if quantization == "int8" else "float32"}
+        metadata["input"] = {
+            **metadata.get("input", {}),
+            "dtype": "uint8" if quantization == "int8" else "float32",
+        }
         if quantization == "int8":
-            metadata["output"] = {**metadata.get("output", {}), "dtype": "int8" if int8_output else "float32"}
+            metadata["output"] = {
+                **metadata.get("output", {}),
+                "dtype": "int8" if int8_output else "float32",
+            }
         content = add_tflite_metadata(content, metadata)
     return content
 
@@ -258,15 +285,22 @@ def representative_images(data, example_shape):
             "quantization='int8' (and `bound`) needs `representative_data`: a few hundred "
             f"training images as raw pixels, of shape {expected}."
         )
-    if hasattr(data, "shape") and hasattr(data, "ndim") or isinstance(data, (list, tuple)) and (
-        len(data) and np.ndim(data[0]) == len(example_shape)
+    if (
+        hasattr(data, "shape")
+        and hasattr(data, "ndim")
+        or isinstance(data, (list, tuple))
+        and (len(data) and np.ndim(data[0]) == len(example_shape))
     ):
         batches = [data]
     else:
         batches = data
     images = []
     for batch in batches:
-        if isinstance(batch, (tuple, list)) and len(batch) and np.ndim(batch[0]) > len(example_shape):
+        if (
+            isinstance(batch, (tuple, list))
+            and len(batch)
+            and np.ndim(batch[0]) > len(example_shape)
+        ):
             batch = batch[0]  # (images, labels) pairs
         elif isinstance(batch, dict) and len(batch) == 1:
             batch = next(iter(batch.values()))

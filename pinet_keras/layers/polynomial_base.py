@@ -421,4 +421,3 @@ class PolynomialBase(keras.layers.Layer):
             }
         )
         return config
-

@@ -28,8 +28,7 @@ def standardize_padding(padding, rank):
     def amount(value):
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise ValueError(
-                "Argument `padding` must hold non-negative ints. "
-                f"Received: padding={padding!r}"
+                f"Argument `padding` must hold non-negative ints. Received: padding={padding!r}"
             )
         return value
 

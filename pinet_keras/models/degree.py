@@ -34,7 +34,12 @@ _AFFINE = (
     keras.layers.RandomTranslation,
     keras.layers.RandomCrop,
 )
-_MAX_OF_INPUTS = (keras.layers.Add, keras.layers.Subtract, keras.layers.Average, keras.layers.Concatenate)
+_MAX_OF_INPUTS = (
+    keras.layers.Add,
+    keras.layers.Subtract,
+    keras.layers.Average,
+    keras.layers.Concatenate,
+)
 
 
 def _layer_degree(layer, input_degrees):

@@ -48,7 +48,7 @@ def _check_blocks(blocks):
             standardize_padding(row[3], 2)
         except ValueError as error:
             raise ValueError(
-                f"blocks[{index}][3] (padding) must be \"same\", \"valid\", an int or pairs. "
+                f'blocks[{index}][3] (padding) must be "same", "valid", an int or pairs. '
                 f"Received: {row[3]!r} in row {tuple(row)!r} ({error})"
             ) from None
         rows.append(tuple(row))

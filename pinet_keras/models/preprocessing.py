@@ -87,9 +87,7 @@ def pixel_preprocessing(
                 )
             )
         if flip:
-            layers.append(
-                RandomFlip("horizontal", seed=seed, dtype="float32", name="random_flip")
-            )
+            layers.append(RandomFlip("horizontal", seed=seed, dtype="float32", name="random_flip"))
     if input_normalization == "unit":
         scale = 1.0 / (pixel_range[1] - pixel_range[0])
         layers.append(

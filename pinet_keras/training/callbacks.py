@@ -19,7 +19,11 @@ class TrainingDiverged(RuntimeError):
 
     def __init__(self, epoch, batch, value, checkpoint):
         self.epoch, self.batch, self.value, self.checkpoint = epoch, batch, value, checkpoint
-        where = f"at epoch {epoch + 1}, batch {batch + 1}" if batch is not None else f"at the end of epoch {epoch + 1}"
+        where = (
+            f"at epoch {epoch + 1}, batch {batch + 1}"
+            if batch is not None
+            else f"at the end of epoch {epoch + 1}"
+        )
         kept = (
             f"The last good checkpoint is kept at {checkpoint}."
             if checkpoint
@@ -53,7 +57,9 @@ class DivergenceGuard(keras.callbacks.Callback):
         for key in ("loss", "val_loss"):
             value = (logs or {}).get(key)
             if value is not None and not math.isfinite(float(value)):
-                checkpoint = self.checkpoint if self.checkpoint and os.path.exists(self.checkpoint) else None
+                checkpoint = (
+                    self.checkpoint if self.checkpoint and os.path.exists(self.checkpoint) else None
+                )
                 raise TrainingDiverged(self._epoch, batch, float(value), checkpoint)
 
     def on_train_batch_end(self, batch, logs=None):
@@ -108,7 +114,9 @@ class BestModelCheckpoint(keras.callbacks.Callback):
         value = (logs or {}).get(self.monitor)
         if value is None or not math.isfinite(value):
             return
-        better = self.best is None or (value > self.best if self.mode == "max" else value < self.best)
+        better = self.best is None or (
+            value > self.best if self.mode == "max" else value < self.best
+        )
         if better:
             self.best = float(value)
             _atomic_save(self.model, self.path)

@@ -38,7 +38,9 @@ def _tf_config():
             f"set it to e.g. {_TF_CONFIG_EXAMPLE}"
         ) from None
     if not isinstance(config, dict):
-        raise ValueError(f"The TF_CONFIG environment variable must hold a JSON object, e.g. {_TF_CONFIG_EXAMPLE}")
+        raise ValueError(
+            f"The TF_CONFIG environment variable must hold a JSON object, e.g. {_TF_CONFIG_EXAMPLE}"
+        )
     return config
 
 
@@ -76,10 +78,16 @@ def get_strategy(name="default"):
     if name == "mirrored":
         return tf.distribute.MirroredStrategy(), True
     if "TF_CONFIG" not in os.environ:
-        raise ValueError("--strategy=multi_worker needs the TF_CONFIG environment variable, "
-            f"e.g. {_TF_CONFIG_EXAMPLE}")
+        raise ValueError(
+            "--strategy=multi_worker needs the TF_CONFIG environment variable, "
+            f"e.g. {_TF_CONFIG_EXAMPLE}"
+        )
     task = _tf_config().get("task", {})
     if not isinstance(task, dict):
-        raise ValueError(f"TF_CONFIG's task must be an object, e.g. {_TF_CONFIG_EXAMPLE}. Received: {task!r}")
-    is_chief = task.get("type") == "chief" or (task.get("type") == "worker" and task.get("index", 0) == 0)
+        raise ValueError(
+            f"TF_CONFIG's task must be an object, e.g. {_TF_CONFIG_EXAMPLE}. Received: {task!r}"
+        )
+    is_chief = task.get("type") == "chief" or (
+        task.get("type") == "worker" and task.get("index", 0) == 0
+    )
     return tf.distribute.MultiWorkerMirroredStrategy(), is_chief

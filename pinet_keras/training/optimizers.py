@@ -6,7 +6,14 @@ OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 SCHEDULES = ("constant", "cosine", "step")
 # Variables spared by weight decay, by name: biases (both branches of a
 # polynomial block), normalization parameters and statistics, product scales.
-WEIGHT_DECAY_EXCLUSIONS = ("bias", "gamma", "beta", "product_scale", "moving_mean", "moving_variance")
+WEIGHT_DECAY_EXCLUSIONS = (
+    "bias",
+    "gamma",
+    "beta",
+    "product_scale",
+    "moving_mean",
+    "moving_variance",
+)
 
 
 class _WeightDecayExclusions:

@@ -82,15 +82,27 @@ class TrainConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(_invalid(name, value, "must be an integer >= 1"))
-        _check_number(self, "learning_rate", "must be a finite number > 0, e.g. 1e-3", lambda v: v > 0)
+        _check_number(
+            self, "learning_rate", "must be a finite number > 0, e.g. 1e-3", lambda v: v > 0
+        )
         _check_number(self, "weight_decay", "must be a finite number >= 0", lambda v: v >= 0)
         _check_number(self, "label_smoothing", "must be in [0, 1)", lambda v: 0 <= v < 1)
         _check_number(
-            self, "warmup_epochs", f"must be in [0, epochs={self.epochs})", lambda v: 0 <= v < self.epochs
+            self,
+            "warmup_epochs",
+            f"must be in [0, epochs={self.epochs})",
+            lambda v: 0 <= v < self.epochs,
         )
         if self.clipnorm is not None:
-            _check_number(self, "clipnorm", "must be a finite number > 0 (or unset)", lambda v: v > 0)
-        _check_number(self, "validation_split", "must be in (0, 1): the best model is chosen on it", lambda v: 0 < v < 1)
+            _check_number(
+                self, "clipnorm", "must be a finite number > 0 (or unset)", lambda v: v > 0
+            )
+        _check_number(
+            self,
+            "validation_split",
+            "must be in (0, 1): the best model is chosen on it",
+            lambda v: 0 < v < 1,
+        )
         for name, what, choices in (
             ("optimizer", "optimizer", OPTIMIZERS),
             ("lr_schedule", "schedule", SCHEDULES),
@@ -99,7 +111,9 @@ class TrainConfig:
         ):
             value = getattr(self, name)
             if value not in choices:
-                raise ValueError(f"Unknown {what} {value!r} (--{name}); pass one of {', '.join(choices)}.")
+                raise ValueError(
+                    f"Unknown {what} {value!r} (--{name}); pass one of {', '.join(choices)}."
+                )
 
     def settings(self):
         """The fields a resumed run must share with the run it resumes (`RUN_CONFIG`)."""
@@ -113,7 +127,12 @@ def _invalid(name, value, rule):
 
 def _check_number(config, name, rule, ok):
     value = getattr(config, name)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or not ok(value):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or not ok(value)
+    ):
         raise ValueError(_invalid(name, value, rule))
 
 
@@ -134,7 +153,9 @@ def _prepare_output_dir(output_dir, config):
     """
     names = {k: f"--{v}" for k, v in _FLAGS.items()}
     names.update({k: f"--{k}" for k in dataclasses.asdict(config) if k not in _FLAGS})
-    run = _run.RunFolder(output_dir, OUTPUTS, RUN_CONFIG, finished="metrics.json", what="run", names=names)
+    run = _run.RunFolder(
+        output_dir, OUTPUTS, RUN_CONFIG, finished="metrics.json", what="run", names=names
+    )
     return run.open(config.settings(), config.overwrite)
 
 
@@ -351,7 +372,11 @@ def _train(config, strategy, is_chief, output_dir, run):
         if not _optional.available("matplotlib"):
             print("Skipping curves.png: matplotlib is not installed.", flush=True)
         else:
-            plot_history(rows, os.path.join(output_dir, "curves.png"), title=f"{config.model} on {config.dataset}")
+            plot_history(
+                rows,
+                os.path.join(output_dir, "curves.png"),
+                title=f"{config.model} on {config.dataset}",
+            )
         _write_json(paths["metrics.json"], metrics)
     shutil.rmtree(paths["backup"], ignore_errors=True)
     if not is_chief:

@@ -61,4 +61,6 @@ def search_datasets(
         max_train_examples=max_train_examples,
     )
     test = data.test.batch(test_batch_size).prefetch(-1)
-    return SearchData(data.train, data.validation, test, data.info._replace(batch_size=int(test_batch_size)))
+    return SearchData(
+        data.train, data.validation, test, data.info._replace(batch_size=int(test_batch_size))
+    )

@@ -41,7 +41,9 @@ def trial_rows(tuner):
         # KerasTuner counts the best step within this trial's `fit`; a Hyperband
         # trial that continues another starts at `tuner/initial_epoch`.
         first_epoch = row.get("tuner/initial_epoch") or 0
-        row["best_epoch"] = first_epoch + trial.best_step + 1 if completed and trial.best_step is not None else None
+        row["best_epoch"] = (
+            first_epoch + trial.best_step + 1 if completed and trial.best_step is not None else None
+        )
         row["error"] = "" if completed else _error(trial.message)
         rows.append(row)
     return rows
@@ -64,7 +66,9 @@ def plot_trials(rows, path, title=None):
     """
     plt = _optional.pyplot()
     fig, ax = plt.subplots(figsize=(max(6, 0.35 * len(rows) + 3), 4))
-    done = [(i, r["val_accuracy"]) for i, r in enumerate(rows, start=1) if r["val_accuracy"] is not None]
+    done = [
+        (i, r["val_accuracy"]) for i, r in enumerate(rows, start=1) if r["val_accuracy"] is not None
+    ]
     failed = [i for i, r in enumerate(rows, start=1) if r["val_accuracy"] is None]
     if done:
         ax.plot([i for i, _ in done], [a for _, a in done], "o", label="trial")

@@ -22,7 +22,13 @@ from pinet_keras.tuning.tuners import make_tuner
 
 PROJECT = "search"  # KerasTuner's state, in output_dir/search
 CONFIG_FILE = "search_config.json"
-OUTPUTS = ("best_hyperparameters.json", "best_model.keras", "trials.csv", "trials.png", "metrics.json")
+OUTPUTS = (
+    "best_hyperparameters.json",
+    "best_model.keras",
+    "trials.csv",
+    "trials.png",
+    "metrics.json",
+)
 # Settings a resumed search must share with the search it resumes: the
 # trials already run are only comparable with new ones under the same ones.
 # `max_trials` may grow; `data_dir`, `output_dir`, `verbose` may change.
@@ -179,10 +185,17 @@ def _tune(config, run):
         overwrite=False,  # `run.begin` set a previous search aside
     )
     # The first completed trial is the new search's first checkpoint.
-    tuner.trial_end_hook = lambda trial: run.commit() if trial.status == "COMPLETED" and not run.committed else None
+    tuner.trial_end_hook = lambda trial: (
+        run.commit() if trial.status == "COMPLETED" and not run.committed else None
+    )
     ended_before = len(tuner.oracle.end_order)
     start = time.time()
-    tuner.search(data.train, validation_data=data.validation, epochs=config.epochs, verbose=_verbose(config.verbose))
+    tuner.search(
+        data.train,
+        validation_data=data.validation,
+        epochs=config.epochs,
+        verbose=_verbose(config.verbose),
+    )
     search_seconds = time.time() - start
 
     rows = trial_rows(tuner)
@@ -194,7 +207,9 @@ def _tune(config, run):
         raise RuntimeError(f"No trial completed; see the error column of {paths['trials.csv']}.")
     best_trial = tuner.oracle.get_best_trials(1)[0]
     # Hyperband's bookkeeping (tuner/epochs...) stays in trials.csv.
-    best_values = {k: v for k, v in best_trial.hyperparameters.values.items() if not k.startswith("tuner/")}
+    best_values = {
+        k: v for k, v in best_trial.hyperparameters.values.items() if not k.startswith("tuner/")
+    }
     _write_json(paths["best_hyperparameters.json"], best_values)
     with warnings.catch_warnings():
         # The checkpoint holds the trial's optimizer state too; the best

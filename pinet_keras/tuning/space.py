@@ -14,7 +14,13 @@ SEARCH_SPACE = {
     "batch_norm": {"type": "boolean", "default": False},
     "dropout": {"type": "choice", "values": (0.0, 0.1, 0.25, 0.5), "default": 0.0},
     "optimizer": {"type": "choice", "values": ("adam", "adamw", "sgd"), "default": "adam"},
-    "learning_rate": {"type": "float", "min": 1e-4, "max": 1e-2, "sampling": "log", "default": 1e-3},
+    "learning_rate": {
+        "type": "float",
+        "min": 1e-4,
+        "max": 1e-2,
+        "sampling": "log",
+        "default": 1e-3,
+    },
     "weight_decay": {
         "type": "float",
         "min": 1e-5,
@@ -36,7 +42,9 @@ def _register(hp, name, spec, fixed):
     if kind == "int":
         return hp.Int(name, spec["min"], spec["max"], default=spec["default"])
     if kind == "float":
-        return hp.Float(name, spec["min"], spec["max"], sampling=spec.get("sampling"), default=spec["default"])
+        return hp.Float(
+            name, spec["min"], spec["max"], sampling=spec.get("sampling"), default=spec["default"]
+        )
     if kind == "boolean":
         return hp.Boolean(name, default=spec["default"])
     raise ValueError(f"Unknown hyperparameter type {kind!r} for {name!r}.")
@@ -88,7 +96,9 @@ def parse_fixed(assignments):
         name, sep, text = assignment.partition("=")
         name, text = name.strip(), text.strip()
         if not sep or not text:
-            raise ValueError(f"Expected name=value to fix a hyperparameter. Received: {assignment!r}")
+            raise ValueError(
+                f"Expected name=value to fix a hyperparameter. Received: {assignment!r}"
+            )
         check_fixed({name: None})
         spec = SEARCH_SPACE[name]
         try:
@@ -96,13 +106,19 @@ def parse_fixed(assignments):
                 if text.lower() not in ("true", "false", "1", "0"):
                     raise ValueError(text)
                 value = text.lower() in ("true", "1")
-            elif spec["type"] == "int" or (spec["type"] == "choice" and isinstance(spec["values"][0], int)):
+            elif spec["type"] == "int" or (
+                spec["type"] == "choice" and isinstance(spec["values"][0], int)
+            ):
                 value = int(text)
-            elif spec["type"] == "float" or (spec["type"] == "choice" and isinstance(spec["values"][0], float)):
+            elif spec["type"] == "float" or (
+                spec["type"] == "choice" and isinstance(spec["values"][0], float)
+            ):
                 value = float(text)
             else:
                 value = text
         except ValueError:
-            raise ValueError(f"Cannot parse {text!r} as a value of {name} ({spec['type']}).") from None
+            raise ValueError(
+                f"Cannot parse {text!r} as a value of {name} ({spec['type']})."
+            ) from None
         fixed[name] = value
     return fixed

@@ -62,7 +62,9 @@ def read_trial_seconds(project_dir):
         return json.load(f)
 
 
-def make_tuner(kind, hypermodel, directory, project_name, max_trials, epochs, seed, overwrite=False, **kwargs):
+def make_tuner(
+    kind, hypermodel, directory, project_name, max_trials, epochs, seed, overwrite=False, **kwargs
+):
     """Builds a tuner that maximizes ``val_accuracy``.
 
     The project lives in ``directory/project_name``; with ``overwrite=False``
