@@ -412,13 +412,16 @@ LAYERS_FOR_DEGREE = [
 @pytest.mark.parametrize("degree", [2, 3, 4])
 @pytest.mark.parametrize("case", range(len(LAYERS_FOR_DEGREE)))
 def test_bias_free_layer_is_homogeneous_of_degree_n(case, degree, form):
+    keras.utils.set_random_seed(case)
     cls, kwargs, shape = LAYERS_FOR_DEGREE[case]
     layer = cls(**kwargs, degree=degree, form=form, use_bias=False, dtype="float64")
     x = random_images(shape, dtype="float64")
     y = keras.ops.convert_to_numpy(layer(keras.ops.convert_to_tensor(x)))
     scaled = keras.ops.convert_to_numpy(layer(keras.ops.convert_to_tensor(-1.5 * x)))
-    np.testing.assert_allclose(scaled, (-1.5) ** degree * y, rtol=1e-9, atol=1e-12)
-    assert np.abs(y).max() > 1e-3
+    np.testing.assert_allclose(scaled, (-1.5) ** degree * y, rtol=1e-9, atol=1e-15)
+    # Not trivially homogeneous: the output is far from 0 (the default initialization
+    # shrinks the later factors at degree N, so a degree-4 output can be ~1e-4).
+    assert np.abs(y).max() > 1e-7
     assert layer.degree == polynomial_degree(layer) == degree
 
 
