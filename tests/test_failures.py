@@ -694,26 +694,14 @@ def test_tune_overwrite_with_a_bad_fixed_value_keeps_the_search(tmp_path):
 def test_tune_resume_with_other_settings_lists_them(tmp_path):
     from pinet_keras._run import SettingsMismatch
     from pinet_keras.tuning import TuneConfig
+    from pinet_keras.tuning import search
     from pinet_keras.tuning import tune
 
     folder = tmp_path / "search"
     config = TuneConfig(dataset="digits", max_trials=1, epochs=1, output_dir=str(folder))
     folder.mkdir()
-    settings = {
-        k: getattr(config, k)
-        for k in (
-            "dataset",
-            "tuner",
-            "epochs",
-            "validation_split",
-            "max_train_examples",
-            "augment",
-            "input_normalization",
-            "fixed",
-            "seed",
-        )
-    }
-    (folder / "search_config.json").write_text(json.dumps(settings))
+    # The settings file that a finished search with `config` leaves behind.
+    (folder / "search_config.json").write_text(json.dumps(search._settings(config)))
     before = snapshot(folder)
     with pytest.raises(
         SettingsMismatch, match=r"epochs: 1 -> 2.*--input_normalization: 'unit' -> 'standardize'"

@@ -219,36 +219,27 @@ def test_make_pretrained_script_errors_are_one_line(tmp_path):
             [root] + ([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else [])
         ),
     }
-    result = subprocess.run(
-        [
-            sys.executable,
-            "examples/make_pretrained.py",
-            "--models=resnet50,polynet_mnist",
-            f"--runs_dir={tmp_path / 'runs'}",
-            f"--output_dir={tmp_path / 'out'}",
-        ],
-        cwd=root,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+
+    def make_pretrained(models):
+        return subprocess.run(
+            [
+                sys.executable,
+                "examples/make_pretrained.py",
+                f"--models={models}",
+                f"--runs_dir={tmp_path / 'runs'}",
+                f"--output_dir={tmp_path / 'out'}",
+            ],
+            cwd=root,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+
+    result = make_pretrained("resnet50,polynet_mnist")
     assert result.returncode == 2, result.stderr[-3000:]
     assert "error: --models: unknown ['resnet50']" in result.stderr
-    result = subprocess.run(
-        [
-            sys.executable,
-            "examples/make_pretrained.py",
-            "--models=polynet_mnist",
-            f"--runs_dir={tmp_path / 'runs'}",
-            f"--output_dir={tmp_path / 'out'}",
-        ],
-        cwd=root,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result = make_pretrained("polynet_mnist")
     assert result.returncode == 2, result.stderr[-3000:]
     lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(lines) == 1 and "--runs_dir" in lines[0] and "model.keras" in lines[0], lines
