@@ -28,6 +28,10 @@ layer's output is clipped to the [100 - P, P] percentiles of its values on
 the representative images (`--bound=P`, default 100: their min and max;
 `--bound=0` exports the layers unclipped), so that no input, however far
 from the training images, makes the polynomial explode.
+`--int8_finetune_epochs=N` fine-tunes the int8 file's weights first, with
+int8 rounding simulated, to give the Keras model's answers on the training
+images (`pinet_keras.export.finetune_for_int8`): more agreement with Keras,
+at the cost of N training epochs.
 
 Each file is then run on the test split (`--split=validation`: the training
 run's validation split, for choosing settings) in the LiteRT interpreter and
@@ -118,6 +122,13 @@ flags.DEFINE_float(
     "Clip every polynomial layer's output, in every format, to this percentile range of its "
     "values on the representative images (100: their min and max; 0: no clipping).",
 )
+flags.DEFINE_integer(
+    "int8_finetune_epochs",
+    0,
+    "Epochs of quantization-aware fine-tuning of the int8 file on the training images (0: "
+    "none): the folded model is trained, with int8 rounding simulated, to give the Keras "
+    "model's probabilities, so that the int8 file agrees with it on more images.",
+)
 flags.DEFINE_integer("latency_runs", 50, "Runs at batch 1 for the mean latency.")
 flags.DEFINE_bool("overwrite", False, "Replace an existing --output_dir (all of it, at the end).")
 flags.DEFINE_integer("seed", 0, "Seed for the choice of representative images.")
@@ -146,6 +157,12 @@ def check_flags():
         raise ValueError(
             "--nofold: the bound clips the folded layers; pass --bound=0 with --nofold"
         )
+    if FLAGS.int8_finetune_epochs < 0:
+        raise ValueError(
+            f"--int8_finetune_epochs must be 0 (off) or more, got {FLAGS.int8_finetune_epochs}"
+        )
+    if FLAGS.int8_finetune_epochs and not FLAGS.fold:
+        raise ValueError("--int8_finetune_epochs fine-tunes the folded model; drop --nofold")
     if FLAGS.int8_output and "int8" not in formats:
         raise ValueError("--int8_output needs int8 in --formats")
     _io.check_writable_folder(FLAGS.output_dir)
@@ -235,6 +252,10 @@ def main(_):
         },
     )
 
+    finetune = {}
+    if FLAGS.int8_finetune_epochs:
+        finetune = {"finetune_data": x_train, "finetune_epochs": FLAGS.int8_finetune_epochs}
+
     # Every file goes to a staging folder, moved into place whole at the end.
     results = {}
     with atomic_output(FLAGS.output_dir, FLAGS.overwrite) as staging:
@@ -259,6 +280,7 @@ def main(_):
                     fold=FLAGS.fold if name == "int8" else None,
                     bound=bound,
                     metadata=metadata,
+                    **finetune if name == "int8" else {},
                 )
                 results[name] = export.evaluate_tflite(
                     path, x_test, y_test, reference, latency_runs=FLAGS.latency_runs
@@ -278,6 +300,7 @@ def main(_):
                 "method": FLAGS.calibration,
                 "percentile": FLAGS.percentile,
                 "fold": FLAGS.fold,
+                "finetune_epochs": FLAGS.int8_finetune_epochs,
             },
             "bound": bound,
             "keras": {

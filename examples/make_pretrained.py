@@ -4,7 +4,9 @@ For each model: the run's ``model.keras`` (float32 weights, raw pixels in)
 is stored as its configuration and compact weights (the first of
 ``--storages`` whose full-test-split accuracy is within
 ``--max_change_points`` percentage points of the float32 original's and
-whose top-1 agreement with it is at least ``--min_agreement``), the
+whose top-1 agreement with it is at least ``--min_agreement``) with the
+ranges that bound it (``bound.json``: each polynomial layer's output range
+on 200 training images, which `pinet_keras.pretrained.load` clips to), the
 run's int8 ``.tflite`` (made by ``examples/export.py``) is copied beside
 it, the float32 ``.tflite`` that `pinet_keras.pretrained.tflite_path`
 converts on request is converted here too, and every one of them is
@@ -28,6 +30,7 @@ import subprocess
 import tempfile
 import time
 
+import numpy as np
 from absl import flags
 
 import pinet_keras
@@ -38,6 +41,8 @@ from pinet_keras import pretrained
 from pinet_keras.data import dataset_info
 from pinet_keras.data import load_arrays
 from pinet_keras.export.files import training_run
+from pinet_keras.export.fold import FoldedPolynomial
+from pinet_keras.export.precision import as_float32
 from pinet_keras.models import polynomial_degree
 from pinet_keras.pretrained import storage
 
@@ -62,6 +67,7 @@ flags.DEFINE_bool("overwrite", False, "Replace existing model folders.")
 MB = 1_000_000
 MAX_FILE_BYTES = 3 * MB
 MAX_TOTAL_BYTES = 8 * MB
+BOUND_IMAGES = 200
 CHECK_STEP = 10  # the check subset: test[::10], 1,000 images of a 10,000-image test split
 
 # The runs were trained from a snapshot of the repository (/work/snap1, base commit db598d9
@@ -88,6 +94,7 @@ SPECS = {
             "--epochs=15 --output_dir=runs/mnist_polynet_bn"
         ),
         "results": "results/mnist_polynet_bn",
+        "export_flags": "",
     },
     "polynet_fashion_mnist": {
         "run": "fashion_mnist_polynet_bn",
@@ -101,6 +108,7 @@ SPECS = {
             "--output_dir=runs/fashion_mnist_polynet_bn"
         ),
         "results": "results/fashion_mnist_polynet_bn",
+        "export_flags": " --int8_finetune_epochs=1",
     },
     "pi_resnet_cifar10": {
         "run": "cifar10_pi_resnet_small",
@@ -111,11 +119,12 @@ SPECS = {
             "--preset=cifar10_cpu --output_dir=runs/cifar10_pi_resnet_small"
         ),
         "results": "results/cifar10/pi_resnet_small_50ep",
+        "export_flags": " --int8_finetune_epochs=1",
     },
 }
 EXPORT_COMMAND = (
     "python examples/export.py --model=runs/{run}/model.keras --data_dir=../shared/data/{data} "
-    "--output_dir=runs/{run}/export --overwrite"
+    "--output_dir=runs/{run}/export{flags} --overwrite"
 )
 
 
@@ -140,7 +149,9 @@ def check_run(name):
         os.path.join(run_dir, "metrics.json"): SPECS[name]["command"],
         os.path.join(
             run_dir, "export", pretrained._tflite_file_name("int8")
-        ): EXPORT_COMMAND.format(run=SPECS[name]["run"], data=SPECS[name]["dataset"]),
+        ): EXPORT_COMMAND.format(
+            run=SPECS[name]["run"], data=SPECS[name]["dataset"], flags=SPECS[name]["export_flags"]
+        ),
     }
     for path, command in needed.items():
         if not os.path.isfile(path):
@@ -227,6 +238,21 @@ def choose_storage(original, reference, images, labels, staging):
     )
 
 
+def write_bound(stored, representative, images, staging):
+    """Writes the bound file of ``stored``; returns the bounded model (as `load`) and its logits."""
+    folded = export.bound_model(stored, representative, percentile=100.0)
+    ranges = {
+        layer.name: list(layer.output_range)
+        for layer in folded.layers
+        if isinstance(layer, FoldedPolynomial)
+    }
+    _io.write_json(
+        os.path.join(staging, pretrained.BOUND_FILE), {"percentile": 100.0, "ranges": ranges}
+    )
+    bounded = pretrained._bounded(stored, staging)
+    return bounded, predict(bounded, images)
+
+
 def evaluate_file(path, images, labels, reference, original_reference):
     result = export.evaluate_tflite(path, images, labels, reference, latency_runs=20)
     logits = export.run_tflite(path, images, batch_size=250)
@@ -245,9 +271,12 @@ def build(name, when, commit):
     int8_source = os.path.join(run_dir, "export", pretrained._tflite_file_name("int8"))
     print(f"{name}: {model_path}")
     started = time.time()
-    original = export.as_float32(export.load_keras_model(model_path))
-    (_, _), (x_test, y_test) = load_arrays(dataset, os.path.join(FLAGS.data_dir, dataset))
+    original = as_float32(export.load_keras_model(model_path))
+    (x_train, _), (x_test, y_test) = load_arrays(dataset, os.path.join(FLAGS.data_dir, dataset))
     reference = predict(original, x_test)
+    # The bound's images: the 200 training images examples/export.py calibrates on.
+    chosen = np.random.default_rng(0).choice(len(x_train), BOUND_IMAGES, replace=False)
+    representative = x_train[np.sort(chosen)].astype("float32")
     target = os.path.join(FLAGS.output_dir, name)
     with (
         _io.atomic_output(target, FLAGS.overwrite) as staging,
@@ -257,6 +286,7 @@ def build(name, when, commit):
         stored, logits, storage_report = choose_storage(
             original, reference, x_test, y_test, staging
         )
+        bounded, bounded_logits = write_bound(stored, representative, x_test, staging)
         int8_path = os.path.join(staging, pretrained._tflite_file_name("int8"))
         shutil.copyfile(int8_source, int8_path)
         float32_path = os.path.join(scratch, pretrained._tflite_file_name("float32"))
@@ -299,6 +329,15 @@ def build(name, when, commit):
             "accuracy": {
                 "keras_float32_original": accuracy(reference, y_test),
                 "keras_stored": accuracy(logits, y_test, reference),
+                # What load() returns; agreement with the stored model.
+                "keras_bounded": accuracy(bounded_logits, y_test, logits),
+            },
+            "bound": {
+                "file": pretrained.BOUND_FILE,
+                "percentile": 100.0,
+                "images": f"{BOUND_IMAGES} training images, chosen as examples/export.py "
+                "chooses them (seed 0)",
+                "max_abs_logit_test": float(np.abs(bounded_logits).max()),
             },
             "tflite": {},
         }
@@ -306,18 +345,22 @@ def build(name, when, commit):
         card["tflite"]["int8"] = {
             "file": pretrained._tflite_file_name("int8"),
             "shipped": True,
-            "made_by": EXPORT_COMMAND.format(run=spec["run"], data=dataset),
-            "from": "the float32 original (folded, percentile-calibrated on 200 training "
-            "images, bounded); agreement below is with the stored Keras model",
+            "made_by": EXPORT_COMMAND.format(
+                run=spec["run"], data=dataset, flags=spec["export_flags"]
+            ),
+            "from": "the float32 original (folded, "
+            + ("fine-tuned for int8 rounding, " if spec["export_flags"] else "")
+            + "percentile-calibrated on 200 training images, bounded); agreement below is "
+            "with the stored Keras model",
             **evaluate_file(int8_path, x_test, y_test, logits, reference),
         }
         print(f"  int8: {card['tflite']['int8']['test']}")
-        pretrained._export(stored, card, float32_path, "float32")
+        pretrained._export(bounded, card, float32_path, "float32")
         card["tflite"]["float32"] = {
             "file": None,
             "shipped": False,
             "made_by": f"pinet_keras.pretrained.tflite_path({name!r}, 'float32'): converted from "
-            "the stored Keras model on first request, into the cache folder; unbounded",
+            "the bounded Keras model (load()) on first request, into the cache folder",
             **evaluate_file(float32_path, x_test, y_test, logits, reference),
         }
         print(f"  float32: {card['tflite']['float32']['test']}")
@@ -368,6 +411,10 @@ def markdown(card):
         f"{_pct(acc['keras_stored']['check']['accuracy'])} | "
         f"{_pct(acc['keras_stored']['test']['top1_agreement'])} with the original | "
         f"{card['files'][pretrained.WEIGHTS_FILE]:,} B |",
+        f"| Keras, bounded (what `load()` returns) | "
+        f"{_pct(acc['keras_bounded']['test']['accuracy'])} | "
+        f"{_pct(acc['keras_bounded']['check']['accuracy'])} | "
+        f"{_pct(acc['keras_bounded']['test']['top1_agreement'])} with the stored model | |",
     ]
     for fmt, result in card["tflite"].items():
         where = "shipped" if result["shipped"] else "converted on request"

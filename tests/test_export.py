@@ -547,6 +547,7 @@ def test_export_script_end_to_end(tmp_path):
         f"--output_dir={tmp_path / 'validation'}",
         "--split=validation",
         "--formats=int8",
+        "--int8_finetune_epochs=1",
     ]
     result, validation = _run_scripts((args, data_path), (validation_args, data_path))
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
@@ -598,17 +599,27 @@ def test_export_script_end_to_end(tmp_path):
     report = json.loads((tmp_path / "validation" / "report.json").read_text())
     _, validation_indices = split_validation(64, 0.1, 0)
     assert report["split"] == "validation" and report["test_examples"] == len(validation_indices)
+    assert report["int8_calibration"]["finetune_epochs"] == 1
+    finetuned = export.read_tflite_metadata(str(tmp_path / "validation" / "model_int8.tflite"))
+    assert finetuned["int8_finetune"] == {"epochs": 1, "images": 64 - len(validation_indices)}
 
     # A bad flag, and a second run without --overwrite, refuse before touching anything.
     before = {name: os.path.getmtime(out / name) for name in os.listdir(out)}
-    percentile, again = _run_scripts(
+    percentile, finetune, again = _run_scripts(
         (
-            validation_args[:-3] + [f"--output_dir={tmp_path / 'other'}", "--percentile=40"],
+            validation_args[:-4] + [f"--output_dir={tmp_path / 'other'}", "--percentile=40"],
+            data_path,
+        ),
+        (
+            validation_args[:-4]
+            + [f"--output_dir={tmp_path / 'other'}", "--int8_finetune_epochs=1", "--nofold"]
+            + ["--bound=0"],
             data_path,
         ),
         (args + ["--formats=float32"], data_path),
     )
     assert percentile.returncode == 2 and "percentile" in percentile.stderr
+    assert finetune.returncode == 2 and "drop --nofold" in finetune.stderr
     assert again.returncode == 2
     assert "already exists" in again.stderr
     assert before == {name: os.path.getmtime(out / name) for name in os.listdir(out)}

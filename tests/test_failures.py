@@ -776,7 +776,9 @@ def test_two_processes_on_one_folder_then_sigkill_and_resume(tmp_path):
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_sigterm_and_ctrl_c_leave_no_temporary_file(tmp_path, sig):
     folder = tmp_path / "run"
-    process = _start(TINY + ["--epochs=200", f"--output_dir={folder}"])
+    # Far more epochs than a busy machine could finish before the signal (200
+    # tiny epochs once did, and the run ended with 0 instead of 130).
+    process = _start(TINY + ["--epochs=100000", f"--output_dir={folder}"])
     try:
         _wait_for(lambda: _epochs_done(folder) >= 1, process)
         time.sleep(0.3)
@@ -789,7 +791,7 @@ def test_sigterm_and_ctrl_c_leave_no_temporary_file(tmp_path, sig):
     assert "rerun the command to resume" in _error_line(stderr)
     assert temporary_files(folder) == []
     assert "metrics.json" not in os.listdir(folder)
-    assert json.loads((folder / "run_config.json").read_text())["epochs"] == 200
+    assert json.loads((folder / "run_config.json").read_text())["epochs"] == 100000
 
 
 # -- 6. Optimizer state survives a save -----------------------------------------------

@@ -62,3 +62,32 @@ def test_no_unlisted_public_function_or_class(name):
         and (name, attribute) != ("pinet_keras.pretrained", "list")
     ]
     assert not unlisted, unlisted
+
+
+def test_scripts_use_only_public_names():
+    """Every `<package>.<name>(...)` a script in examples/ or benchmarks/ calls is in `__all__`.
+
+    (A name dropped from `__all__` would otherwise fail only when the
+    script runs, as `export.as_float32` once did in `make_pretrained.py`.)
+    """
+    aliases = {"export": "pinet_keras.export", "pretrained": "pinet_keras.pretrained"}
+    used = []
+    for folder in ("examples", "benchmarks"):
+        for file_name in sorted(os.listdir(os.path.join(ROOT, folder))):
+            if not file_name.endswith(".py"):
+                continue
+            with open(os.path.join(ROOT, folder, file_name), encoding="utf-8") as f:
+                text = f.read()
+            for alias, package in aliases.items():
+                if f"from pinet_keras import {alias}\n" not in text:
+                    continue
+                # Public calls (the packaging script also reads private constants).
+                for name in re.findall(rf"(?<![\w./]){alias}\.([A-Za-z]\w*)\(", text):
+                    used.append((file_name, package, name))
+    assert used
+    missing = [
+        (file_name, f"{package}.{name}")
+        for file_name, package, name in used
+        if name not in importlib.import_module(package).__all__
+    ]
+    assert not missing, missing

@@ -25,7 +25,8 @@ labels and provenance (`model_metadata`).
   ``tf.lite.Interpreter``); ``TFLiteRunner(path).latency_ms(images)``.
 - `predict_saved_model`: the logits of an exported SavedModel.
 - `fold_polynomial_layers` / `bound_model`: the Keras models that int8 and
-  ``bound`` export.
+  ``bound`` export; `finetune_for_int8`: their weights fine-tuned with int8
+  rounding simulated (``export_tflite(..., finetune_data=...)``).
 - `load_keras_model`: a ``.keras`` file, with a message that says what is
   wrong with a file that is not one; `legacy_standardization`: the
   statistics a 0.1.0 model standardized with, for `add_pixel_preprocessing`.
@@ -47,6 +48,7 @@ Example:
 from pinet_keras.export.calibration import CALIBRATIONS
 from pinet_keras.export.calibration import DEFAULT_PERCENTILE
 from pinet_keras.export.files import load_keras_model
+from pinet_keras.export.finetune import finetune_for_int8
 from pinet_keras.export.fold import bound_model
 from pinet_keras.export.fold import fold_polynomial_layers
 from pinet_keras.export.metadata import model_metadata
@@ -80,6 +82,7 @@ __all__ = [
     "evaluate_tflite",
     "export_saved_model",
     "export_tflite",
+    "finetune_for_int8",
     "fold_polynomial_layers",
     "legacy_standardization",
     "load_keras_model",

@@ -112,7 +112,8 @@ def fold_polynomial_layers(model, representative_data=None, bound=None):
     with ``r`` per channel, so that both have the same range on those
     inputs): the two factors then share the int8 range instead of one of them
     spending it on a few large channels. Nothing else changes; other layers
-    are shared with ``model``.
+    are shared with ``model`` (a model with nothing to fold, one folded
+    before included, is copied whole).
 
     This is what `export_tflite` quantizes for ``quantization="int8"``: int8
     activations are quantized per tensor, and a product of two per-channel
@@ -173,7 +174,13 @@ def fold_polynomial_layers(model, representative_data=None, bound=None):
             return _Absorbed(name=layer.name, dtype="float32")
         return layer
 
-    folded = keras.models.clone_model(model, clone_function=clone)
+    if polynomial:
+        folded = keras.models.clone_model(model, clone_function=clone)
+    else:
+        # Nothing to fold (a model folded before, or none of its layers is
+        # polynomial): an independent copy, so that `bound` leaves ``model`` as it is.
+        folded = keras.models.clone_model(model)
+        folded.set_weights(model.get_weights())
     if not folded.built:
         folded.build(model.input_shape)
     if bound is not None:

@@ -11,12 +11,18 @@ package data: nothing is downloaded.
   pixels** ``0..255`` (uint8 or float), shape ``(batch, H, W, C)``; its
   preprocessing (range guard, normalization) is inside it, and it returns
   logits. The class names are on the card (``card(name)["class_names"]``).
+  It is **bounded**: each polynomial layer is folded and clipped to the
+  range of its outputs on 200 training images (`pinet_keras.export.bound_model`,
+  the ranges shipped in ``bound.json``), so that no input in the pixel
+  box, however far from the training images, gives huge or non-finite
+  logits (in float16 too). ``load(name, bounded=False)`` gives the trained
+  model as it was, layers unfolded, to fine-tune.
 - `tflite_path(name, format)`: the path of a ``.tflite`` file of the
   model, with its class names in its metadata
   (`pinet_keras.export.read_tflite_metadata`). ``"int8"`` (uint8 pixels
   in, for phones) is shipped; ``"float32"`` is converted from the shipped
-  Keras model on first request (TensorFlow needed) and kept in the cache
-  folder (`cache_dir`), unbounded (the shipped int8 file is bounded).
+  bounded Keras model on first request (TensorFlow needed) and kept in the
+  cache folder (`cache_dir`). Both are bounded.
 
 The weights are stored compactly (float16, or 8 bits per channel,
 dequantized on loading: see the card's ``storage``); the card gives the
@@ -56,6 +62,7 @@ CARD_FILE = "card.json"
 CARD_MARKDOWN = "CARD.md"
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "weights.npz"
+BOUND_FILE = "bound.json"
 
 
 def _tflite_file_name(format):
@@ -92,12 +99,42 @@ def list():  # noqa: A001  (the name the issue asks for, as keras-hub's presets)
     return {name: card(name) for name in NAMES}
 
 
-def load(name):
-    """The pretrained Keras model ``name`` (float32, not compiled), raw pixels in, logits out."""
+def load(name, bounded=True):
+    """The pretrained Keras model ``name`` (float32, not compiled), raw pixels in, logits out.
+
+    Args:
+        name: one of `NAMES`.
+        bounded: fold each polynomial layer and clip its output to the
+            shipped range (``bound.json``): an inference model whose logits
+            are bounded on every input. ``False``: the trained model itself
+            (batch normalizations and all), for fine-tuning; its logits are
+            unbounded far from the training images.
+    """
     from pinet_keras.pretrained import storage
 
     folder = _model_dir(name)
-    return storage.load(os.path.join(folder, CONFIG_FILE), os.path.join(folder, WEIGHTS_FILE))
+    model = storage.load(os.path.join(folder, CONFIG_FILE), os.path.join(folder, WEIGHTS_FILE))
+    return _bounded(model, folder) if bounded else model
+
+
+def _bounded(model, folder):
+    """``model`` folded, each polynomial layer clipped to its range in ``folder``'s bound file."""
+    from pinet_keras.export.fold import FoldedPolynomial
+    from pinet_keras.export.fold import fold_polynomial_layers
+
+    path = os.path.join(folder, BOUND_FILE)
+    with open(path, encoding="utf-8") as f:
+        ranges = json.load(f)["ranges"]
+    folded = fold_polynomial_layers(model)
+    layers = {layer.name: layer for layer in folded.layers if isinstance(layer, FoldedPolynomial)}
+    if set(layers) != set(ranges):
+        raise ValueError(
+            f"{path} gives ranges for layers {sorted(ranges)} but the model's polynomial "
+            f"layers are {sorted(layers)}; reinstall pinet_keras (its files do not match)."
+        )
+    for layer_name, (low, high) in ranges.items():
+        layers[layer_name].output_range = (float(low), float(high))
+    return folded
 
 
 def cache_dir():
@@ -109,11 +146,13 @@ def cache_dir():
     return os.path.abspath(os.path.expanduser(path))
 
 
-def _weights_digest(name):
+def _files_digest(name):
+    """A digest of the files a converted file is made from (weights and bound)."""
     digest = hashlib.sha256()
-    with open(os.path.join(_model_dir(name), WEIGHTS_FILE), "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
+    for file_name in (WEIGHTS_FILE, BOUND_FILE):
+        with open(os.path.join(_model_dir(name), file_name), "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
     return digest.hexdigest()[:12]
 
 
@@ -122,7 +161,7 @@ def tflite_path(name, format="int8"):
 
     ``"int8"`` is shipped with the package. ``"float32"`` is converted from
     the shipped Keras model on the first request and written, all at once,
-    to ``cache_dir()/pretrained/<name>-<weights digest>/``; later requests
+    to ``cache_dir()/pretrained/<name>-<digest of its files>/``; later requests
     return that file.
     """
     _check_name(name)
@@ -133,7 +172,7 @@ def tflite_path(name, format="int8"):
         )
     if format in SHIPPED_FORMATS:
         return os.path.join(_model_dir(name), _tflite_file_name(format))
-    folder = os.path.join(cache_dir(), "pretrained", f"{name}-{_weights_digest(name)}")
+    folder = os.path.join(cache_dir(), "pretrained", f"{name}-{_files_digest(name)}")
     path = os.path.join(folder, _tflite_file_name(format))
     if not os.path.isfile(path):
         _io.remove_leftovers(folder, recursive=False)
@@ -142,12 +181,12 @@ def tflite_path(name, format="int8"):
 
 
 def convert(name, path, format="float32", overwrite=True):
-    """Converts the shipped Keras model ``name`` to a ``.tflite`` file at ``path``, atomically."""
+    """Converts the bounded model ``name`` (`load`) to a ``.tflite`` file at ``path`` atomically."""
     return _export(load(name), card(name), path, format, overwrite)
 
 
 def _export(model, info, path, format, overwrite=True):
-    """Writes ``model`` (shipped as ``info``, its card) to ``path`` in ``format``, unbounded."""
+    """Writes the bounded ``model`` (shipped as ``info``, its card) to ``path`` in ``format``."""
     from pinet_keras.export import export_tflite
     from pinet_keras.export import model_metadata
 
@@ -157,7 +196,7 @@ def _export(model, info, path, format, overwrite=True):
         class_names=info["class_names"],
         source={"pretrained": info["name"], "weights_storage": info["storage"]["weights"]},
         quantization=format,
-        bounded=False,
+        bounded=True,
     )
     return export_tflite(model, path, format, metadata=metadata, overwrite=overwrite)
 
