@@ -2,11 +2,12 @@
 
 Runs a trained model and every file `examples/export.py` wrote for it on:
 the test split; Gaussian and uniform noise within the pixel range; brightness
-and contrast extremes; another data set's images (`--other_dataset`,
-resized and converted to the model's input); and a projected-gradient search
-for the largest |logit| within the pixel box (`--gradient_steps` steps from
-`--gradient_starts` starts). Per format and probe: the largest |logit|, the
-outputs that are not finite, and the top-1 agreement with the Keras model.
+and contrast extremes; black-and-white checkerboards and stripes; another
+data set's images (`--other_dataset`, resized and converted to the model's
+input); and a projected-gradient search for the largest |logit| within the
+pixel box (`--gradient_steps` steps from `--gradient_starts` starts). Per
+format and probe: the largest |logit|, the outputs that are not finite, and
+the top-1 agreement with the Keras model.
 
 Formats: `keras` (the trained model, float32, the reference), `keras_float16`
 (the same weights computing in float16, as a mobile GPU delegate does),

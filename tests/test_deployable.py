@@ -383,11 +383,19 @@ def test_float16_without_a_guard_overflows(representative):
 def test_robustness_probes_search_and_sweep(unit_model, digits):
     _, (x_test, _) = digits
     sets = robustness.probe_sets(x_test[:20], seed=0, size=6)
-    assert set(sets) == {"test", "gaussian", "uniform", "extremes"}
+    assert set(sets) == {"test", "gaussian", "uniform", "extremes", "patterns"}
     for name, images in sets.items():
         assert images.shape[1:] == DIGITS and images.dtype == np.float32, name
         assert images.min() >= 0 and images.max() <= 255, name
     assert len(sets["gaussian"]) == 12 and len(sets["extremes"]) == 3 + 5 * 6
+    # 3 sizes that fit twice in 8x8 x (checkerboard, horizontal, vertical
+    # stripes), and their inverses; 4 sizes at 28x28.
+    patterns = sets["patterns"]
+    assert len(patterns) == 18 and set(np.unique(patterns)) == {0.0, 255.0}
+    np.testing.assert_array_equal(patterns[:9], 255.0 - patterns[9:])
+    assert len({image.tobytes() for image in patterns}) == 18
+    assert robustness.patterns((28, 28, 3)).shape == (24, 28, 28, 3)
+    assert (patterns[0, 0, :2, 0] == [0.0, 255.0]).all()  # a 1-pixel checkerboard
     other = robustness.to_input_shape(np.zeros((2, 16, 16, 3), "uint8"), DIGITS)
     assert other.shape == (2, *DIGITS)
     assert "other" in robustness.probe_sets(x_test[:4], other, size=2)
