@@ -71,6 +71,7 @@ from pinet_keras.data import dataset_info
 from pinet_keras.data import load_arrays
 from pinet_keras.data import split_validation
 from pinet_keras.export.calibration import check_calibration
+from pinet_keras.export.calibration import choose_representative
 from pinet_keras.export.files import training_run
 from pinet_keras.export.precision import as_float32
 from pinet_keras.export.report import format_table
@@ -230,9 +231,7 @@ def main(_):
         x_train = x_train[train_indices]
     if FLAGS.max_test_examples:
         x_test, y_test = x_test[: FLAGS.max_test_examples], y_test[: FLAGS.max_test_examples]
-    rng = np.random.default_rng(FLAGS.seed)
-    chosen = rng.choice(len(x_train), min(FLAGS.num_representative, len(x_train)), replace=False)
-    representative = x_train[np.sort(chosen)].astype("float32")
+    representative = choose_representative(x_train, FLAGS.num_representative, FLAGS.seed)
     x_test = x_test.astype("float32")
     reference = model.predict(x_test, batch_size=256, verbose=0)
     keras_result = export.compare_logits(reference, labels=y_test)

@@ -40,6 +40,7 @@ from pinet_keras import export
 from pinet_keras import pretrained
 from pinet_keras.data import dataset_info
 from pinet_keras.data import load_arrays
+from pinet_keras.export.calibration import choose_representative
 from pinet_keras.export.files import training_run
 from pinet_keras.export.fold import FoldedPolynomial
 from pinet_keras.export.precision import as_float32
@@ -275,8 +276,7 @@ def build(name, when, commit):
     (x_train, _), (x_test, y_test) = load_arrays(dataset, os.path.join(FLAGS.data_dir, dataset))
     reference = predict(original, x_test)
     # The bound's images: the 200 training images examples/export.py calibrates on.
-    chosen = np.random.default_rng(0).choice(len(x_train), BOUND_IMAGES, replace=False)
-    representative = x_train[np.sort(chosen)].astype("float32")
+    representative = choose_representative(x_train, BOUND_IMAGES, seed=0)
     target = os.path.join(FLAGS.output_dir, name)
     with (
         _io.atomic_output(target, FLAGS.overwrite) as staging,

@@ -107,16 +107,12 @@ def test_storage_round_trip(kind):
 
 
 def _extreme_images(shape, seed=0):
-    """Inputs far from any training image, inside the pixel box: checkerboards, stripes, noise."""
-    height, width, _ = shape
-    rows, columns = np.meshgrid(np.arange(height), np.arange(width), indexing="ij")
-    patterns = [np.zeros((height, width)), np.full((height, width), 255.0)]
-    for block in (1, 2, 4, 8):
-        patterns.append(255.0 * ((rows // block + columns // block) % 2))
-        patterns.append(255.0 * ((rows // block) % 2))
-    patterns = np.broadcast_to(np.stack(patterns)[..., None], (len(patterns), *shape))
+    """Inputs far from any training image, inside the pixel box: frames, patterns, binary noise."""
+    from pinet_keras.export.robustness import patterns
+
+    frames = np.stack([np.zeros(shape), np.full(shape, 255.0)])
     noise = 255.0 * np.random.default_rng(seed).integers(0, 2, size=(8, *shape))
-    return np.concatenate([patterns, noise]).astype("float32")
+    return np.concatenate([frames, patterns(shape), noise]).astype("float32")
 
 
 @pytest.mark.parametrize("name", pretrained.NAMES)

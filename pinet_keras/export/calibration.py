@@ -14,6 +14,22 @@ DEFAULT_PERCENTILE = 99.99
 _SAMPLES_PER_IMAGE = 8192
 
 
+def choose_representative(images, count=200, seed=0):
+    """``count`` images of ``images`` (all if fewer), drawn without replacement, in order, float32.
+
+    The representative images of `examples/export.py` (int8 calibration and
+    the bound) and of the pretrained models' bound: one draw for both.
+    """
+    chosen = np.random.default_rng(seed).choice(len(images), min(count, len(images)), replace=False)
+    return np.asarray(images)[np.sort(chosen)].astype("float32")
+
+
+def percentile_range(values, percentile):
+    """``[P(100 - p), P(p)]`` of ``values``, widened to include 0 (as an int8 range must)."""
+    low, high = np.percentile(values, [100 - percentile, percentile])
+    return min(float(low), 0.0), max(float(high), 0.0)
+
+
 def check_calibration(calibration, percentile):
     if calibration not in CALIBRATIONS:
         raise ValueError(
@@ -140,9 +156,8 @@ def set_ranges(calibrated, images, percentile=None, input_range=None):
                 values = values[rng.integers(0, values.size, _SAMPLES_PER_IMAGE)]
             samples[index].append(np.array(values, "float32"))
     for index in indices:
-        values = np.concatenate(samples[index])
-        low, high = np.percentile(values, [100 - percentile, percentile])
+        low, high = percentile_range(np.concatenate(samples[index]), percentile)
         quantization = subgraph.tensors[index].quantization
-        quantization.min = np.array([min(float(low), 0.0)], dtype=np.float32)
-        quantization.max = np.array([max(float(high), 0.0)], dtype=np.float32)
+        quantization.min = np.array([low], dtype=np.float32)
+        quantization.max = np.array([high], dtype=np.float32)
     return flatbuffer_to_bytes(model)

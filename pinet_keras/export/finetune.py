@@ -19,6 +19,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from pinet_keras.export.calibration import percentile_range
 from pinet_keras.export.fold import FoldedPolynomial
 from pinet_keras.export.fold import _Absorbed
 from pinet_keras.export.fold import _only_batch_norm_after
@@ -172,8 +173,7 @@ def calibrate(model, simulated, images, percentile):
         ranges = np.zeros((max(len(layer.keys), 1), 2), "float32")
         for index, key in enumerate(layer.keys):
             flat = np.concatenate([np.ravel(part) for part in values[key]])
-            low, high = np.percentile(flat, [100 - percentile, percentile])
-            ranges[index] = min(float(low), 0.0), max(float(high), 0.0)
+            ranges[index] = percentile_range(flat, percentile)
         layer.ranges.assign(ranges)
 
 
