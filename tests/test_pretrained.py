@@ -144,9 +144,21 @@ def test_a_bound_file_that_does_not_match_is_one_clear_line(tmp_path):
     bound["ranges"].pop(sorted(bound["ranges"])[0])
     with open(tmp_path / pretrained.BOUND_FILE, "w", encoding="utf-8") as f:
         json.dump(bound, f)
+    model = pretrained.load("polynet_mnist", bounded=False)
     with pytest.raises(ValueError) as error:
-        pretrained._bounded(pretrained.load("polynet_mnist", bounded=False), str(tmp_path))
+        pretrained._bounded(model, str(tmp_path))
     assert "\n" not in str(error.value) and "reinstall pinet_keras" in str(error.value)
+    # A damaged or missing file: the same one line, naming the file.
+    for content in ("{not json", '{"percentile": 100}', None):
+        path = tmp_path / pretrained.BOUND_FILE
+        if content is None:
+            path.unlink()
+        else:
+            path.write_text(content, encoding="utf-8")
+        with pytest.raises(ValueError) as error:
+            pretrained._bounded(model, str(tmp_path))
+        message = str(error.value)
+        assert "\n" not in message and str(path) in message and "reinstall" in message
 
 
 def _check_images(dataset, step):

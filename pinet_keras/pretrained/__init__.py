@@ -123,8 +123,14 @@ def _bounded(model, folder):
     from pinet_keras.export.fold import fold_polynomial_layers
 
     path = os.path.join(folder, BOUND_FILE)
-    with open(path, encoding="utf-8") as f:
-        ranges = json.load(f)["ranges"]
+    try:
+        with open(path, encoding="utf-8") as f:
+            ranges = dict(json.load(f)["ranges"])
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise ValueError(
+            f"{path} cannot be read ({type(error).__name__}: {error}); reinstall pinet_keras "
+            "(its files are missing or damaged), or pass bounded=False."
+        ) from error
     folded = fold_polynomial_layers(model)
     layers = {layer.name: layer for layer in folded.layers if isinstance(layer, FoldedPolynomial)}
     if set(layers) != set(ranges):
