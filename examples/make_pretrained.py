@@ -117,7 +117,7 @@ SPECS = {
         "title": "PiResNet (pi_resnet_small, 16-32-64) on CIFAR-10",
         "command": (
             "python examples/train.py --dataset=cifar10 --data_dir=../shared/data/cifar10 "
-            "--preset=cifar10_cpu --output_dir=runs/cifar10_pi_resnet_small"
+            "--preset=cifar10_cpu_small --output_dir=runs/cifar10_pi_resnet_small"
         ),
         "results": "results/cifar10/pi_resnet_small_50ep",
         "export_flags": " --int8_finetune_epochs=1",

@@ -35,6 +35,7 @@ from absl import flags
 
 from pinet_keras import _cli
 from pinet_keras.data import DATASETS
+from pinet_keras.data.pipeline import PIPELINES
 from pinet_keras.models import INPUT_NORMALIZATIONS
 from pinet_keras.models import MODELS
 from pinet_keras.training import TrainConfig
@@ -51,6 +52,11 @@ HELP = {
     "model": f"Model preset: {', '.join(MODELS)} (polynet: the original network).",
     "batch_size": "Global batch size.",
     "optimizer": "Optimizer.",
+    "nesterov": "Nesterov momentum for --optimizer=sgd (momentum 0.9 either way).",
+    "mixup": "MixUp alpha (0: off); with --cutmix too, batches alternate.",
+    "cutmix": "CutMix factor, the Beta parameter of the pasted area (0: off).",
+    "tta_flip": "Also report the test accuracy averaged over each image and its mirror.",
+    "max_train_examples": "Train on a seeded subset of this many examples (quick runs).",
     "learning_rate": "Peak learning rate.",
     "lr_schedule": "Learning-rate schedule.",
     "warmup_epochs": "Linear warm-up, with --lr_schedule=cosine.",
@@ -59,7 +65,10 @@ HELP = {
     "clipnorm": "Clip each gradient to this norm.",
     "mixed_precision": "Mixed precision policy.",
     "steps_per_execution": "Training steps per compiled call.",
-    "strategy": "tf.distribute strategy.",
+    "strategy": "Multi-device training: tf.distribute strategies, or data_parallel "
+    "(keras.distribution.DataParallel, JAX backend).",
+    "pipeline": "Input pipeline: auto (tf.data if TensorFlow is installed, else numpy), or "
+    "device (the arrays in the accelerator's memory, batches gathered there).",
     "overwrite": "Train again from scratch over the run (finished or not) in --output_dir.",
 }
 CONFIG_FLAGS = _cli.define_config_flags(
@@ -72,15 +81,27 @@ CONFIG_FLAGS = _cli.define_config_flags(
         "lr_schedule": SCHEDULES,
         "mixed_precision": MIXED_PRECISION,
         "strategy": STRATEGIES,
+        "pipeline": PIPELINES,
     },
     skip=("model_overrides", "verbose", "tensorboard"),
 )
-MODEL_OVERRIDES = ("width", "num_blocks", "dropout")
+MODEL_OVERRIDES = ("width", "num_blocks", "dropout", "block", "stochastic_depth", "dropblock")
 flags.DEFINE_integer("width", None, "Filters of the first block (preset's default if unset).")
 flags.DEFINE_integer(
     "num_blocks", None, "Number of polynomial blocks; the degree is 2**num_blocks."
 )
 flags.DEFINE_float("dropout", None, "Dropout before the head (preset's default if unset).")
+flags.DEFINE_enum(
+    "block",
+    None,
+    ["polynomial", "relu"],
+    "PiResNet models: polynomial blocks, or relu for the ReLU twin (same widths, one "
+    "convolution and a ReLU where each polynomial layer is).",
+)
+flags.DEFINE_float(
+    "stochastic_depth", None, "PiResNet models: drop rate of the last residual branch."
+)
+flags.DEFINE_float("dropblock", None, "PiResNet models: DropBlock rate after stages 1 and 2.")
 flags.DEFINE_integer(
     "cpu_devices", 0, "Split the CPU into this many logical devices (--strategy=mirrored, no GPU)."
 )
@@ -88,8 +109,9 @@ flags.DEFINE_string(
     "preset",
     None,
     "A training recipe from pinet_keras.training.presets: cifar10 (GPU: pi_resnet, 200 epochs), "
-    "cifar10_cpu (pi_resnet_small, under an hour on 2 CPU cores). It sets every option whose "
-    "flag is not given on the command line; the flags given win.",
+    "cifar10_fast (GPU, JAX, minutes), cifar10_cpu (under an hour on 2 CPU cores), "
+    "cifar10_authors (the R-PolyNets authors' recipe), cifar10_cpu_small. It sets every option "
+    "whose flag is not given on the command line; the flags given win.",
 )
 
 # The TrainConfig field each flag sets, to tell which ones --preset may fill.

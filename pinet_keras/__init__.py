@@ -19,6 +19,7 @@ from pinet_keras.layers import PolynomialConv1D
 from pinet_keras.layers import PolynomialConv2D
 from pinet_keras.layers import PolynomialConv3D
 from pinet_keras.layers import PolynomialDense
+from pinet_keras.losses import Accuracy
 from pinet_keras.losses import LabelSmoothingCrossentropy
 from pinet_keras.models import PiResNet
 from pinet_keras.models import PolyNet
@@ -32,6 +33,7 @@ from pinet_keras.training import optimizers as _optimizers  # noqa: F401, E402
 __version__ = "0.2.0"
 
 __all__ = [
+    "Accuracy",
     "BranchUniform",
     "LabelSmoothingCrossentropy",
     "PiResNet",

@@ -1,4 +1,4 @@
-"""Cross-entropy on integer labels with label smoothing."""
+"""Cross-entropy with label smoothing, and accuracy, on integer labels or class probabilities."""
 
 import keras
 from keras import ops
@@ -6,13 +6,15 @@ from keras import ops
 
 @keras.saving.register_keras_serializable(package="pinet_keras")
 class LabelSmoothingCrossentropy(keras.losses.Loss):
-    """Cross-entropy on integer labels, with label smoothing.
+    """Cross-entropy on integer labels (or class probabilities), with label smoothing.
 
     The same value as ``keras.losses.CategoricalCrossentropy(label_smoothing=s)``
     on one-hot labels, from the integer labels directly: Keras'
     ``SparseCategoricalCrossentropy`` has no ``label_smoothing``. It computes
     ``(1 - s) * (-log p_y) + s * mean_k(-log p_k)``, picking ``log p_y`` with
-    ``take_along_axis`` (no one-hot tensor).
+    ``take_along_axis`` (no one-hot tensor). Labels of the logits' shape are
+    class probabilities (one-hot, or mixed by MixUp and CutMix):
+    ``(1 - s) * (-Σ_k y_k log p_k) + s * mean_k(-log p_k)``.
 
     Args:
         from_logits: whether ``y_pred`` holds logits (the package's models
@@ -54,8 +56,12 @@ class LabelSmoothingCrossentropy(keras.losses.Loss):
             log_probs = ops.log_softmax(y_pred, axis=-1)
         else:
             log_probs = ops.log(ops.clip(y_pred, keras.config.epsilon(), 1.0))
-        y_true = ops.cast(ops.reshape(y_true, ops.shape(y_pred)[:-1]), "int32")
-        nll = -ops.take_along_axis(log_probs, ops.expand_dims(y_true, -1), axis=-1)[..., 0]
+        if _is_dense(y_true, y_pred):
+            # Class probabilities (one-hot, or mixed by MixUp/CutMix).
+            nll = -ops.sum(ops.cast(y_true, log_probs.dtype) * log_probs, axis=-1)
+        else:
+            y_true = ops.cast(ops.reshape(y_true, ops.shape(y_pred)[:-1]), "int32")
+            nll = -ops.take_along_axis(log_probs, ops.expand_dims(y_true, -1), axis=-1)[..., 0]
         if not self.label_smoothing:
             return nll
         smooth = -ops.mean(log_probs, axis=-1)
@@ -65,6 +71,46 @@ class LabelSmoothingCrossentropy(keras.losses.Loss):
         config = super().get_config()
         config.update({"from_logits": self.from_logits, "label_smoothing": self.label_smoothing})
         return config
+
+
+def _is_dense(y_true, y_pred):
+    """Whether ``y_true`` holds class probabilities ``(..., num_classes)``, not integer labels."""
+    y_true_shape, y_pred_shape = tuple(y_true.shape), tuple(y_pred.shape)
+    return (
+        len(y_true_shape) == len(y_pred_shape)
+        and y_pred_shape[-1] not in (None, 1)
+        and y_true_shape[-1] == y_pred_shape[-1]
+    )
+
+
+@keras.saving.register_keras_serializable(package="pinet_keras")
+class Accuracy(keras.metrics.MeanMetricWrapper):
+    """Top-1 accuracy on integer labels or on class probabilities (their argmax).
+
+    Keras' ``"accuracy"`` picks its integer or one-hot variant once, from the
+    first batch; a run whose training batches carry mixed labels (MixUp,
+    CutMix) and whose validation batches carry integers needs both. A
+    prediction with a NaN or infinite logit counts as wrong (Keras' argmax
+    of NaN logits would name a class).
+    """
+
+    def __init__(self, name="accuracy", dtype=None):
+        super().__init__(fn=_accuracy, name=name, dtype=dtype)
+
+    def get_config(self):
+        return {"name": self.name, "dtype": self.dtype}
+
+
+def _accuracy(y_true, y_pred):
+    y_pred = ops.convert_to_tensor(y_pred)
+    y_true = ops.convert_to_tensor(y_true)
+    if _is_dense(y_true, y_pred):
+        y_true = ops.argmax(y_true, axis=-1)
+    y_true = ops.reshape(y_true, ops.shape(y_pred)[:-1])
+    predicted = ops.argmax(y_pred, axis=-1)
+    correct = ops.equal(ops.cast(y_true, "int32"), ops.cast(predicted, "int32"))
+    finite = ops.all(ops.isfinite(y_pred), axis=-1)
+    return ops.cast(ops.logical_and(correct, finite), "float32")
 
 
 _OLD_NAME = "SparseCategoricalCrossentropy"

@@ -84,7 +84,8 @@ def test_auto_pipeline_without_tensorflow(monkeypatch):
 
 def test_pipeline_argument_errors():
     with pytest.raises(
-        ValueError, match="pipeline must be one of 'auto', 'tf.data', 'numpy', got 'torch'"
+        ValueError,
+        match="pipeline must be one of 'auto', 'tf.data', 'numpy', 'device', got 'torch'",
     ):
         make_datasets("digits", pipeline="torch")
     with pytest.raises(ValueError, match="batch_size=None .* pipeline='numpy'"):
@@ -188,29 +189,9 @@ def test_fit_reshuffles_every_epoch():
 
 # Training without TensorFlow.
 
-# From the child's start on, `import tensorflow` raises ModuleNotFoundError,
-# as where TensorFlow is not installed. Not `sys.modules["tensorflow"] = None`:
-# Keras' preprocessing layers take a "tensorflow" key in `sys.modules` for
-# TensorFlow being imported (`backend_utils.in_tf_graph`) and import it.
-CHILD = """
-import importlib.abc, runpy, sys
-
-class NoTensorFlow(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] == "tensorflow":
-            raise ModuleNotFoundError(f"No module named {{name!r}}", name=name)
-        return None
-
-sys.meta_path.insert(0, NoTensorFlow())
-sys.argv = {argv!r}
-try:
-    runpy.run_path({script!r}, run_name="__main__")
-    code = 0
-except SystemExit as exit:
-    code = exit.code
-print("tensorflow imported:", "tensorflow" in sys.modules)
-sys.exit(code)
-"""
+# `scripts/without_tensorflow.py` runs the script with `import tensorflow`
+# raising, as where TensorFlow is not installed.
+WITHOUT_TF = os.path.join(ROOT, "scripts", "without_tensorflow.py")
 
 
 @pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="needs JAX")
@@ -229,7 +210,7 @@ def test_train_script_runs_without_tensorflow(tmp_path):
     ]
     env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": ROOT, "JAX_PLATFORMS": "cpu"}
     result = subprocess.run(
-        [sys.executable, "-c", CHILD.format(argv=argv, script=TRAIN)],
+        [sys.executable, WITHOUT_TF, *argv],
         capture_output=True,
         text=True,
         env=env,

@@ -284,18 +284,31 @@ def test_presets_are_valid_configs():
     from pinet_keras.training.presets import PRESETS
     from pinet_keras.training.presets import apply_preset
 
-    assert {"cifar10", "cifar10_cpu"} <= set(PRESETS)
+    assert {"cifar10", "cifar10_fast", "cifar10_cpu", "cifar10_authors"} <= set(PRESETS)
     for name in PRESETS:
         config = apply_preset(TrainConfig(), name)
         config.validate()
         assert config.model in MODELS
         assert config.dataset == "cifar10" and config.augment
-        assert config.label_smoothing == 0.1 and config.lr_schedule == "cosine"
-        assert config.warmup_epochs > 0 and config.weight_decay > 0
-        assert config.input_normalization == "standardize" and config.batch_size == 128
+        assert config.label_smoothing == 0.1 and config.weight_decay > 0
+        assert config.input_normalization == "standardize"
+        if name != "cifar10_authors":
+            assert config.lr_schedule == "cosine" and config.warmup_epochs > 0
     assert PRESETS["cifar10"]["model"] == "pi_resnet"
     assert PRESETS["cifar10_cpu"]["model"] == "pi_resnet_small"
     assert 100 <= PRESETS["cifar10"]["epochs"] <= 200
+    # The R-PolyNets authors' recipe: SGD 0.1, plain momentum, batch 128, 120 epochs
+    # divided by 10 at 40/60/80/100, instance-batch norm, max pooling, DropBlock.
+    authors = apply_preset(TrainConfig(), "cifar10_authors")
+    assert (authors.optimizer, authors.learning_rate, authors.nesterov) == ("sgd", 0.1, False)
+    assert (authors.batch_size, authors.epochs, authors.lr_schedule) == (128, 120, "multistep")
+    model = get_model(authors.model, (32, 32, 3), 10)
+    names = {type(layer).__name__ for layer in model.layers}
+    assert {"InstanceBatchNormalization", "MaxPooling2D", "DropBlock2D"} <= names
+    assert 11_000_000 <= model.count_params() <= 12_000_000
+    # The GPU recipe keeps its data on the device and needs no TensorFlow pipeline.
+    fast = apply_preset(TrainConfig(), "cifar10_fast")
+    assert fast.pipeline == "device" and fast.mixed_precision == "bf16" and fast.tta_flip
 
 
 def test_apply_preset_explicit_fields_win():

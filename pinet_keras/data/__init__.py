@@ -43,6 +43,7 @@ from pinet_keras.data.augmentation import AugmentationPolicy
 from pinet_keras.data.info import DATASETS
 from pinet_keras.data.info import DatasetInfo
 from pinet_keras.data.info import dataset_info
+from pinet_keras.data.mixing import mix_batches
 from pinet_keras.data.pipeline import Datasets
 from pinet_keras.data.pipeline import PipelineInfo
 from pinet_keras.data.pipeline import make_datasets
@@ -59,6 +60,7 @@ __all__ = [
     "dataset_info",
     "load_arrays",
     "make_datasets",
+    "mix_batches",
     "pixel_statistics",
     "split_validation",
 ]

@@ -24,6 +24,15 @@ class NumpyDataset(keras.utils.PyDataset):
         shuffle: whether to shuffle all examples, differently each epoch.
         drop_remainder: whether to drop the last, smaller batch.
         seed: non-negative int seeding the shuffling.
+        on_device: copy ``images`` and ``labels`` once to the backend's
+            default device (`keras.ops.convert_to_tensor`) and gather each
+            batch there (`keras.ops.take`): batches are backend tensors
+            that never leave the device (a GPU's memory, on JAX).
+        batch_multiple: pad each batch to a multiple of this many examples
+            (repeating its first ones) and return ``(images, labels,
+            sample_weights)`` with weight 0 on the padding: every batch then
+            splits evenly over that many devices (`keras.distribution.DataParallel`)
+            while losses and metrics count each example once.
         **kwargs: `workers`, `use_multiprocessing`, `max_queue_size`; see
             `keras.utils.PyDataset`.
 
@@ -43,6 +52,8 @@ class NumpyDataset(keras.utils.PyDataset):
         shuffle=False,
         drop_remainder=False,
         seed=0,
+        on_device=False,
+        batch_multiple=1,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -63,6 +74,11 @@ class NumpyDataset(keras.utils.PyDataset):
         self.drop_remainder = drop_remainder
         self.seed = seed
         self.epoch = 0
+        self.on_device = bool(on_device)
+        self.batch_multiple = int(batch_multiple)
+        if self.on_device:
+            self.images = keras.ops.convert_to_tensor(np.asarray(images))
+            self.labels = keras.ops.convert_to_tensor(self.labels)
         self._order = self._epoch_order()
 
     def _epoch_order(self):
@@ -79,6 +95,19 @@ class NumpyDataset(keras.utils.PyDataset):
         if not 0 <= index < len(self):
             raise IndexError(f"Batch index {index} out of range for {len(self)} batches.")
         indices = self._order[index * self.batch_size : (index + 1) * self.batch_size]
+        weights = None
+        if self.batch_multiple > 1:
+            size = len(indices)
+            padding = -size % self.batch_multiple
+            indices = np.concatenate([indices, np.resize(indices, padding)])
+            weights = (np.arange(len(indices)) < size).astype("float32")
+            return self._take(indices) + (weights,)
+        return self._take(indices)
+
+    def _take(self, indices):
+        if self.on_device:
+            indices = keras.ops.convert_to_tensor(indices.astype("int32"))
+            return keras.ops.take(self.images, indices, 0), keras.ops.take(self.labels, indices, 0)
         return self.images[indices], self.labels[indices]
 
     def on_epoch_end(self):

@@ -39,7 +39,7 @@ Attributes:
     batch_size: the batch size of the three datasets.
 """
 
-PIPELINES = ("auto", "tf.data", "numpy")
+PIPELINES = ("auto", "tf.data", "numpy", "device")
 
 
 def split_validation(num_examples, validation_split, seed=0):
@@ -103,6 +103,7 @@ def make_datasets(
     drop_remainder=False,
     max_train_examples=None,
     pipeline="auto",
+    batch_multiple=1,
 ):
     """Builds batched training, validation and test pipelines of raw pixels.
 
@@ -135,7 +136,14 @@ def make_datasets(
             training examples (drawn once, after the validation split, which
             stays whole), for quick runs and searches. None keeps all.
         pipeline: `"tf.data"`, `"numpy"`, or `"auto"`: `"tf.data"` when
-            TensorFlow can be imported, else `"numpy"`.
+            TensorFlow can be imported, else `"numpy"`. `"device"`: the
+            NumPy pipeline with the arrays copied once to the backend's
+            default device (a GPU's memory), each batch gathered there
+            (`NumpyDataset(..., on_device=True)`): no per-step copy from
+            the host, for short GPU runs.
+        batch_multiple: NumPy pipelines only: pad every batch to a multiple
+            of this many examples, with sample weights 0 on the padding (see
+            `NumpyDataset`), for `keras.distribution.DataParallel`.
 
     ``batch_size=None`` gives unbatched datasets of single examples, for
     callers that batch later, such as the tuner; it needs the `tf.data`
@@ -174,6 +182,11 @@ def make_datasets(
         raise ValueError(
             f"max_train_examples must be a positive int or None, got {max_train_examples!r}."
         )
+    if tf is not None and batch_multiple != 1:
+        raise ValueError(
+            f"batch_multiple={batch_multiple} pads NumPy batches; it needs pipeline='numpy' or "
+            f"'device', not {pipeline!r}."
+        )
     if tf is None and batch_size is None:
         why = "pipeline='numpy'" if pipeline == "numpy" else "TensorFlow is not installed"
         raise ValueError(
@@ -206,6 +219,8 @@ def make_datasets(
             shuffle=training and shuffle,
             drop_remainder=training and drop_remainder,
             seed=seed,
+            on_device=pipeline == "device",
+            batch_multiple=batch_multiple,
         )
 
     make = numpy_pipeline if tf is None else tf_pipeline

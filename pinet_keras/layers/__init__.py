@@ -2,6 +2,7 @@
 
 from pinet_keras.layers.augmentation import RandomFlip
 from pinet_keras.layers.augmentation import RandomTranslation
+from pinet_keras.layers.normalization import InstanceBatchNormalization
 from pinet_keras.layers.pixel_range import PixelRange
 from pinet_keras.layers.polynomial_base import FORMS
 from pinet_keras.layers.polynomial_base import PRODUCT_NORMALIZATIONS
@@ -10,9 +11,13 @@ from pinet_keras.layers.polynomial_conv import PolynomialConv1D
 from pinet_keras.layers.polynomial_conv import PolynomialConv2D
 from pinet_keras.layers.polynomial_conv import PolynomialConv3D
 from pinet_keras.layers.polynomial_dense import PolynomialDense
+from pinet_keras.layers.regularization import DropBlock2D
+from pinet_keras.layers.regularization import StochasticDepth
 
 __all__ = [
+    "DropBlock2D",
     "FORMS",
+    "InstanceBatchNormalization",
     "PRODUCT_NORMALIZATIONS",
     "PixelRange",
     "PolynomialBase",
@@ -22,4 +27,5 @@ __all__ = [
     "PolynomialDense",
     "RandomFlip",
     "RandomTranslation",
+    "StochasticDepth",
 ]

@@ -2,11 +2,16 @@
 
 import keras
 
+from pinet_keras.layers import DropBlock2D
+from pinet_keras.layers import InstanceBatchNormalization
 from pinet_keras.layers import PolynomialConv2D
+from pinet_keras.layers import StochasticDepth
 from pinet_keras.models.validation import check_input_shape
 from pinet_keras.models.validation import positive_int
 
 STEMS = ("poly", "conv")
+BLOCKS = ("polynomial", "relu")
+NORMALIZATIONS = ("batch", "instance_batch")
 
 
 def _positive_ints(values, name):
@@ -29,6 +34,12 @@ def PiResNet(
     stem="poly",
     stem_width=None,
     dropout=0.0,
+    block="polynomial",
+    normalization="batch",
+    max_pooling=False,
+    dropblock=0.0,
+    dropblock_size=7,
+    stochastic_depth=0.0,
     kernel_regularizer=None,
     width=None,
     num_blocks=None,
@@ -62,7 +73,21 @@ def PiResNet(
     3×3 `PolynomialConv2D` (``stem="poly"``) or a 3×3 linear convolution
     (``stem="conv"``), followed by batch normalization.
 
-    What is not polynomial, plainly: there is no activation function and no
+    Options, all off by default (the R-PolyNets authors' CIFAR networks use
+    the first three): ``normalization="instance_batch"`` normalizes the first
+    product of every block outside the last stage with
+    `InstanceBatchNormalization` (ratio 0.8) instead of batch normalization;
+    ``max_pooling=True`` puts a 3×3 max pooling of stride 1 after every
+    stage but the last; ``dropblock=p`` puts a `DropBlock2D` (rate ``p``,
+    block ``dropblock_size``) after the first two stages;
+    ``stochastic_depth=p`` drops the residual branch of block ``i`` of ``n``
+    with probability ``p * i / n`` in training (`StochasticDepth`).
+    ``block="relu"`` builds the network's ReLU twin: the same widths and
+    depth with one 3×3 convolution, batch normalization and a ReLU where each
+    polynomial layer and its batch normalization are (the stem too), to
+    measure what having no activation function costs.
+
+    What is not polynomial, plainly (default options): there is no activation function and no
     max pooling anywhere; the only non-polynomial operation is batch
     normalization *at training time*, which divides by the standard
     deviation of the batch. At inference batch normalization uses its moving
@@ -93,6 +118,13 @@ def PiResNet(
         stem: ``"poly"`` or ``"conv"``, see above.
         stem_width: channels of the stem; defaults to ``stage_widths[0]``.
         dropout: rate of a dropout layer before the head (0 for none).
+        block: ``"polynomial"``, or ``"relu"`` for the ReLU twin.
+        normalization: ``"batch"`` or ``"instance_batch"``, see above.
+        max_pooling: 3×3 max pooling (stride 1) after every stage but the last.
+        dropblock: rate of the `DropBlock2D` after the first two stages (0: none).
+        dropblock_size: its block size.
+        stochastic_depth: drop rate of the last block's residual branch
+            (linearly less for earlier blocks; 0: none).
         kernel_regularizer: applied to every convolution and the head
             (prefer the optimizer's decoupled weight decay).
         width: if given, every stage width (and the stem's) is scaled so that
@@ -146,10 +178,35 @@ def PiResNet(
         raise ValueError(
             f"Argument `product_scale` must be a number. Received: product_scale={product_scale!r}"
         )
-    if not 0.0 <= dropout < 1.0:
-        raise ValueError(f"Argument `dropout` must be in [0, 1). Received: dropout={dropout!r}")
+    for arg, value in (
+        ("dropout", dropout),
+        ("dropblock", dropblock),
+        ("stochastic_depth", stochastic_depth),
+    ):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+            raise ValueError(f"Argument `{arg}` must be in [0, 1). Received: {arg}={value!r}")
+    positive_int(dropblock_size, "dropblock_size")
+    if block not in BLOCKS:
+        raise ValueError(f"Argument `block` must be one of {BLOCKS}. Received: block={block!r}")
+    if normalization not in NORMALIZATIONS:
+        raise ValueError(
+            f"Argument `normalization` must be one of {NORMALIZATIONS}. "
+            f"Received: normalization={normalization!r}"
+        )
+    if not isinstance(max_pooling, bool):
+        raise ValueError(f"Argument `max_pooling` must be a bool. Received: {max_pooling!r}")
 
     def poly(filters, strides, layer_name):
+        if block == "relu":
+            return keras.layers.Conv2D(
+                filters,
+                3,
+                strides=strides,
+                padding="same",
+                kernel_regularizer=kernel_regularizer,
+                dtype=dtype,
+                name=layer_name,
+            )
         return PolynomialConv2D(
             filters,
             3,
@@ -163,8 +220,15 @@ def PiResNet(
             name=layer_name,
         )
 
-    def batch_norm(layer_name):
+    def batch_norm(layer_name, instance=False):
+        if instance:
+            return InstanceBatchNormalization(0.8, dtype=dtype, name=layer_name)
         return keras.layers.BatchNormalization(dtype=dtype, name=layer_name)
+
+    def activation(x, layer_name):
+        if block == "relu":
+            return keras.layers.ReLU(dtype=dtype, name=layer_name)(x)
+        return x
 
     # The input takes the policy's variable dtype (float32 for the mixed
     # policies, float64 for "float64"); the layers cast to their compute dtype.
@@ -185,17 +249,26 @@ def PiResNet(
             dtype=dtype,
             name="stem",
         )(x)
-    x = batch_norm("stem_bn")(x)
+    x = activation(batch_norm("stem_bn")(x), "stem_relu")
 
     channels = stem_width
+    total_blocks = sum(blocks_per_stage)
+    index = 0
     for stage, (filters, blocks) in enumerate(zip(stage_widths, blocks_per_stage), start=1):
-        for block in range(1, blocks + 1):
-            strides = 2 if stage > 1 and block == 1 else 1
-            prefix = f"stage{stage}_block{block}"
+        instance = normalization == "instance_batch" and stage < len(stage_widths)
+        for number in range(1, blocks + 1):
+            index += 1
+            strides = 2 if stage > 1 and number == 1 else 1
+            prefix = f"stage{stage}_block{number}"
             h = x
             for conv in range(1, convs_per_block + 1):
                 h = poly(filters, strides if conv == 1 else 1, f"{prefix}_poly{conv}")(h)
-                h = batch_norm(f"{prefix}_bn{conv}")(h)
+                h = batch_norm(f"{prefix}_bn{conv}", instance and conv == 1)(h)
+                if conv < convs_per_block:
+                    h = activation(h, f"{prefix}_relu{conv}")
+            if stochastic_depth:
+                rate = stochastic_depth * index / total_blocks
+                h = StochasticDepth(rate, dtype=dtype, name=f"{prefix}_drop_path")(h)
             shortcut = x
             if strides != 1 or channels != filters:
                 shortcut = keras.layers.Conv2D(
@@ -209,7 +282,16 @@ def PiResNet(
                 )(x)
                 shortcut = batch_norm(f"{prefix}_shortcut_bn")(shortcut)
             x = keras.layers.Add(dtype=dtype, name=f"{prefix}_add")([shortcut, h])
+            x = activation(x, f"{prefix}_relu")
             channels = filters
+        if max_pooling and stage < len(stage_widths):
+            x = keras.layers.MaxPooling2D(
+                3, strides=1, padding="same", dtype=dtype, name=f"stage{stage}_max_pool"
+            )(x)
+        if dropblock and stage <= 2:
+            x = DropBlock2D(dropblock, dropblock_size, dtype=dtype, name=f"stage{stage}_dropblock")(
+                x
+            )
 
     x = keras.layers.GlobalAveragePooling2D(dtype=dtype, name="pool")(x)
     if dropout:

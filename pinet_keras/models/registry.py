@@ -1,5 +1,6 @@
 """Named model presets, for scripts and the tuner: ``get_model("polynet_bn", ...)``."""
 
+import inspect
 import types
 
 from pinet_keras.models.pi_resnet import PiResNet
@@ -26,11 +27,36 @@ _PRESETS = types.MappingProxyType(
             },
         ),
         # Its small CPU version (ResNet-8-like: one block per stage): 154,554
-        # parameters, degree 2**7; the "cifar10_cpu" recipe trains it in under
+        # parameters, degree 2**7; the "cifar10_cpu_small" recipe trains it in under
         # an hour on 2 CPU cores.
         "pi_resnet_small": (
             PiResNet,
             {"stage_widths": (16, 32, 64), "blocks_per_stage": (1, 1, 1), "product_scale": 0.1},
+        ),
+        # pi_resnet narrowed to PiNet-18's parameter count (11.7M; R-PolyNets
+        # 11.9M) for comparisons with the published CIFAR-10 results:
+        # 11,478,712 parameters, degree 2**17.
+        "pi_resnet18_matched": (
+            PiResNet,
+            {
+                "stage_widths": (46, 92, 184, 368),
+                "blocks_per_stage": (2, 2, 2, 2),
+                "product_scale": 0.1,
+            },
+        ),
+        # The same with the R-PolyNets authors' CIFAR regularizers: instance-
+        # batch normalization, 3x3 max pooling after stages 1-3, DropBlock
+        # (0.1, block 7) after stages 1-2 (the "cifar10_authors" recipe).
+        "pi_resnet18_authors": (
+            PiResNet,
+            {
+                "stage_widths": (46, 92, 184, 368),
+                "blocks_per_stage": (2, 2, 2, 2),
+                "product_scale": 0.1,
+                "normalization": "instance_batch",
+                "max_pooling": True,
+                "dropblock": 0.1,
+            },
         ),
     }
 )
@@ -53,5 +79,12 @@ def get_model(name, input_shape, num_classes, **overrides):
     if name not in _PRESETS:
         raise ValueError(f"Unknown model {name!r}. Available: {', '.join(MODELS)}.")
     builder, defaults = _PRESETS[name]
-    kwargs = {**defaults, **{k: v for k, v in overrides.items() if v is not None}}
+    given = {k: v for k, v in overrides.items() if v is not None}
+    unknown = sorted(set(given) - set(inspect.signature(builder).parameters))
+    if unknown:
+        raise ValueError(
+            f"Model {name!r} ({builder.__name__}) has no option {', '.join(unknown)}; "
+            "leave it unset or choose a PiResNet model."
+        )
+    kwargs = {**defaults, **given}
     return builder(input_shape=tuple(input_shape), num_classes=num_classes, **kwargs)

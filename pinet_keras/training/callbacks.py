@@ -38,11 +38,18 @@ class TrainingDiverged(RuntimeError):
 
 
 class DivergenceGuard(keras.callbacks.Callback):
-    """Stops training at the first NaN or infinite loss, by raising.
+    """Stops training at the first NaN or infinite training loss, by raising.
 
     Raising (rather than setting ``stop_training``) matters: Keras would
     still run ``on_epoch_end``, and the checkpoint callbacks would overwrite
     the last good checkpoint with the diverged weights.
+
+    A non-finite *validation* loss is not a divergence: it is the model at
+    inference (batch normalization on its moving statistics, which a short
+    run has barely moved from their initial values) extrapolating, as a
+    polynomial of high degree does on some images. It prints one line and
+    training goes on; the accuracy counts those predictions as wrong
+    (`pinet_keras.Accuracy`), so the epoch is not chosen as the best.
     """
 
     def __init__(self, checkpoint=None):
@@ -54,13 +61,19 @@ class DivergenceGuard(keras.callbacks.Callback):
         self._epoch = epoch
 
     def _check(self, logs, batch):
-        for key in ("loss", "val_loss"):
-            value = (logs or {}).get(key)
-            if value is not None and not math.isfinite(float(value)):
-                checkpoint = (
-                    self.checkpoint if self.checkpoint and os.path.exists(self.checkpoint) else None
-                )
-                raise TrainingDiverged(self._epoch, batch, float(value), checkpoint)
+        value = (logs or {}).get("loss")
+        if value is not None and not math.isfinite(float(value)):
+            checkpoint = (
+                self.checkpoint if self.checkpoint and os.path.exists(self.checkpoint) else None
+            )
+            raise TrainingDiverged(self._epoch, batch, float(value), checkpoint)
+        value = (logs or {}).get("val_loss")
+        if batch is None and value is not None and not math.isfinite(float(value)):
+            print(
+                f"Epoch {self._epoch + 1}: the validation loss is {float(value)} (some validation "
+                "outputs are not finite; they count as wrong in val_accuracy).",
+                flush=True,
+            )
 
     def on_train_batch_end(self, batch, logs=None):
         self._check(logs, batch)

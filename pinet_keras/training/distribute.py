@@ -1,4 +1,4 @@
-"""`tf.distribute` strategies by name (TensorFlow backend)."""
+"""Multi-device training by name: `tf.distribute` strategies, and Keras' `DataParallel` on JAX."""
 
 import contextlib
 import json
@@ -6,7 +6,7 @@ import os
 
 from pinet_keras import _optional
 
-STRATEGIES = ("default", "mirrored", "multi_worker")
+STRATEGIES = ("default", "mirrored", "multi_worker", "data_parallel")
 
 
 def split_cpu(num_devices):
@@ -44,6 +44,26 @@ def _tf_config():
     return config
 
 
+def data_parallel():
+    """Sets `keras.distribution.DataParallel` over all devices and returns a `NoStrategy`.
+
+    On the JAX backend only (Keras' distribution API has no other backend);
+    on a machine with one device it changes nothing. Test it on a CPU by
+    splitting it: ``XLA_FLAGS=--xla_force_host_platform_device_count=2``.
+    """
+    import keras
+
+    if keras.backend.backend() != "jax":
+        raise ValueError(
+            "--strategy=data_parallel is Keras' distribution API, which needs the JAX backend "
+            f"(KERAS_BACKEND=jax); the backend is {keras.backend.backend()!r}. On TensorFlow "
+            "use --strategy=mirrored."
+        )
+    devices = keras.distribution.list_devices()
+    keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
+    return NoStrategy()
+
+
 class NoStrategy:
     """Stands in for TensorFlow's default strategy where TensorFlow is not installed."""
 
@@ -57,7 +77,11 @@ def get_strategy(name="default"):
     ``"default"``: TensorFlow's default strategy, or a `NoStrategy` (whose
     ``scope()`` does nothing) without TensorFlow. ``"mirrored"``:
     `tf.distribute.MirroredStrategy` over the local devices (GPUs, or
-    logical CPUs from `split_cpu`). ``"multi_worker"``:
+    logical CPUs from `split_cpu`). ``"data_parallel"``: Keras' own
+    distribution API, `keras.distribution.DataParallel` over every local
+    device (JAX backend only; set globally, the returned strategy is a
+    `NoStrategy`): each batch is split across the devices, the variables
+    are replicated. ``"multi_worker"``:
     `tf.distribute.MultiWorkerMirroredStrategy`, configured by the
     ``TF_CONFIG`` environment variable; the chief is worker 0 (or the task
     of type ``chief``). Both need TensorFlow.
@@ -70,6 +94,8 @@ def get_strategy(name="default"):
     """
     if name not in STRATEGIES:
         raise ValueError(f"Unknown strategy {name!r}. Available: {', '.join(STRATEGIES)}.")
+    if name == "data_parallel":
+        return data_parallel(), True
     if name == "default" and not _optional.available("tensorflow"):
         return NoStrategy(), True
     tf = _optional.tensorflow(f"strategy={name!r}", "train with strategy='default'")

@@ -3,7 +3,7 @@
 import keras
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
-SCHEDULES = ("constant", "cosine", "step")
+SCHEDULES = ("constant", "cosine", "step", "multistep")
 # Variables spared by weight decay, by name: biases (both branches of a
 # polynomial block), normalization parameters and statistics, product scales.
 WEIGHT_DECAY_EXCLUSIONS = (
@@ -61,7 +61,9 @@ def learning_rate_schedule(learning_rate, schedule, total_steps, warmup_steps=0)
     """Returns a float or a `LearningRateSchedule` over ``total_steps`` steps.
 
     ``"cosine"`` decays to 0 after an optional linear warm-up; ``"step"``
-    divides by 10 at 50% and again at 75% of training.
+    divides by 10 at 50% and again at 75% of training; ``"multistep"``
+    divides by 10 at 1/3, 1/2, 2/3 and 5/6 of training (the R-PolyNets
+    authors' epochs 40, 60, 80 and 100 of 120).
 
     Example:
 
@@ -86,10 +88,10 @@ def learning_rate_schedule(learning_rate, schedule, total_steps, warmup_steps=0)
                 warmup_steps=warmup_steps,
             )
         return keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=total_steps)
-    boundaries = [int(total_steps * 0.5), int(total_steps * 0.75)]
-    return keras.optimizers.schedules.PiecewiseConstantDecay(
-        boundaries, [learning_rate, learning_rate * 0.1, learning_rate * 0.01]
-    )
+    fractions = (1 / 2, 3 / 4) if schedule == "step" else (1 / 3, 1 / 2, 2 / 3, 5 / 6)
+    boundaries = [int(round(total_steps * f)) for f in fractions]
+    values = [learning_rate * 0.1**i for i in range(len(boundaries) + 1)]
+    return keras.optimizers.schedules.PiecewiseConstantDecay(boundaries, values)
 
 
 def build_optimizer(
@@ -100,8 +102,11 @@ def build_optimizer(
     warmup_steps=0,
     weight_decay=0.0,
     clipnorm=None,
+    nesterov=True,
 ):
     """Builds a Keras optimizer by name.
+
+    ``"sgd"`` has momentum 0.9, Nesterov's unless ``nesterov=False``.
 
     Weight decay is decoupled (Keras applies it to the variables directly)
     and spares biases, normalization parameters and product scales
@@ -126,5 +131,5 @@ def build_optimizer(
     if name == "adamw":
         kwargs["weight_decay"] = weight_decay
     if name == "sgd":
-        kwargs.update(momentum=0.9, nesterov=True)
+        kwargs.update(momentum=0.9, nesterov=bool(nesterov))
     return classes[name](**kwargs)

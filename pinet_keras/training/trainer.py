@@ -18,6 +18,9 @@ from pinet_keras import _io
 from pinet_keras import _optional
 from pinet_keras import _run
 from pinet_keras.data import AUGMENTATIONS
+from pinet_keras.data.mixing import mix_batches
+from pinet_keras.data.pipeline import PIPELINES
+from pinet_keras.losses import Accuracy
 from pinet_keras.losses import LabelSmoothingCrossentropy
 from pinet_keras.models import INPUT_NORMALIZATIONS
 from pinet_keras.models import get_model
@@ -26,6 +29,7 @@ from pinet_keras.training.callbacks import AtomicBackupAndRestore
 from pinet_keras.training.callbacks import BestModelCheckpoint
 from pinet_keras.training.callbacks import DivergenceGuard
 from pinet_keras.training.callbacks import HistoryCSV
+from pinet_keras.training.evaluation import flip_averaged_accuracy
 from pinet_keras.training.optimizers import OPTIMIZERS
 from pinet_keras.training.optimizers import SCHEDULES
 from pinet_keras.training.optimizers import build_optimizer
@@ -40,6 +44,9 @@ _FLAGS = {
     "model_overrides.width": "width",
     "model_overrides.num_blocks": "num_blocks",
     "model_overrides.dropout": "dropout",
+    "model_overrides.block": "block",
+    "model_overrides.stochastic_depth": "stochastic_depth",
+    "model_overrides.dropblock": "dropblock",
 }
 
 
@@ -54,6 +61,7 @@ class TrainConfig:
     epochs: int = 10
     batch_size: int = 128
     optimizer: str = "adam"
+    nesterov: bool = True
     learning_rate: float = 1e-3
     lr_schedule: str = "constant"
     warmup_epochs: float = 0.0
@@ -61,8 +69,13 @@ class TrainConfig:
     label_smoothing: float = 0.0
     clipnorm: float = None
     augment: bool = False
+    mixup: float = 0.0
+    cutmix: float = 0.0
+    tta_flip: bool = False
     input_normalization: str = "unit"
     validation_split: float = 0.1
+    max_train_examples: int = None
+    pipeline: str = "auto"
     mixed_precision: str = "none"
     strategy: str = "default"
     steps_per_execution: int = 1
@@ -87,6 +100,8 @@ class TrainConfig:
         )
         _check_number(self, "weight_decay", "must be a finite number >= 0", lambda v: v >= 0)
         _check_number(self, "label_smoothing", "must be in [0, 1)", lambda v: 0 <= v < 1)
+        for name in ("mixup", "cutmix"):
+            _check_number(self, name, "must be a finite number >= 0 (0: off)", lambda v: v >= 0)
         _check_number(
             self,
             "warmup_epochs",
@@ -96,6 +111,14 @@ class TrainConfig:
         if self.clipnorm is not None:
             _check_number(
                 self, "clipnorm", "must be a finite number > 0 (or unset)", lambda v: v > 0
+            )
+        if self.max_train_examples is not None and (
+            isinstance(self.max_train_examples, bool)
+            or not isinstance(self.max_train_examples, int)
+            or self.max_train_examples < 1
+        ):
+            raise ValueError(
+                _invalid("max_train_examples", self.max_train_examples, "must be an int >= 1")
             )
         _check_number(
             self,
@@ -108,6 +131,7 @@ class TrainConfig:
             ("lr_schedule", "schedule", SCHEDULES),
             ("mixed_precision", "mixed precision policy", tuple(MIXED_PRECISION)),
             ("input_normalization", "input normalization", INPUT_NORMALIZATIONS),
+            ("pipeline", "input pipeline", PIPELINES),
         ):
             value = getattr(self, name)
             if value not in choices:
@@ -184,6 +208,13 @@ class _CommitRun(keras.callbacks.Callback):
             self.run.commit()
 
 
+def _devices(name, strategy):
+    """How many devices trained the model."""
+    if name == "data_parallel":
+        return len(keras.distribution.distribution().device_mesh.devices.ravel())
+    return int(getattr(strategy, "num_replicas_in_sync", 1))
+
+
 def compile_model(model, config, steps_per_epoch):
     """Compiles ``model`` with the optimizer, schedule and loss of ``config``."""
     optimizer = build_optimizer(
@@ -194,11 +225,12 @@ def compile_model(model, config, steps_per_epoch):
         warmup_steps=int(config.warmup_epochs * steps_per_epoch),
         weight_decay=config.weight_decay,
         clipnorm=config.clipnorm,
+        nesterov=config.nesterov,
     )
     model.compile(
         optimizer=optimizer,
         loss=LabelSmoothingCrossentropy(from_logits=True, label_smoothing=config.label_smoothing),
-        metrics=["accuracy"],
+        metrics=[Accuracy()],
         steps_per_execution=config.steps_per_execution,
     )
     return model
@@ -258,19 +290,33 @@ def train(config):
             return _train(config, strategy, is_chief, output_dir, run)
     finally:
         keras.config.set_dtype_policy(previous_policy)
+        if config.strategy == "data_parallel":
+            keras.distribution.set_distribution(None)
 
 
 def _train(config, strategy, is_chief, output_dir, run):
     from pinet_keras.data import make_datasets
 
+    pipeline, multiple = config.pipeline, 1
+    if config.strategy == "data_parallel":
+        # Batches split evenly over the devices; Keras' distribution takes
+        # NumPy (or device) batches, not tf.data.
+        pipeline = "numpy" if pipeline == "auto" else pipeline
+        multiple = _devices(config.strategy, strategy)
     data = make_datasets(
         config.dataset,
         data_dir=config.data_dir,
         batch_size=config.batch_size,
         validation_split=config.validation_split,
         seed=config.seed,
+        max_train_examples=config.max_train_examples,
+        pipeline=pipeline,
+        batch_multiple=multiple,
     )
     info = data.info
+    train_data = mix_batches(
+        data.train, info.num_classes, mixup=config.mixup, cutmix=config.cutmix, seed=config.seed
+    )
     steps_per_epoch = -(-info.num_train // config.batch_size)
     with strategy.scope():
         # The model takes raw pixels: the guard, augmentation and
@@ -330,7 +376,7 @@ def _train(config, strategy, is_chief, output_dir, run):
     start = time.time()
     with fitting, strategy.scope():
         model.fit(
-            data.train,
+            train_data,
             validation_data=data.validation,
             epochs=config.epochs,
             callbacks=callbacks,
@@ -340,8 +386,10 @@ def _train(config, strategy, is_chief, output_dir, run):
     train_seconds = time.time() - start
 
     best_model = keras.saving.load_model(paths["model.keras"])
-    best_model.compile(loss=model.loss, metrics=["accuracy"])
+    best_model.compile(loss=model.loss, metrics=[Accuracy()])
     test_loss, test_accuracy = best_model.evaluate(data.test, verbose=0)
+    if config.tta_flip:
+        test_tta = flip_averaged_accuracy(best_model, data.test)
     rows = HistoryCSV.read(paths["history.csv"])
     best_row = max(rows, key=lambda r: r["val_accuracy"])
     metrics = {
@@ -353,6 +401,7 @@ def _train(config, strategy, is_chief, output_dir, run):
         "val_accuracy": best_row["val_accuracy"],
         "test_accuracy": float(test_accuracy),
         "test_loss": float(test_loss),
+        **({"test_accuracy_tta_flip": test_tta} if config.tta_flip else {}),
         # Time of this invocation only: a resumed run reports its last part.
         "train_seconds": round(train_seconds, 1),
         "num_train": info.num_train,
@@ -364,6 +413,7 @@ def _train(config, strategy, is_chief, output_dir, run):
         "class_names": list(info.class_names),
         "package_version": pinet_keras.__version__,
         "backend": keras.backend.backend(),
+        "devices": _devices(config.strategy, strategy),
         "config": dataclasses.asdict(config),
     }
     if is_chief:
