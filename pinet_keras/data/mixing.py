@@ -57,7 +57,7 @@ def mix_batches(dataset, num_classes, mixup=0.0, cutmix=0.0, seed=0):
     ``cutmix``)); with both, batches alternate between them. The labels
     become the mixed one-hot vectors (float32 ``(batch, num_classes)``),
     which `pinet_keras.LabelSmoothingCrossentropy` and
-    `pinet_keras.training.metrics.Accuracy` take as well as integer labels;
+    `pinet_keras.Accuracy` take as well as integer labels;
     the images become float32 raw pixels (a blend of two images' pixels is
     still in the pixel range, so the model's own normalization applies).
 

@@ -95,7 +95,6 @@ class NumpyDataset(keras.utils.PyDataset):
         if not 0 <= index < len(self):
             raise IndexError(f"Batch index {index} out of range for {len(self)} batches.")
         indices = self._order[index * self.batch_size : (index + 1) * self.batch_size]
-        weights = None
         if self.batch_multiple > 1:
             size = len(indices)
             padding = -size % self.batch_multiple

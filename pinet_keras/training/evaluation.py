@@ -25,8 +25,8 @@ def flip_averaged_accuracy(model, dataset):
         images, labels = np.asarray(batch[0]), np.asarray(batch[1]).reshape(-1)
         counted = np.asarray(batch[2]) > 0 if len(batch) > 2 else np.ones(len(labels), bool)
         probabilities = 0.0
-        for batch in (images, images[:, :, ::-1]):
-            logits = ops.convert_to_tensor(model.predict_on_batch(batch), "float32")
+        for view in (images, images[:, :, ::-1]):
+            logits = ops.convert_to_tensor(model.predict_on_batch(view), "float32")
             probabilities = probabilities + ops.convert_to_numpy(ops.softmax(logits, axis=-1))
         finite = np.isfinite(probabilities).all(axis=-1)
         predicted = np.argmax(np.nan_to_num(probabilities, nan=-1.0), axis=-1)
