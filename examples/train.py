@@ -109,9 +109,10 @@ flags.DEFINE_string(
     "preset",
     None,
     "A training recipe from pinet_keras.training.presets: cifar10 (GPU: pi_resnet, 200 epochs), "
-    "cifar10_fast (GPU, JAX, minutes), cifar10_cpu (under an hour on 2 CPU cores), "
-    "cifar10_authors (the R-PolyNets authors' recipe), cifar10_cpu_small. It sets every option "
-    "whose flag is not given on the command line; the flags given win.",
+    "cifar10_fast (GPU, JAX, minutes), cifar10_cpu (under an hour on 2 CPU cores; "
+    "cifar10_cpu_plain without its regularizers), cifar10_authors (the R-PolyNets authors' "
+    "recipe), cifar10_cpu_small. It sets every option whose flag is not given on the command "
+    "line; the flags given win.",
 )
 
 # The TrainConfig field each flag sets, to tell which ones --preset may fill.

@@ -296,6 +296,12 @@ def test_presets_are_valid_configs():
             assert config.lr_schedule == "cosine" and config.warmup_epochs > 0
     assert PRESETS["cifar10"]["model"] == "pi_resnet"
     assert PRESETS["cifar10_cpu"]["model"] == "pi_resnet_small"
+    # The CPU recipe is the plain one plus the authors' regularizers and TTA.
+    cpu, plain = (apply_preset(TrainConfig(), n) for n in ("cifar10_cpu", "cifar10_cpu_plain"))
+    assert cpu.tta_flip and not plain.tta_flip and plain.model_overrides == {"width": 32}
+    model = get_model(cpu.model, (32, 32, 3), 10, **cpu.model_overrides)
+    names = {type(layer).__name__ for layer in model.layers}
+    assert {"InstanceBatchNormalization", "MaxPooling2D", "DropBlock2D"} <= names
     assert 100 <= PRESETS["cifar10"]["epochs"] <= 200
     # The R-PolyNets authors' recipe: SGD 0.1, plain momentum, batch 128, 120 epochs
     # divided by 10 at 40/60/80/100, instance-batch norm, max pooling, DropBlock.
@@ -333,7 +339,13 @@ def test_apply_preset_explicit_fields_win():
         "augment",
     ):
         assert getattr(new, field) == PRESETS["cifar10_cpu"][field], field
-    assert new.model_overrides == {"width": 8}
+    # The preset's model options, then the caller's: --width wins.
+    assert new.model_overrides == {
+        "width": 8,
+        "normalization": "instance_batch",
+        "max_pooling": True,
+        "dropblock": 0.1,
+    }
     with pytest.raises(ValueError, match="Unknown preset"):
         apply_preset(config, "imagenet")
     with pytest.raises(ValueError, match="Not fields of TrainConfig: normalization"):

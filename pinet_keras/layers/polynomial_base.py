@@ -105,7 +105,7 @@ class PolynomialBase(keras.layers.Layer):
     """
 
     # Run the N branches as one convolution (or matmul) with N·F filters:
-    # slower on the CPU of README's measurements (benchmarks/fused_branches.py).
+    # slower on the CPU of README's measurements (benchmarks/experiments/fused_branches.py).
     fuse_branches = False
 
     def __init__(

@@ -5,7 +5,8 @@ elementwise; then flatten and ``nn.Linear(256 * 3 * 3, 10)``. PyTorch's own
 initialization, NCHW tensors, Adam 1e-3 and cross-entropy on the logits.
 1,220,362 parameters, the same count as ``pinet_keras.PolyNet()``.
 
-Used by ``benchmarks/train_throughput.py``; importing this module imports torch.
+Used by ``benchmarks/train_throughput.py`` (``throughput/torch_worker.py``); importing
+this module imports torch.
 """
 
 import torch

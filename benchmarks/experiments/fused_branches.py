@@ -4,7 +4,7 @@ Fused: one convolution with N·F filters per block, split afterwards;
 separate: N convolutions of F filters. Prints milliseconds per step (batch
 128, 28×28×1, median of the timed steps) for degrees 2 to 4, both ways.
 
-    python benchmarks/fused_branches.py --steps=10
+    python benchmarks/experiments/fused_branches.py --steps=10
 """
 
 import json

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Thread settings of the Keras PolyNet on TensorFlow, one benchmark run each
+# (keras only, fp32 and bf16, 2 rounds): where do the cores go idle?
+#   intra2_inter1   2 intra-op threads, 1 inter-op thread (the benchmark's old default)
+#   intra2_inter2   2 and 2 (TensorFlow's own default on 2 cores)
+#   intra1_inter2   1 intra-op thread per op, 2 ops at a time: the two branches
+#                   of a block (and their 4 gradient convolutions) run side by side
+#   intra1_inter1   1 and 1: the CPU time of one core, the parallel-efficiency reference
+#   spe10           2 and 1 with steps_per_execution=10
+# Writes benchmarks/results/threads_<name>.json; prints each table.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+PYTHON=${PYTHON:-.venv/bin/python}
+declare -A FLAGS=(
+  [intra2_inter1]="--threads=2 --inter_op_threads=1"
+  [intra2_inter2]="--threads=2 --inter_op_threads=2"
+  [intra1_inter2]="--threads=1 --inter_op_threads=2"
+  [intra1_inter1]="--threads=1 --inter_op_threads=1"
+  [spe10]="--threads=2 --inter_op_threads=1 --steps_per_execution=10"
+)
+ROWS=("$@")
+if [ ${#ROWS[@]} -eq 0 ]; then
+  ROWS=(intra2_inter1 intra2_inter2 intra1_inter2 intra1_inter1 spe10)
+fi
+for row in "${ROWS[@]}"; do
+  if [ -z "${FLAGS[$row]+set}" ]; then
+    echo "error: unknown row '$row'; rows: ${!FLAGS[*]}" >&2
+    exit 2
+  fi
+done
+for row in "${ROWS[@]}"; do
+  # shellcheck disable=SC2086
+  "$PYTHON" benchmarks/train_throughput.py --networks=keras --rounds=2 --no_gemm_peak \
+    ${FLAGS[$row]} --output="benchmarks/results/threads_$row.json"
+done

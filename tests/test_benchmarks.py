@@ -1,0 +1,79 @@
+"""The parts of benchmarks/train_throughput.py that compute numbers: FLOPs, ratios, cores."""
+
+import os
+import sys
+
+import pytest
+
+BENCHMARKS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks")
+sys.path.insert(0, BENCHMARKS)
+
+from throughput import report  # noqa: E402
+from throughput import roofline  # noqa: E402
+from train_throughput import parse_args  # noqa: E402
+
+
+def test_training_flops_skip_the_input_gradient_of_layers_on_the_images():
+    # forward, weight gradient and input gradient; no input gradient on the images
+    assert roofline.training_flops([(10, False), (20, True)]) == 2 * 10 + 3 * 20
+    assert roofline.training_flops([]) == 0
+
+
+def test_polynet_flops_match_the_convolution_arithmetic():
+    import pinet_keras
+    from pinet_keras.models.polynet import ORIGINAL_BLOCKS
+
+    layers = roofline.keras_layer_flops(pinet_keras.PolyNet())
+    # Independently: rows (width multiplier, kernel, stride, padding) of the
+    # seed network, two branches per block, 28×28×1 in, width 16.
+    expected, size, channels = [], 28, 1
+    for mult, kernel, stride, padding in ORIGINAL_BLOCKS:
+        size = (size + 2 * padding - kernel) // stride + 1
+        filters = 16 * mult
+        expected.append(2 * 2 * kernel * kernel * channels * filters * size * size)
+        channels = filters
+    expected.append(2 * channels * size * size * 10)  # the dense head
+    assert [flops for flops, _ in layers] == expected
+    assert [needs for _, needs in layers] == [False] + [True] * (len(expected) - 1)
+
+
+def _run(step_ms, step_cpu_ms, flops_layers=((100, False),), gemm=None):
+    return {
+        "step_ms": step_ms,
+        "step_cpu_ms": step_cpu_ms,
+        "training_flops_layers": [list(x) for x in flops_layers],
+        "gemm_gflops": gemm,
+        "latency_b1_ms": [1.0],
+        "latency_b256_ms": [10.0],
+        "peak_rss_mb": 900.0,
+        "rss_after_import_mb": 800.0,
+        "peak_rss_after_train_mb": 850.0,
+        "params": 1,
+    }
+
+
+def test_ratios_per_round_cores_and_share_of_the_peak():
+    runs = {
+        "keras": [_run([50.0, 60.0], [90.0, 120.0], gemm=100.0), _run([40.0], [80.0])],
+        "torch": [_run([55.0], [110.0], gemm=150.0), _run([60.0], [120.0])],
+    }
+    per_network = {n: report.summarize(runs.get(n), batch_size=100) for n in report.NETWORKS}
+    flat = report.flatten_precision(per_network, runs)
+    assert flat["ratio_vs_torch_rounds"] == pytest.approx([55 / 50, 60 / 40])
+    assert flat["ratio_vs_torch_rounds_median"] == pytest.approx((55 / 50 + 60 / 40) / 2)
+    assert flat["ratio_vs_torch"] == pytest.approx(55 / 40)  # fastest epochs, pooled
+    assert flat["keras_cores_used"] == pytest.approx(2.0)  # median of 1.8, 2.0, 2.0
+    assert flat["gemm_peak_gflops"] == 150.0  # the best framework's product
+    # 300 FLOPs per image (2 × 100 on the input layer) at 100 / 40 ms = 2,500 img/s
+    assert flat["keras_training_gflop_per_image"] == pytest.approx(200e-9)
+    assert flat["keras_peak_share"] == pytest.approx(200 * 2500 / 1e9 / 150)
+    assert flat["relu_cnn_img_per_s"] is None
+
+
+@pytest.mark.parametrize(
+    "argv", [["--steps=0"], ["--networks=keras,tensorflow"], ["--precisions=fp16"]]
+)
+def test_bad_arguments_stop_with_one_line(argv, capsys):
+    with pytest.raises(SystemExit):
+        parse_args(argv)
+    assert "error:" in capsys.readouterr().err
