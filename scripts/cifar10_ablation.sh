@@ -19,16 +19,10 @@ declare -A FLAGS=(
   [stochastic_depth]="--stochastic_depth=0.1"
   [dropblock]="--dropblock=0.1"
 )
-ROWS=("$@")
-if [ ${#ROWS[@]} -eq 0 ]; then
-  ROWS=(baseline no_label_smoothing mixup cutmix stochastic_depth dropblock)
-fi
-for row in "${ROWS[@]}"; do
-  if [ -z "${FLAGS[$row]+set}" ]; then
-    echo "error: unknown row '$row'; rows: ${!FLAGS[*]}" >&2
-    exit 2
-  fi
-done
+DEFAULT_ROWS=(baseline no_label_smoothing mixup cutmix stochastic_depth dropblock)
+# shellcheck source=scripts/rows.sh
+source scripts/rows.sh
+select_rows "$@"
 for row in "${ROWS[@]}"; do
   out=runs/ablation/$row
   if [ -f "$out/metrics.json" ]; then

@@ -18,16 +18,10 @@ declare -A FLAGS=(
   [intra1_inter1]="--threads=1 --inter_op_threads=1"
   [spe10]="--threads=2 --inter_op_threads=1 --steps_per_execution=10"
 )
-ROWS=("$@")
-if [ ${#ROWS[@]} -eq 0 ]; then
-  ROWS=(intra2_inter1 intra2_inter2 intra1_inter2 intra1_inter1 spe10)
-fi
-for row in "${ROWS[@]}"; do
-  if [ -z "${FLAGS[$row]+set}" ]; then
-    echo "error: unknown row '$row'; rows: ${!FLAGS[*]}" >&2
-    exit 2
-  fi
-done
+DEFAULT_ROWS=(intra2_inter1 intra2_inter2 intra1_inter2 intra1_inter1 spe10)
+# shellcheck source=scripts/rows.sh
+source scripts/rows.sh
+select_rows "$@"
 for row in "${ROWS[@]}"; do
   # shellcheck disable=SC2086
   "$PYTHON" benchmarks/train_throughput.py --networks=keras --rounds=2 --no_gemm_peak \
