@@ -9,7 +9,9 @@ pixel box (`--gradient_steps` steps from `--gradient_starts` starts). Per
 format and probe: the largest |logit|, the outputs that are not finite, and
 the top-1 agreement with the Keras model.
 
-Formats: `keras` (the trained model, float32, the reference), `keras_float16`
+Formats: `keras` (the trained model as `examples/train.py` wrote it, float32,
+the reference; bounded by its layers' output ranges since version 0.3.0,
+`pinet_keras.models.set_output_ranges`), `keras_float16`
 (the same weights computing in float16, as a mobile GPU delegate does),
 `keras_bounded` and `keras_bounded_float16` (the model with each polynomial
 layer clipped to its range on training images, `pinet_keras.export.bound_model`,

@@ -30,7 +30,7 @@ from pinet_keras.models import polynomial_degree
 # Registers the optimizers that `.keras` files trained with weight decay name.
 from pinet_keras.training import optimizers as _optimizers  # noqa: F401, E402
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 __all__ = [
     "Accuracy",

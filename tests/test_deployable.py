@@ -20,6 +20,8 @@ from pinet_keras.export import robustness
 from pinet_keras.export.fold import FoldedPolynomial
 from pinet_keras.export.precision import with_float_dtype
 from pinet_keras.models import pixel_preprocessing
+from pinet_keras.models import polynomial_layers
+from pinet_keras.models import set_output_ranges
 from tests.conftest import SCRIPT_RUNNER
 from tests.conftest import tensorflow_only
 
@@ -362,6 +364,47 @@ def test_bound_gives_bounded_logits_everywhere(representative, tmp_path):
         export.convert_to_tflite(model, "float32", representative, bound=30)
     with pytest.raises(ValueError, match="representative_data"):
         export.convert_to_tflite(model, "float32", bound=100)
+
+
+def test_output_ranges_bound_the_model_itself(representative, tmp_path):
+    # Ranges set on dim images (pixels up to 25), the model then probed on the
+    # whole pixel box: the degree-16 polynomial grows by up to 10**16 there.
+    model = _bias_free(num_blocks=4)
+    dim = 0.1 * representative
+    x = _extreme_inputs()
+    free = model.predict(x, verbose=0)
+    reference = model.predict(dim, verbose=0)
+    assert set_output_ranges(model, dim) is model
+    layers = polynomial_layers(model)
+    assert len(layers) == 4 and all(layer.output_range for layer in layers)
+    # On the images that set the ranges nothing changes; in training nothing is clipped.
+    np.testing.assert_array_equal(model.predict(dim, verbose=0), reference)
+    np.testing.assert_array_equal(np.asarray(model(x, training=True)), free)
+    low, high = layers[-1].output_range
+    kernel = np.asarray(model.get_layer("logits").kernel)
+    limit = float(np.abs(kernel).sum(0).max() * max(abs(low), abs(high)))
+    assert np.abs(free).max() > 1e3 * limit  # unbounded before
+    path = tmp_path / "model.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    assert [layer.output_range for layer in polynomial_layers(loaded)] == [
+        layer.output_range for layer in layers
+    ]
+    outputs = {
+        "keras": loaded.predict(x, verbose=0),
+        "keras_float16": np.asarray(
+            with_float_dtype(loaded, "float16").predict(x, verbose=0), "float32"
+        ),
+        # Folded for export without `bound`: the ranges carry over.
+        "folded": export.fold_polynomial_layers(loaded).predict(x, verbose=0),
+    }
+    for name, logits in outputs.items():
+        assert np.isfinite(logits).all(), name
+        assert np.abs(logits).max() <= 1.01 * limit + 1e-3, (name, np.abs(logits).max(), limit)
+    with pytest.raises(ValueError, match="NaN"):
+        set_output_ranges(model, np.full((2, *DIGITS), np.nan, "float32"))
+    with pytest.raises(ValueError, match="no polynomial layer"):
+        set_output_ranges(keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)]), [[0, 0]])
 
 
 def test_float16_without_a_guard_overflows(representative):

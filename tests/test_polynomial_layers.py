@@ -125,7 +125,14 @@ def _layer_cases():
         (
             "conv2d_full_product",
             PolynomialConv2D,
-            dict(filters=2, kernel_size=3, use_skip=True, normalization="batch", product_scale=0.1),
+            dict(
+                filters=2,
+                kernel_size=3,
+                use_skip=True,
+                normalization="batch",
+                product_scale=0.1,
+                output_range=(-2.0, 3.0),
+            ),
             (2, 5, 5, 1),
             (2, 3, 3, 2),
         ),
@@ -458,11 +465,32 @@ def test_polynet_degree():
         (dict(padding=((1, 2, 3), 1)), "(before, after) pairs"),
         (dict(strides=2, dilation_rate=2), "not compatible"),
         (dict(kernel_size=0), "kernel_size"),
+        (dict(output_range=(1.0, -1.0)), "`output_range` must be None or (low, high)"),
+        (dict(output_range=(0.0, float("inf"))), "two finite numbers"),
+        (dict(output_range=3.0), "`output_range` must be None or (low, high)"),
+        (dict(output_range=(0, 1, 2)), "`output_range` must be None or (low, high)"),
     ],
 )
 def test_bad_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
         PolynomialConv2D(2, **{"kernel_size": 3, **kwargs})
+
+
+@pytest.mark.parametrize(
+    "cls, shape", [(PolynomialConv2D, (3, 5, 5, 2)), (PolynomialDense, (3, 4))]
+)
+def test_output_range_clips_at_inference_only(cls, shape):
+    layer = cls(3, **({"kernel_size": 3} if cls is PolynomialConv2D else {}), degree=3)
+    x = 10.0 * random_images(shape)
+    free = np.asarray(layer(x))
+    assert np.abs(free).max() > 1.0  # so that the clip below has something to do
+    layer.output_range = (-0.5, 1.0)
+    np.testing.assert_array_equal(np.asarray(layer(x)), np.clip(free, -0.5, 1.0))
+    np.testing.assert_array_equal(np.asarray(layer(x, training=False)), np.clip(free, -0.5, 1.0))
+    np.testing.assert_array_equal(np.asarray(layer(x, training=True)), free)
+    config = layer.get_config()
+    assert config["output_range"] == [-0.5, 1.0]
+    assert cls.from_config(config).output_range == (-0.5, 1.0)
 
 
 def test_padding_conventions():

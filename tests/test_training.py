@@ -74,6 +74,12 @@ def test_train_writes_every_output(tmp_path):
     assert [layer.name for layer in model.layers[:2]] == ["pixel_range", "rescaling"]
     assert saved["input_normalization"] == "unit" and saved["pixel_range"] == [0, 255]
     assert saved["input_shape"] == [8, 8, 1] and saved["class_names"] == [str(i) for i in range(10)]
+    # It is bounded: each polynomial layer clips to its range on the training images.
+    from pinet_keras.models import polynomial_layers
+
+    assert saved["output_range_images"] == saved["num_train"]  # digits: fewer than 2,000
+    ranges = [layer.output_range for layer in polynomial_layers(model)]
+    assert len(ranges) == 3 and all(low < 0 < high for low, high in ranges), ranges
 
 
 def test_finished_run_is_not_overwritten(tmp_path):

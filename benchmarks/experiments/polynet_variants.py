@@ -12,13 +12,26 @@ median). Variants:
   init_torch      PolyNet with PyTorch's initialization (BranchUniform)
   init_keras      PolyNet with Glorot/zeros: the deep product underflows
                   (a denormal-number test)
-  patches_last    PolyNet with implementation="patches" in its last block
-                  (needs experiments/patches_last_block.diff applied)
+  patches_last    PolyNet whose last block, in training, computes both
+                  branches as one matmul over TensorFlow's
+                  tf.image.extract_patches (same weights; TensorFlow only)
+  slices_last     the same matmul over patches cut with keras.ops slices
+                  (one strided slice per kernel tap)
+  s2d_last        the same over a space-to-depth of the input (kernel a
+                  multiple of the stride: 4 slices instead of 16)
+  halves_last     PolyNet whose last block, in training, convolves the two
+                  halves of the batch separately (independent weight
+                  gradients that TensorFlow's inter-op threads can run side
+                  by side)
+  float32_last    PolyNet whose last block computes in float32 under the
+                  bf16 policy (oneDNN's float32 weight gradient splits over
+                  the threads; its bf16 one does not)
 
     python benchmarks/experiments/polynet_variants.py --variants=pinet,fused --precision=bf16
+    python benchmarks/experiments/polynet_variants.py --precision=bf16 --threads=1 \
+        --variants=pinet,patches_last,slices_last,s2d_last --steps=20 --rounds=5
 """
 
-import inspect
 import json
 import statistics
 import time
@@ -28,11 +41,23 @@ import numpy as np
 from absl import app
 from absl import flags
 from keras import ops
+from last_block import HalvesBlock
+from last_block import PatchesBlock
 
 import pinet_keras
 from pinet_keras.models.polynet import DEFAULT_BLOCKS
 
-VARIANTS = ("pinet", "fused", "fused_reshape", "init_torch", "init_keras", "patches_last")
+PATCHES = {"patches_last": "tf", "slices_last": "slices", "s2d_last": "s2d"}
+VARIANTS = (
+    "pinet",
+    "fused",
+    "fused_reshape",
+    "init_torch",
+    "init_keras",
+    *PATCHES,
+    "halves_last",
+    "float32_last",
+)
 IMAGE_SHAPE = (28, 28, 1)
 
 FLAGS = flags.FLAGS
@@ -41,6 +66,9 @@ flags.DEFINE_enum("precision", "fp32", ["fp32", "bf16"], "Training precision.")
 flags.DEFINE_integer("steps", 8, "Training steps per timed epoch.")
 flags.DEFINE_integer("rounds", 4, "Timed epochs of each variant (alternating).")
 flags.DEFINE_integer("batch_size", 128, "Batch size.")
+flags.DEFINE_integer(
+    "threads", 0, "TensorFlow's intra-op and inter-op threads (0: TensorFlow's defaults)."
+)
 
 
 class FusedBlock(keras.layers.Layer):
@@ -86,16 +114,33 @@ def build(variant):
             for m, k, s, p in DEFAULT_BLOCKS
         ]
         return sequential(blocks, variant)
-    if variant == "patches_last":
-        if "implementation" not in inspect.signature(pinet_keras.PolynomialConv2D).parameters:
-            raise app.UsageError(
-                "patches_last needs PolynomialConv2D(implementation=...): "
-                "git apply benchmarks/experiments/patches_last_block.diff"
+    if variant == "float32_last":
+        model = pinet_keras.PolyNet()
+        blocks = [
+            type(layer).from_config(
+                {**layer.get_config(), **({"dtype": "float32"} if i == len(DEFAULT_BLOCKS) else {})}
             )
+            for i, layer in enumerate(model.layers[: len(DEFAULT_BLOCKS)], start=1)
+        ]
+        return sequential(blocks, variant)
+    if variant == "halves_last":
         last = len(DEFAULT_BLOCKS)
         blocks = [
-            pinet_keras.PolynomialConv2D(
-                16 * m, k, strides=s, padding=p, implementation="patches" if i == last else "conv"
+            (HalvesBlock if i == last else pinet_keras.PolynomialConv2D)(
+                16 * m, k, strides=s, padding=p
+            )
+            for i, (m, k, s, p) in enumerate(DEFAULT_BLOCKS, start=1)
+        ]
+        return sequential(blocks, variant)
+    if variant in PATCHES:
+        last = len(DEFAULT_BLOCKS)
+        blocks = [
+            (PatchesBlock if i == last else pinet_keras.PolynomialConv2D)(
+                16 * m,
+                k,
+                strides=s,
+                padding=p,
+                **({"method": PATCHES[variant]} if i == last else {}),
             )
             for i, (m, k, s, p) in enumerate(DEFAULT_BLOCKS, start=1)
         ]
@@ -115,6 +160,11 @@ def main(_):
     unknown = sorted(set(FLAGS.variants) - set(VARIANTS))
     if unknown:
         raise app.UsageError(f"unknown variants {unknown}; choose from {', '.join(VARIANTS)}")
+    if FLAGS.threads and keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(FLAGS.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(FLAGS.threads)
     if FLAGS.precision == "bf16":
         keras.config.set_dtype_policy("mixed_bfloat16")
     rng = np.random.default_rng(0)
@@ -138,7 +188,7 @@ def main(_):
             wall[variant].append((time.perf_counter() - start) / FLAGS.steps * 1e3)
             cpu[variant].append((time.process_time() - cpu_start) / FLAGS.steps * 1e3)
     for variant in models:
-        row = {"variant": variant, "precision": FLAGS.precision}
+        row = {"variant": variant, "precision": FLAGS.precision, "threads": FLAGS.threads}
         row.update(
             wall_ms_min=round(min(wall[variant]), 1),
             wall_ms_median=round(statistics.median(wall[variant]), 1),

@@ -5,6 +5,7 @@ import numpy as np
 from keras import ops
 
 from pinet_keras.layers.polynomial_base import PolynomialBase
+from pinet_keras.layers.polynomial_base import batch_norm_affine
 
 
 @keras.saving.register_keras_serializable(package="pinet_keras")
@@ -120,7 +121,10 @@ def fold_polynomial_layers(model, representative_data=None, bound=None):
     ranges spreads its channels' ranges by the square, so the unfolded
     layer loses the small channels of its product to the large ones.
 
-    With ``bound=p`` (a percentile in ``(50, 100]``, needs
+    A layer's ``output_range`` (`pinet_keras.models.set_output_ranges`,
+    set by the trainer) carries over to its folded layer, through a folded
+    normalization as the union of its channels' ranges. With ``bound=p`` (a
+    percentile in ``(50, 100]``, needs
     ``representative_data``), each folded layer's output is also clipped to
     ``[P(100 - p), P(p)]`` of its values on the representative images
     (``p = 100``: their min and max): every activation of the network, and
@@ -266,6 +270,7 @@ def _fold(layer, layer_inputs, norm_after=None):
         config_a,
         config_b,
         type(a).__name__,
+        output_range=_folded_range(layer, norm_after),
         padding=layer.explicit_padding,
         name=layer.name,
         dtype="float32",
@@ -275,6 +280,21 @@ def _fold(layer, layer_inputs, norm_after=None):
     folded.branch_b.set_weights([kb.astype("float32"), bb.astype("float32")])
     folded.offset.assign(offset.astype("float32"))
     return folded
+
+
+def _folded_range(layer, norm_after=None):
+    """The layer's ``output_range``, through the batch normalization folded after it, if any.
+
+    A normalization maps the range per channel; the folded layer clips to one
+    range: the union over channels (still a bound on every input).
+    """
+    if layer.output_range is None:
+        return None
+    if norm_after is None:
+        return layer.output_range
+    scale, offset = batch_norm_affine(norm_after, norm_after.moving_mean.shape[0])
+    ends = np.stack([scale * bound + offset for bound in layer.output_range])
+    return (float(ends.min()), float(ends.max()))
 
 
 def _channel_range(branch, kernel, bias, x):

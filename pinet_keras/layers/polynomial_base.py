@@ -16,6 +16,12 @@ layers, created by the subclass) and combines them in one of three forms:
 add ``xₙ₋₁`` at every step (``N = 2`` product: ``A ⊙ B + A``, NCP-skip);
 CCP has that term by definition. ``normalization="batch"`` and
 ``product_scale`` act on the last product: ``x_N = γ ⊙ BN(P_N) + ...``.
+
+``output_range=(low, high)`` clips the layer's output at inference (not in
+training): the guard that keeps a high-degree stack bounded on inputs
+unlike its training images. `pinet_keras.models.set_output_ranges` sets
+it from the outputs on training images; the trainer does so for the model
+it writes.
 """
 
 import keras
@@ -72,6 +78,22 @@ def _check_bool(value, name):
         raise ValueError(f"Argument `{name}` must be a bool. Received: {name}={value!r}")
 
 
+def standardize_output_range(output_range):
+    """``None`` or ``(low, high)`` as two floats with ``low <= high``."""
+    if output_range is None:
+        return None
+    try:
+        low, high = (float(value) for value in output_range)
+    except (TypeError, ValueError):
+        low = high = float("nan")
+    if not low <= high or not np.isfinite([low, high]).all():
+        raise ValueError(
+            "Argument `output_range` must be None or (low, high), two finite numbers with "
+            f"low <= high. Received: output_range={output_range!r}"
+        )
+    return (low, high)
+
+
 def batch_norm_affine(norm, channels):
     """``(s, t)`` in float64 with ``norm(x) = s * x + t`` at inference."""
     gamma = np.asarray(norm.gamma, "float64") if norm.scale else np.ones(channels)
@@ -122,6 +144,7 @@ class PolynomialBase(keras.layers.Layer):
         use_skip=False,
         normalization=None,
         product_scale=None,
+        output_range=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -152,6 +175,7 @@ class PolynomialBase(keras.layers.Layer):
                 "Argument `product_scale` must be None or a number (the initial "
                 f"value of the learnable scale). Received: product_scale={product_scale!r}"
             )
+        self.output_range = standardize_output_range(output_range)
         self.degree = degree
         self.form = form
         self.use_bias = use_bias
@@ -339,6 +363,8 @@ class PolynomialBase(keras.layers.Layer):
             x = ops.add(term, x) if self.use_skip or self.form == "ccp" else term
         if self.form != "product":
             x = self._channel_map(x, self.projection_kernel, self.projection_bias)
+        if self.output_range is not None and not training:
+            x = ops.clip(x, *self.output_range)
         return x
 
     def _normalize_and_scale(self, y, training):
@@ -418,6 +444,7 @@ class PolynomialBase(keras.layers.Layer):
                 "use_skip": self.use_skip,
                 "normalization": self.normalization,
                 "product_scale": self.product_scale,
+                "output_range": None if self.output_range is None else list(self.output_range),
             }
         )
         return config

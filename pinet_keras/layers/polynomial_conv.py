@@ -255,6 +255,9 @@ _DOC = """{rank}D polynomial convolution: ``N`` {rank}D convolutions of one inpu
             last product.
         product_scale: ``None`` or the initial value of a learnable
             per-channel scale of the (normalized) last product.
+        output_range: ``None`` or ``(low, high)``: the output is clipped to
+            it at inference, not in training (see
+            `pinet_keras.models.set_output_ranges`).
         **kwargs: base layer arguments (``name``, ``dtype``, ...).
 
     Input shape:

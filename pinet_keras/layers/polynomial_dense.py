@@ -19,8 +19,8 @@ class PolynomialDense(PolynomialBase):
         units: int, output size (of each dense map).
         degree, form, use_bias, kernel_initializer, bias_initializer,
         kernel_regularizer, bias_regularizer, kernel_constraint,
-        bias_constraint, use_skip, normalization, product_scale: as in
-        `PolynomialConv2D`.
+        bias_constraint, use_skip, normalization, product_scale,
+        output_range: as in `PolynomialConv2D`.
         **kwargs: base layer arguments (``name``, ``dtype``, ...).
 
     Input shape:

@@ -1,5 +1,7 @@
 """Models built from polynomial layers, and the named presets of the scripts (`get_model`)."""
 
+from pinet_keras.models.bounds import polynomial_layers
+from pinet_keras.models.bounds import set_output_ranges
 from pinet_keras.models.degree import polynomial_degree
 from pinet_keras.models.pi_resnet import PiResNet
 from pinet_keras.models.polynet import DEFAULT_BLOCKS
@@ -23,5 +25,7 @@ __all__ = [
     "has_pixel_preprocessing",
     "pixel_preprocessing",
     "polynomial_degree",
+    "polynomial_layers",
     "preprocessing_config",
+    "set_output_ranges",
 ]

@@ -25,6 +25,8 @@ from pinet_keras.losses import LabelSmoothingCrossentropy
 from pinet_keras.models import INPUT_NORMALIZATIONS
 from pinet_keras.models import get_model
 from pinet_keras.models import pixel_preprocessing
+from pinet_keras.models.bounds import polynomial_layers
+from pinet_keras.models.bounds import set_output_ranges
 from pinet_keras.training.callbacks import AtomicBackupAndRestore
 from pinet_keras.training.callbacks import BestModelCheckpoint
 from pinet_keras.training.callbacks import DivergenceGuard
@@ -35,6 +37,8 @@ from pinet_keras.training.optimizers import SCHEDULES
 from pinet_keras.training.optimizers import build_optimizer
 
 MIXED_PRECISION = {"none": "float32", "bf16": "mixed_bfloat16", "fp16": "mixed_float16"}
+# Training images whose outputs set each polynomial layer's output range.
+OUTPUT_RANGE_IMAGES = 2000
 OUTPUTS = ("model.keras", "history.csv", "curves.png", "metrics.json", "logs", "backup")
 RUN_CONFIG = "run_config.json"
 # Fields a resumed run may change: where the data and the run are, how much it prints.
@@ -239,7 +243,11 @@ def compile_model(model, config, steps_per_epoch):
 def train(config):
     """Trains ``config.model`` on ``config.dataset`` and writes into ``config.output_dir``:
 
-    - ``model.keras``: the model of the best epoch on the validation split;
+    - ``model.keras``: the model of the best epoch on the validation split,
+      bounded: each polynomial layer clips its output, at inference, to its
+      range on ``OUTPUT_RANGE_IMAGES`` training images
+      (`pinet_keras.models.set_output_ranges`; outputs on ordinary images
+      unchanged, finite on any input in float32 and float16);
     - ``history.csv``: one row per epoch (train and validation loss/accuracy,
       learning rate);
     - ``curves.png``: accuracy and loss per epoch, train and validation
@@ -292,6 +300,23 @@ def train(config):
         keras.config.set_dtype_policy(previous_policy)
         if config.strategy == "data_parallel":
             keras.distribution.set_distribution(None)
+
+
+def _first_images(dataset, count):
+    """The first ``count`` images of a batched pipeline (tf.data or `PyDataset`), as NumPy."""
+    import numpy as np
+
+    if isinstance(dataset, keras.utils.PyDataset):
+        batches = (dataset[index] for index in range(len(dataset)))
+    else:
+        batches = iter(dataset)
+    images, total = [], 0
+    for batch in batches:
+        images.append(np.asarray(batch[0]))
+        total += len(images[-1])
+        if total >= count:
+            break
+    return np.concatenate(images)[:count]
 
 
 def _train(config, strategy, is_chief, output_dir, run):
@@ -386,6 +411,16 @@ def _train(config, strategy, is_chief, output_dir, run):
     train_seconds = time.time() - start
 
     best_model = keras.saving.load_model(paths["model.keras"])
+    range_images = 0
+    if polynomial_layers(best_model):
+        # The model that leaves the trainer is bounded on every input: each
+        # polynomial layer clips its output, at inference, to its range on
+        # training images.
+        images = _first_images(data.train, OUTPUT_RANGE_IMAGES)
+        set_output_ranges(best_model, images)
+        range_images = len(images)
+        if is_chief:
+            _io.save_model_atomic(best_model, paths["model.keras"])
     best_model.compile(loss=model.loss, metrics=[Accuracy()])
     test_loss, test_accuracy = best_model.evaluate(data.test, verbose=0)
     if config.tta_flip:
@@ -401,6 +436,7 @@ def _train(config, strategy, is_chief, output_dir, run):
         "val_accuracy": best_row["val_accuracy"],
         "test_accuracy": float(test_accuracy),
         "test_loss": float(test_loss),
+        "output_range_images": range_images,
         **({"test_accuracy_tta_flip": test_tta} if config.tta_flip else {}),
         # Time of this invocation only: a resumed run reports its last part.
         "train_seconds": round(train_seconds, 1),
