@@ -71,15 +71,16 @@ MAX_TOTAL_BYTES = 8 * MB
 BOUND_IMAGES = 200
 CHECK_STEP = 10  # the check subset: test[::10], 1,000 images of a 10,000-image test split
 
-# The runs were trained from a snapshot of the repository (/work/snap1, base commit db598d9
-# with uncommitted changes: the raw-pixel models), committed with more changes as 43621b7.
+# The runs (version 0.3.0, 2026-11-28) were trained from the working tree of commit 4cb4140 with
+# the uncommitted changes then committed as d48afba: their pinet_keras/ and examples/train.py
+# are d48afba's.
 TRAINING_COMMIT = {
-    "base": "db598d9a8f8156ef0c83275343d9818743fe1fd6",
-    "first_commit_with_the_changes": "43621b7",
+    "base": "4cb4140905a342617d79943e890258e29762212d",
+    "first_commit_with_the_changes": "d48afba",
     "note": (
-        "trained from a snapshot of commit db598d9 with uncommitted changes (models taking raw "
-        "pixels), which were committed, with further changes, as 43621b7; no commit holds the "
-        "training code exactly: it lies between db598d9 and 43621b7"
+        "trained from the working tree of commit 4cb4140 with uncommitted changes (the output "
+        "ranges of version 0.3.0), committed as d48afba; pinet_keras/ and examples/train.py "
+        "are exactly d48afba's"
     ),
 }
 

@@ -119,6 +119,7 @@ def _extreme_images(shape, seed=0):
 def test_loaded_model_is_bounded_in_float32_and_float16(name):
     from pinet_keras.export.fold import FoldedPolynomial
     from pinet_keras.export.precision import with_float_dtype
+    from pinet_keras.models import polynomial_layers
 
     model = pretrained.load(name)
     folded = [layer for layer in model.layers if isinstance(layer, FoldedPolynomial)]
@@ -130,11 +131,20 @@ def test_loaded_model_is_bounded_in_float32_and_float16(name):
     half = with_float_dtype(model, "float16").predict(images, verbose=0)
     assert np.isfinite(half).all()
     np.testing.assert_allclose(half, logits, atol=0.05 * np.abs(logits).max())
-    # The trained model as it was: the same layers unfolded, unbounded.
-    unbounded = pretrained.load(name, bounded=False)
-    assert not any(isinstance(layer, FoldedPolynomial) for layer in unbounded.layers)
-    if name != "polynet_mnist":  # checkerboards: beyond 1e5 (Fashion) and 1e35 (CIFAR-10)
-        assert np.abs(unbounded.predict(images, verbose=0)).max() > 1e5
+    # The trained model as the trainer wrote it: layers unfolded, each clipped
+    # at inference to its output range; bounded too, in float16 as well.
+    trained = pretrained.load(name, bounded=False)
+    assert not any(isinstance(layer, FoldedPolynomial) for layer in trained.layers)
+    layers = polynomial_layers(trained)
+    assert layers and all(layer.output_range is not None for layer in layers)
+    logits = np.asarray(trained(images, training=False))
+    assert np.isfinite(logits).all() and np.abs(logits).max() < 1e3
+    assert np.isfinite(with_float_dtype(trained, "float16").predict(images, verbose=0)).all()
+    # Without the ranges the extremes go far higher (CIFAR-10: 4e20).
+    for layer in layers:
+        layer.output_range = None
+    unbounded = np.asarray(trained(images, training=False))
+    assert np.abs(unbounded).max() > 10 * np.abs(logits).max()
 
 
 def test_a_bound_file_that_does_not_match_is_one_clear_line(tmp_path):

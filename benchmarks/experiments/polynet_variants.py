@@ -24,8 +24,8 @@ median). Variants:
                   gradients that TensorFlow's inter-op threads can run side
                   by side)
   float32_last    PolyNet whose last block computes in float32 under the
-                  bf16 policy (oneDNN's float32 weight gradient splits over
-                  the threads; its bf16 one does not)
+                  bf16 policy (oneDNN's float32 weight gradient of that block
+                  is faster than its bf16 one)
 
     python benchmarks/experiments/polynet_variants.py --variants=pinet,fused --precision=bf16
     python benchmarks/experiments/polynet_variants.py --precision=bf16 --threads=1 \

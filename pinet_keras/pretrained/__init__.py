@@ -16,7 +16,10 @@ package data: nothing is downloaded.
   the ranges shipped in ``bound.json``), so that no input in the pixel
   box, however far from the training images, gives huge or non-finite
   logits (in float16 too). ``load(name, bounded=False)`` gives the trained
-  model as it was, layers unfolded, to fine-tune.
+  model as the trainer wrote it, layers unfolded, to fine-tune: bounded at
+  inference too, by each polynomial layer's ``output_range`` (its range on
+  2,000 training images, `pinet_keras.models.set_output_ranges`), which
+  training ignores.
 - `tflite_path(name, format)`: the path of a ``.tflite`` file of the
   model, with its class names in its metadata
   (`pinet_keras.export.read_tflite_metadata`). ``"int8"`` (uint8 pixels
@@ -107,8 +110,10 @@ def load(name, bounded=True):
         bounded: fold each polynomial layer and clip its output to the
             shipped range (``bound.json``): an inference model whose logits
             are bounded on every input. ``False``: the trained model itself
-            (batch normalizations and all), for fine-tuning; its logits are
-            unbounded far from the training images.
+            (batch normalizations and all), for fine-tuning; at inference
+            each polynomial layer clips to its ``output_range`` (set by the
+            trainer), so it is bounded too; call
+            `pinet_keras.models.set_output_ranges` again after fine-tuning.
     """
     from pinet_keras.pretrained import storage
 
