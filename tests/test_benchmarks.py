@@ -79,9 +79,9 @@ def test_bad_arguments_stop_with_one_line(argv, capsys):
     assert "error:" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("method", ["tf", "slices", "s2d"])
-def test_patches_variants_compute_the_convolutions(method):
-    """experiments/last_block.py: the matmul over patches is the block it replaces."""
+@pytest.mark.parametrize("method", ["tf", "slices", "s2d", "halves"])
+def test_last_block_variants_compute_the_convolutions(method):
+    """experiments/last_block.py: each variant is the block it replaces (training and inference)."""
     keras = pytest.importorskip("keras")
     if method == "tf" and keras.backend.backend() != "tensorflow":
         pytest.skip("tf.image.extract_patches needs TensorFlow")
@@ -90,11 +90,15 @@ def test_patches_variants_compute_the_convolutions(method):
     import pinet_keras
 
     sys.path.insert(0, os.path.join(BENCHMARKS, "experiments"))
+    from last_block import HalvesBlock
     from last_block import PatchesBlock
 
-    x = np.random.default_rng(0).normal(size=(2, 6, 6, 3)).astype("float32")
+    x = np.random.default_rng(0).normal(size=(4, 6, 6, 3)).astype("float32")
     reference = pinet_keras.PolynomialConv2D(5, 4, strides=2, padding="same")
-    variant = PatchesBlock(5, 4, strides=2, padding="same", method=method)
+    if method == "halves":
+        variant = HalvesBlock(5, 4, strides=2, padding="same")
+    else:
+        variant = PatchesBlock(5, 4, strides=2, padding="same", method=method)
     reference.build(x.shape)
     variant.build(x.shape)
     variant.set_weights([w + 0.1 for w in reference.get_weights()])
@@ -102,25 +106,3 @@ def test_patches_variants_compute_the_convolutions(method):
     expected = np.asarray(reference(x, training=True))
     np.testing.assert_allclose(np.asarray(variant(x, training=True)), expected, atol=1e-5)
     np.testing.assert_allclose(np.asarray(variant(x, training=False)), expected, atol=1e-5)
-
-
-def test_halves_variant_computes_the_convolutions():
-    """experiments/last_block.py: branches run per half-batch give the same block."""
-    pytest.importorskip("keras")
-    import numpy as np
-
-    import pinet_keras
-
-    sys.path.insert(0, os.path.join(BENCHMARKS, "experiments"))
-    from last_block import HalvesBlock
-
-    x = np.random.default_rng(0).normal(size=(4, 6, 6, 3)).astype("float32")
-    reference = pinet_keras.PolynomialConv2D(5, 4, strides=2, padding="same")
-    variant = HalvesBlock(5, 4, strides=2, padding="same")
-    reference.build(x.shape)
-    variant.build(x.shape)
-    variant.set_weights([w + 0.1 for w in reference.get_weights()])
-    reference.set_weights(variant.get_weights())
-    expected = np.asarray(reference(x, training=True))
-    np.testing.assert_allclose(np.asarray(variant(x, training=True)), expected, atol=1e-5)
-    assert not np.allclose(expected[:2], expected[2:])  # the halves differ: their order counts
