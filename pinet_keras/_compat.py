@@ -10,7 +10,8 @@ user's export.
   and ``tensorflow.lite.python.convert.mlir_quantize``), the calls
   ``tf.lite.experimental.QuantizationDebugger`` makes, so that the
   calibrated activation ranges can be edited in between (percentile
-  calibration, the raw-pixel input range). The maintained public tool for
+  calibration, the raw-pixel input range), and some ops left in float
+  (``benchmarks/int8_sensitivity.py``). The maintained public tool for
   this, ``litert-quantizer`` (ai-edge-quantizer), is not used: see README,
   "int8 of a deep product".
 - `tflite_schema`, `flatbuffer_from_bytes`, `flatbuffer_to_bytes`: the TFLite
@@ -51,11 +52,21 @@ def calibrate_only(converter):
         converter._experimental_calibrate_only = False
 
 
-def quantize_calibrated(calibrated, input_type, output_type):
-    """Quantizes a model from `calibrate_only` to int8, with the given input/output dtypes."""
+def quantize_calibrated(calibrated, input_type, output_type, float_nodes=None):
+    """Quantizes a model from `calibrate_only` to int8, with the given input/output dtypes.
+
+    ``float_nodes``: names of ops (their first output tensor's name in the
+    calibrated model) to leave in float32, with a dequantize and a quantize
+    around them (``denylisted_nodes``, as ``QuantizationDebugger`` uses it).
+    """
     from tensorflow.lite.python.convert import mlir_quantize
 
-    return mlir_quantize(calibrated, input_data_type=input_type, output_data_type=output_type)
+    return mlir_quantize(
+        calibrated,
+        input_data_type=input_type,
+        output_data_type=output_type,
+        denylisted_nodes=list(float_nodes) if float_nodes else None,
+    )
 
 
 @contextlib.contextmanager

@@ -79,6 +79,36 @@ def test_quantize_calibrated(model, calibrated, images):
     assert np.abs(logits - reference).max() <= 0.2 * np.abs(reference).max()
 
 
+def test_quantize_calibrated_float_nodes(calibrated, images):
+    import tensorflow as tf
+
+    def op_types(content):
+        interpreter = export.TFLiteRunner(content).interpreter
+        return [op["op_name"] for op in _compat.ops_details(interpreter)]
+
+    runner = export.TFLiteRunner(calibrated)
+    details = _compat.ops_details(runner.interpreter)
+    names = {t["index"]: t["name"] for t in runner.interpreter.get_tensor_details()}
+    product = next(op for op in details if op["op_name"] == "MUL")
+    all_int8 = _compat.quantize_calibrated(calibrated, tf.uint8, tf.float32)
+    mixed = _compat.quantize_calibrated(
+        calibrated, tf.uint8, tf.float32, float_nodes=[names[product["outputs"][0]]]
+    )
+    # The product left in float32: dequantized before it, quantized after it.
+    assert op_types(mixed).count("DEQUANTIZE") > op_types(all_int8).count("DEQUANTIZE")
+    assert op_types(mixed).count("QUANTIZE") > op_types(all_int8).count("QUANTIZE")
+    mixed_runner = export.TFLiteRunner(mixed)
+    assert mixed_runner.input_dtype == np.uint8
+    dtypes = {t["index"]: t["dtype"] for t in mixed_runner.interpreter.get_tensor_details()}
+    products = [
+        dtypes[op["outputs"][0]]
+        for op in _compat.ops_details(mixed_runner.interpreter)
+        if op["op_name"] == "MUL"
+    ]
+    assert np.float32 in products and np.int8 in products
+    assert np.isfinite(mixed_runner.predict(images)).all()
+
+
 def test_tflite_schema():
     schema = _compat.tflite_schema()
     assert schema is not None
