@@ -63,7 +63,9 @@ def test_loads_and_gives_the_0_1_0_logits(name):
     assert polynomial_degree(model) == 32
     x = normalized(expected["pixels"], metrics["normalization"])
     logits = model.predict(x, verbose=0)
-    np.testing.assert_allclose(logits, expected["logits"], rtol=0, atol=1e-5)
+    # float32 rounding: oneDNN's kernels differ between CPUs (AMD Zen 4 and Intel Xeon
+    # runs of the fixture differ by 3e-7 of a logit of 50).
+    np.testing.assert_allclose(logits, expected["logits"], rtol=1e-6, atol=1e-5)
 
 
 @pytest.mark.parametrize("name", NAMES)
