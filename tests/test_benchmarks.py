@@ -106,12 +106,3 @@ def test_last_block_variants_compute_the_convolutions(method):
     expected = np.asarray(reference(x, training=True))
     np.testing.assert_allclose(np.asarray(variant(x, training=True)), expected, atol=1e-5)
     np.testing.assert_allclose(np.asarray(variant(x, training=False)), expected, atol=1e-5)
-
-
-def test_int8_sensitivity_groups_ops_by_keras_layer():
-    from int8_sensitivity import layer_of
-
-    fused = "pi_resnet_1/stem_1/branch_a_1/BiasAdd;pi_resnet_1/stem_1/branch_a_1/convolution"
-    assert layer_of(fused) == "stem_1"
-    assert layer_of("pi_resnet_1/stage1_block1_add_1/Add") == "stage1_block1_add_1"
-    assert layer_of("StatefulPartitionedCall:0") == "output"
