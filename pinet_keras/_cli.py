@@ -9,7 +9,9 @@ settings than the run to resume, a diverged training...) prints one line,
 on stderr and exits with status 2; ``--debug`` shows the traceback instead.
 SIGTERM is turned into `KeyboardInterrupt`, so that a terminated script
 cleans up like an interrupted one (temporary files removed, the run folder
-unlocked, a previous run put back) and exits with status 130.
+unlocked, a previous run put back) and exits with status 130 at once, without
+the interpreter's shutdown: TensorFlow's threads, stopped mid-step, can make
+that shutdown abort (SIGABRT) after the clean-up is done.
 
 Example (in a script):
 
@@ -20,6 +22,7 @@ Example (in a script):
 
 import dataclasses
 import errno
+import os
 import signal
 import sys
 
@@ -146,6 +149,16 @@ def _terminate(signum, frame):
     raise KeyboardInterrupt("terminated (SIGTERM)")
 
 
+def _exit_interrupted():
+    """Exits with 130 once stdout and stderr are flushed, skipping the interpreter's shutdown."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(EXIT_INTERRUPTED)
+
+
 def _parse_flags(argv):
     try:
         return flags.FLAGS(argv)
@@ -169,7 +182,7 @@ def run(main, argv=None):
                 f"error: {reason}; nothing half-written was left, rerun the command to resume.",
                 file=sys.stderr,
             )
-            sys.exit(EXIT_INTERRUPTED)
+            _exit_interrupted()
         except known_errors() as error:
             if flags.FLAGS.debug:
                 raise

@@ -22,6 +22,7 @@ CORE_TESTS = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["jax", "torch"])
 def test_core_suite_on_backend(backend):
     if backend == keras.backend.backend():

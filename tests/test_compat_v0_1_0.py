@@ -68,6 +68,7 @@ def test_loads_and_gives_the_0_1_0_logits(name):
     np.testing.assert_allclose(logits, expected["logits"], rtol=1e-6, atol=1e-5)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", NAMES)
 def test_trains(name):
     path, metrics, expected = fixture(name)

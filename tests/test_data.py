@@ -565,6 +565,7 @@ def test_real_idx_data(name):
     assert abs(x.mean() - info.mean[0]) < 0.01 and abs(x.std() - info.std[0]) < 0.01
 
 
+@pytest.mark.slow
 @tensorflow_only
 def test_real_cifar10_tar():
     (x_train, y_train), (x_test, y_test) = load_arrays("cifar10", shared("cifar10"))

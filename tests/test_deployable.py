@@ -326,6 +326,7 @@ def _extreme_inputs():
     )
 
 
+@pytest.mark.slow
 def test_bound_gives_bounded_logits_everywhere(representative, tmp_path):
     model = _bias_free()
     x = _extreme_inputs()
@@ -812,6 +813,7 @@ def test_predict_tflite_script(
     assert "not a readable image" in _one_error_line(results["text_image"])
 
 
+@pytest.mark.slow
 def test_check_predict_pngs_script(unit_model, unit_files, tmp_path):
     # The script behind README's "50 of 50 PNGs": real subprocesses, no flag
     # but the file for predict_tflite.py; digits need no data files.

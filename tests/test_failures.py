@@ -637,6 +637,7 @@ def test_script_bad_flag_is_one_line_status_2(tmp_path):
     assert os.listdir(tmp_path) == []
 
 
+@pytest.mark.slow
 def test_script_unparsable_flag_and_debug_traceback(tmp_path):
     result = _script(TRAIN, TINY + ["--steps_per_execution=two"])
     assert result.returncode == 2
@@ -793,11 +794,15 @@ def test_sigterm_and_ctrl_c_leave_no_temporary_file(tmp_path, sig):
     finally:
         if process.poll() is None:
             process.kill()
-    assert process.returncode == 130, stderr[-3000:]
+    assert process.returncode == 130, stderr[:1500] + stderr[-1500:]
     assert "rerun the command to resume" in _error_line(stderr)
     assert temporary_files(folder) == []
     assert "metrics.json" not in os.listdir(folder)
     assert json.loads((folder / "run_config.json").read_text())["epochs"] == 200
+    # The script exits without the interpreter's shutdown (`_cli`): what the
+    # TensorBoard logs had of the finished epochs is on disk all the same.
+    events = list((folder / "logs" / "train").glob("events.out.tfevents.*"))
+    assert any(b"epoch_loss" in path.read_bytes() for path in events), events
 
 
 # -- 6. Optimizer state survives a save -----------------------------------------------
@@ -825,6 +830,7 @@ def _one_step_after_reload(optimizer, tmp_path, model_name="pi_resnet_small"):
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["adamw", "sgd"])
 def test_weight_decay_exclusions_survive_save_and_load(tmp_path, name):
     from pinet_keras.training import build_optimizer
@@ -834,6 +840,7 @@ def test_weight_decay_exclusions_survive_save_and_load(tmp_path, name):
     assert _one_step_after_reload(optimizer, tmp_path) < 1e-6
 
 
+@pytest.mark.slow
 def test_plain_keras_adamw_loses_its_exclusions(tmp_path):
     """The failure the subclasses fix: a measurable difference, so the test above can fail."""
     optimizer = keras.optimizers.AdamW(0.01, weight_decay=0.5)

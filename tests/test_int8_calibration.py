@@ -161,6 +161,7 @@ def test_set_ranges_uses_percentiles_and_sets_the_input_range():
     assert narrower >= len(before) // 2  # a 90th percentile is well inside the extremes
 
 
+@pytest.mark.slow
 def test_percentile_and_minmax_int8_both_run_and_differ(tmp_path):
     keras.utils.set_random_seed(0)
     model = _trained_statistics(

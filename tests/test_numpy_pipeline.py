@@ -194,6 +194,7 @@ def test_fit_reshuffles_every_epoch():
 WITHOUT_TF = os.path.join(ROOT, "scripts", "without_tensorflow.py")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="needs JAX")
 def test_train_script_runs_without_tensorflow(tmp_path):
     out = tmp_path / "run"

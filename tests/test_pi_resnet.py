@@ -223,6 +223,7 @@ def test_training_lowers_the_loss_and_gradients_are_finite():
     assert losses[-1] < losses[0]
 
 
+@pytest.mark.slow
 def test_serialization_round_trip_in_a_fresh_process(tmp_path):
     keras.utils.set_random_seed(0)
     model = _compiled(PiResNet(input_shape=(16, 16, 3), num_classes=5, **TINY, dropout=0.1))

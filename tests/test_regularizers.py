@@ -217,6 +217,7 @@ def test_device_pipeline_pads_for_the_devices():
     np.testing.assert_array_equal(w, [1, 1, 0, 0])
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="needs JAX")
 def test_data_parallel_on_two_virtual_cpu_devices(tmp_path):
     out = tmp_path / "run"

@@ -82,6 +82,7 @@ def test_train_writes_every_output(tmp_path):
     assert len(ranges) == 3 and all(low < 0 < high for low, high in ranges), ranges
 
 
+@pytest.mark.slow
 def test_finished_run_is_not_overwritten(tmp_path):
     from pinet_keras.training import train
 
@@ -94,6 +95,7 @@ def test_finished_run_is_not_overwritten(tmp_path):
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["config"]["seed"] == 1
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_from_last_epoch(tmp_path):
     out = tmp_path / "run"
     args = TINY + ["--epochs=6", "--batch_size=8", f"--output_dir={out}"]
@@ -172,6 +174,7 @@ def test_divergence_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
     assert not (tmp_path / "run" / "metrics.json").exists()
 
 
+@pytest.mark.slow
 def test_mirrored_strategy_on_two_cpu_devices(tmp_path):
     out = tmp_path / "run"
     result = _run_script(
@@ -193,6 +196,7 @@ def _free_ports(n):
     return ports
 
 
+@pytest.mark.slow
 def test_multi_worker_strategy_with_two_processes(tmp_path):
     workers = [f"127.0.0.1:{port}" for port in _free_ports(2)]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": ROOT}

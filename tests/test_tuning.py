@@ -239,6 +239,7 @@ def test_tune_config_rejects_an_unknown_input_normalization(tmp_path):
     assert not (tmp_path / "bad").exists()  # rejected before the folder is made
 
 
+@pytest.mark.slow
 def test_random_search_writes_outputs_resumes_and_never_reads_the_test_split(tmp_path, monkeypatch):
     import tensorflow as tf
 
@@ -352,6 +353,7 @@ def test_random_search_writes_outputs_resumes_and_never_reads_the_test_split(tmp
     assert events == []
 
 
+@pytest.mark.slow
 def test_bayesian_search_runs_past_its_random_trials(tmp_path):
     from pinet_keras.tuning import PolyNetHyperModel
     from pinet_keras.tuning import make_tuner
@@ -380,6 +382,7 @@ def test_bayesian_search_runs_past_its_random_trials(tmp_path):
     assert all(r["seconds"] > 0 for r in rows)
 
 
+@pytest.mark.slow
 def test_script_runs_a_tiny_hyperband_search(tmp_path):
     out = tmp_path / "run"
     args = [
