@@ -11,6 +11,8 @@ import sys
 import keras
 import pytest
 
+from tests.conftest import jax_env
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CORE_TESTS = [
     "tests/test_polynomial_conv2d.py",
@@ -29,7 +31,10 @@ def test_core_suite_on_backend(backend):
         pytest.skip(f"this process already runs on {backend}")
     if importlib.util.find_spec(backend) is None:
         pytest.skip(f"{backend} is not installed")
-    env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    if backend == "jax":
+        env = jax_env()
+    else:
+        env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "2"}
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *CORE_TESTS],
         cwd=ROOT,

@@ -24,6 +24,7 @@ from pinet_keras.export.tflite import representative_images
 from pinet_keras.layers import PixelRange
 from pinet_keras.models import pixel_preprocessing
 from tests.conftest import SCRIPT_RUNNER
+from tests.conftest import jax_env
 from tests.conftest import tensorflow_only
 
 pytestmark = tensorflow_only
@@ -444,12 +445,7 @@ print(keras.backend.backend())
 @pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="jax is not installed")
 def test_jax_trained_model_exports_under_tensorflow(tmp_path):
     model_path, x_path, logits_path = (str(tmp_path / n) for n in ("jax.keras", "x.npy", "y.npy"))
-    env = {
-        **os.environ,
-        "KERAS_BACKEND": "jax",
-        "JAX_PLATFORMS": "cpu",
-        "TF_CPP_MIN_LOG_LEVEL": "2",
-    }
+    env = jax_env()
     result = subprocess.run(
         [sys.executable, "-c", JAX_TRAINING, model_path, x_path, logits_path],
         cwd=ROOT,

@@ -13,6 +13,7 @@ import pytest
 from pinet_keras.data import dataset_info
 from pinet_keras.data import make_datasets
 from pinet_keras.data.numpy_pipeline import NumpyDataset
+from tests.conftest import jax_env
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRAIN = os.path.join(ROOT, "examples", "train.py")
@@ -209,7 +210,7 @@ def test_train_script_runs_without_tensorflow(tmp_path):
         "--augment",
         f"--output_dir={out}",
     ]
-    env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": ROOT, "JAX_PLATFORMS": "cpu"}
+    env = jax_env(PYTHONPATH=ROOT)
     result = subprocess.run(
         [sys.executable, WITHOUT_TF, *argv],
         capture_output=True,

@@ -25,6 +25,7 @@ from pinet_keras.models import get_model
 from pinet_keras.models import polynomial_degree
 from pinet_keras.training.evaluation import flip_averaged_accuracy
 from pinet_keras.training.optimizers import learning_rate_schedule
+from tests.conftest import jax_env
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -233,13 +234,7 @@ def test_data_parallel_on_two_virtual_cpu_devices(tmp_path):
         "--pipeline=device",
         f"--output_dir={out}",
     ]
-    env = {
-        **os.environ,
-        "KERAS_BACKEND": "jax",
-        "JAX_PLATFORMS": "cpu",
-        "XLA_FLAGS": "--xla_force_host_platform_device_count=2",
-        "PYTHONPATH": ROOT,
-    }
+    env = jax_env("--xla_force_host_platform_device_count=2", PYTHONPATH=ROOT)
     result = subprocess.run(
         [sys.executable, *argv], capture_output=True, text=True, env=env, timeout=300
     )
