@@ -7,10 +7,11 @@ for the PolyNet's fastest epochs in `threads.sh`). One setting per process
 
     python benchmarks/experiments/pi_resnet_threads.py default
     python benchmarks/experiments/pi_resnet_threads.py branches
-    python benchmarks/experiments/pi_resnet_threads.py default --relu   # the ReLU twin
+    python benchmarks/experiments/pi_resnet_threads.py default --relu     # the ReLU twin
+    python benchmarks/experiments/pi_resnet_threads.py default --float32  # not bf16
 
-Prints wall and CPU milliseconds per step (batch 128, bf16, 15 steps per
-timed epoch, 3 timed epochs after a warm-up epoch) as one JSON line.
+Prints wall and CPU milliseconds per step (batch 128, bf16 unless --float32,
+15 steps per timed epoch, 3 timed epochs after a warm-up epoch) as one JSON line.
 """
 
 import json
@@ -23,9 +24,10 @@ MODES = ("default", "branches")
 
 def main(argv):
     args = [a for a in argv if not a.startswith("--")]
-    relu = "--relu" in argv
-    if len(args) != 1 or args[0] not in MODES:
-        sys.exit(f"usage: pi_resnet_threads.py {{{','.join(MODES)}}} [--relu]")
+    relu, float32 = "--relu" in argv, "--float32" in argv
+    unknown = [a for a in argv if a.startswith("--") and a not in ("--relu", "--float32")]
+    if len(args) != 1 or args[0] not in MODES or unknown:
+        sys.exit(f"usage: pi_resnet_threads.py {{{','.join(MODES)}}} [--relu] [--float32]")
     import tensorflow as tf
 
     if args[0] == "branches":
@@ -37,7 +39,8 @@ def main(argv):
     from pinet_keras.models import get_model
     from pinet_keras.training.presets import PRESETS
 
-    keras.config.set_dtype_policy("mixed_bfloat16")
+    policy = "float32" if float32 else "mixed_bfloat16"
+    keras.config.set_dtype_policy(policy)
     options = dict(PRESETS["cifar10_cpu"]["model_overrides"])
     if relu:
         options = {"width": 32, "block": "relu"}
@@ -56,7 +59,8 @@ def main(argv):
         model.fit(x, y, batch_size=128, epochs=1, verbose=0)
         wall.append(round((time.perf_counter() - start) / 15 * 1e3, 1))
         cpu.append(round((time.process_time() - cpu_start) / 15 * 1e3, 1))
-    print(json.dumps({"mode": args[0], "relu_twin": relu, "step_ms": wall, "cpu_ms": cpu}))
+    result = {"mode": args[0], "relu_twin": relu, "policy": policy, "step_ms": wall, "cpu_ms": cpu}
+    print(json.dumps(result))
 
 
 if __name__ == "__main__":

@@ -37,6 +37,10 @@ from pinet_keras.training.optimizers import SCHEDULES
 from pinet_keras.training.optimizers import build_optimizer
 
 MIXED_PRECISION = {"none": "float32", "bf16": "mixed_bfloat16", "fp16": "mixed_float16"}
+# Linux's list of the CPU's features, and the flags that mean bf16 instructions
+# (x86: AVX512-BF16, AMX-BF16; Arm: BF16).
+CPUINFO = "/proc/cpuinfo"
+BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16", "bf16")
 # Training images whose outputs set each polynomial layer's output range.
 OUTPUT_RANGE_IMAGES = 2000
 OUTPUTS = ("model.keras", "history.csv", "curves.png", "metrics.json", "logs", "backup")
@@ -271,7 +275,8 @@ def train(config):
     file is written all at once (temporary file, rename).
 
     A NaN or infinite loss raises `TrainingDiverged`, naming the epoch and
-    batch, and keeps the last good checkpoint.
+    batch, and keeps the last good checkpoint. bf16 on a CPU without bf16
+    instructions prints a note (`bf16_note`): it trains slower than float32 there.
 
     Returns the dict written to ``metrics.json``.
 
@@ -293,6 +298,9 @@ def train(config):
     keras.utils.set_random_seed(config.seed)
     previous_policy = keras.config.dtype_policy()
     keras.config.set_dtype_policy(MIXED_PRECISION[config.mixed_precision])
+    note = bf16_note(config.mixed_precision, keras.distribution.list_devices(), cpu_flags())
+    if note and is_chief:
+        print(note, flush=True)
     try:
         with run:
             return _train(config, strategy, is_chief, output_dir, run)
@@ -300,6 +308,37 @@ def train(config):
         keras.config.set_dtype_policy(previous_policy)
         if config.strategy == "data_parallel":
             keras.distribution.set_distribution(None)
+
+
+def cpu_flags(path=None):
+    """The CPU's feature flags from ``path`` (``/proc/cpuinfo``), or None where unknown."""
+    try:
+        with open(path or CPUINFO) as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key.strip() in ("flags", "Features"):  # x86, Arm
+                    return set(value.split())
+    except OSError:
+        pass
+    return None
+
+
+def bf16_note(mixed_precision, devices, flags):
+    """The line to print when bf16 training would run on a CPU without bf16 instructions.
+
+    There TensorFlow and PyTorch emulate bf16, and it trains at half the speed
+    of float32 (benchmarks/README.md, the Intel Xeon runs). None otherwise, and
+    where the devices are accelerators or the CPU's flags are unknown.
+    """
+    if mixed_precision != "bf16" or flags is None or flags & set(BF16_CPU_FLAGS):
+        return None
+    if not devices or any(not str(d).lower().startswith("cpu") for d in devices):
+        return None
+    return (
+        "Note: this CPU has no bf16 instructions (none of "
+        f"{', '.join(BF16_CPU_FLAGS)} in {CPUINFO}): --mixed_precision=bf16 is emulated "
+        "and trains at about half the speed of --mixed_precision=none here."
+    )
 
 
 def _first_images(dataset, count):
