@@ -243,50 +243,50 @@ X86_FLAGS = "fpu vme sse2 avx2 avx512f avx512_vnni"
 
 
 @pytest.mark.parametrize(
-    "cpuinfo, mixed_precision, devices, noted",
+    "cpuinfo, devices, noted",
     [
-        pytest.param(
-            f"processor\t: 0\nflags\t\t: {X86_FLAGS}\n", "bf16", ["cpu:0"], True, id="x86"
-        ),
-        pytest.param(
-            f"flags\t: {X86_FLAGS} avx512_bf16\n", "bf16", ["cpu:0"], False, id="avx512_bf16"
-        ),
-        pytest.param(f"flags\t: {X86_FLAGS} amx_bf16\n", "bf16", ["cpu:0"], False, id="amx_bf16"),
-        pytest.param("Features\t: fp asimd sve\n", "bf16", ["cpu:0"], True, id="arm"),
-        pytest.param("Features\t: fp asimd bf16\n", "bf16", ["cpu:0"], False, id="arm_bf16"),
-        pytest.param(f"flags\t: {X86_FLAGS}\n", "none", ["cpu:0"], False, id="float32"),
-        pytest.param(f"flags\t: {X86_FLAGS}\n", "fp16", ["cpu:0"], False, id="fp16"),
-        pytest.param(f"flags\t: {X86_FLAGS}\n", "bf16", ["cpu:0", "gpu:0"], False, id="gpu"),
-        pytest.param("processor\t: 0\n", "bf16", ["cpu:0"], False, id="no_flags_line"),
-        pytest.param(None, "bf16", ["cpu:0"], False, id="no_cpuinfo"),  # macOS, Windows
+        pytest.param(f"processor\t: 0\nflags\t\t: {X86_FLAGS}\n", ["cpu:0"], True, id="x86"),
+        pytest.param(f"flags\t: {X86_FLAGS} avx512_bf16\n", ["cpu:0"], False, id="avx512_bf16"),
+        pytest.param(f"flags\t: {X86_FLAGS} amx_bf16\n", ["cpu:0"], False, id="amx_bf16"),
+        pytest.param("Features\t: fp asimd sve\n", ["cpu:0"], True, id="arm"),
+        pytest.param("Features\t: fp asimd bf16\n", ["cpu:0"], False, id="arm_bf16"),
+        pytest.param(f"flags\t: {X86_FLAGS}\n", ["cpu:0", "gpu:0"], False, id="gpu"),
+        pytest.param("processor\t: 0\n", ["cpu:0"], False, id="no_flags_line"),
+        pytest.param(None, ["cpu:0"], False, id="no_cpuinfo"),  # macOS, Windows
     ],
 )
-def test_bf16_note_on_a_cpu_without_bf16_instructions(
-    tmp_path, cpuinfo, mixed_precision, devices, noted
-):
+def test_bf16_note_on_a_cpu_without_bf16_instructions(tmp_path, cpuinfo, devices, noted):
     from pinet_keras.training import trainer
 
     path = tmp_path / "cpuinfo"
     if cpuinfo is not None:
         path.write_text(cpuinfo)
-    note = trainer.bf16_note(mixed_precision, devices, trainer.cpu_flags(str(path)))
+    note = trainer.bf16_note(devices, trainer.cpu_flags(str(path)))
     assert (note is not None) == noted, note
     if noted:
         assert "no bf16 instructions" in note and "--mixed_precision=none" in note
 
 
-def test_train_prints_the_bf16_note(tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize(
+    "flags, mixed_precision, printed",
+    [
+        (X86_FLAGS, "bf16", True),
+        (X86_FLAGS + " avx512_bf16", "bf16", False),
+        (X86_FLAGS, "none", False),
+        (X86_FLAGS, "fp16", False),
+    ],
+)
+def test_train_prints_the_bf16_note(tmp_path, monkeypatch, capsys, flags, mixed_precision, printed):
     from pinet_keras.training import trainer
 
     def stop(*args):
         raise KeyboardInterrupt  # the note comes before any training
 
     path = tmp_path / "cpuinfo"
+    path.write_text(f"flags\t\t: {flags}\n")
     monkeypatch.setattr(trainer, "_train", stop)
-    for flags, printed in ((X86_FLAGS, True), (X86_FLAGS + " avx512_bf16", False)):
-        path.write_text(f"flags\t\t: {flags}\n")
-        monkeypatch.setattr(trainer, "CPUINFO", str(path))
-        with pytest.raises(KeyboardInterrupt):
-            trainer.train(_config(tmp_path, mixed_precision="bf16", overwrite=True))
-        assert ("no bf16 instructions" in capsys.readouterr().out) == printed
-        assert keras.config.dtype_policy().name == "float32"
+    monkeypatch.setattr(trainer, "CPUINFO", str(path))
+    with pytest.raises(KeyboardInterrupt):
+        trainer.train(_config(tmp_path, mixed_precision=mixed_precision))
+    assert ("no bf16 instructions" in capsys.readouterr().out) == printed
+    assert keras.config.dtype_policy().name == "float32"

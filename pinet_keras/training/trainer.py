@@ -298,9 +298,10 @@ def train(config):
     keras.utils.set_random_seed(config.seed)
     previous_policy = keras.config.dtype_policy()
     keras.config.set_dtype_policy(MIXED_PRECISION[config.mixed_precision])
-    note = bf16_note(config.mixed_precision, keras.distribution.list_devices(), cpu_flags())
-    if note and is_chief:
-        print(note, flush=True)
+    if config.mixed_precision == "bf16" and is_chief:
+        note = bf16_note(keras.distribution.list_devices(), cpu_flags())
+        if note:
+            print(note, flush=True)
     try:
         with run:
             return _train(config, strategy, is_chief, output_dir, run)
@@ -323,14 +324,14 @@ def cpu_flags(path=None):
     return None
 
 
-def bf16_note(mixed_precision, devices, flags):
-    """The line to print when bf16 training would run on a CPU without bf16 instructions.
+def bf16_note(devices, flags):
+    """The line to print when bf16 training runs on a CPU without bf16 instructions.
 
     There TensorFlow and PyTorch emulate bf16, and it trains at half the speed
-    of float32 (benchmarks/README.md, the Intel Xeon runs). None otherwise, and
-    where the devices are accelerators or the CPU's flags are unknown.
+    of float32 (benchmarks/README.md, the Intel Xeon runs). None where the CPU
+    has them, where the devices include an accelerator or the flags are unknown.
     """
-    if mixed_precision != "bf16" or flags is None or flags & set(BF16_CPU_FLAGS):
+    if flags is None or flags & set(BF16_CPU_FLAGS):
         return None
     if not devices or any(not str(d).lower().startswith("cpu") for d in devices):
         return None
