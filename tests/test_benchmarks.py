@@ -106,3 +106,43 @@ def test_last_block_variants_compute_the_convolutions(method):
     expected = np.asarray(reference(x, training=True))
     np.testing.assert_allclose(np.asarray(variant(x, training=True)), expected, atol=1e-5)
     np.testing.assert_allclose(np.asarray(variant(x, training=False)), expected, atol=1e-5)
+
+
+def _onednn_conv():
+    sys.path.insert(0, os.path.join(BENCHMARKS, "experiments"))
+    import onednn_conv
+
+    return onednn_conv
+
+
+def test_onednn_conv_shapes_are_the_polynet_blocks_inputs():
+    """experiments/onednn_conv.py convolves what each block of the seed PolyNet receives."""
+    import pinet_keras
+
+    model = pinet_keras.PolyNet()
+    blocks = [layer for layer in model.layers if isinstance(layer, pinet_keras.PolynomialConv2D)]
+    for number, (size, channels, filters, kernel, stride, padding) in (
+        _onednn_conv().block_shapes().items()
+    ):
+        layer = blocks[number - 1]
+        assert tuple(layer.input.shape[1:]) == (size, size, channels)
+        assert (layer.filters, layer.kernel_size, layer.strides, layer.padding) == (
+            filters,
+            (kernel, kernel),
+            (stride, stride),
+            "same" if padding else "valid",  # "same" pads 1 on each side in these blocks
+        )
+
+
+def test_onednn_conv_reads_the_fastest_call_of_each_pass():
+    line = "onednn_verbose,v1,primitive,exec,cpu,convolution,{},{},src:bf16 wei:bf16,,alg,mb128,{}"
+    lines = [line.format("jit_bf16:avx512_core", "backward_weights", ms) for ms in (90, 1, 20, 18)]
+    lines += [line.format("brgconv:avx512_core", "forward_training", 5)]
+    lines += ["onednn_verbose,v1,primitive,create:cache_miss,cpu,convolution,x,forward,,9"]
+    lines += ["onednn_verbose,v1,primitive,exec,cpu,reorder,simple:any,undef,,0.1"]
+    found = _onednn_conv().kernels("\n".join(lines))
+    # The first two calls create the primitive and are left out, unless there are no others.
+    assert found == {
+        "backward_weights": ("jit_bf16:avx512_core", 18.0),
+        "forward_training": ("brgconv:avx512_core", 5.0),
+    }

@@ -7,10 +7,12 @@
 #                   of a block (and their 4 gradient convolutions) run side by side
 #   intra1_inter1   1 and 1: the CPU time of one core, the parallel-efficiency reference
 #   spe10           2 and 1 with steps_per_execution=10
-# Writes benchmarks/results/threads_<name>.json; prints each table.
+# Writes benchmarks/results/${PREFIX}<name>.json (PREFIX=threads_ unless set: one
+# prefix per machine); prints each table.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 PYTHON=${PYTHON:-.venv/bin/python}
+PREFIX=${PREFIX:-threads_}
 declare -A FLAGS=(
   [intra2_inter1]="--threads=2 --inter_op_threads=1"
   [intra2_inter2]="--threads=2 --inter_op_threads=2"
@@ -25,5 +27,5 @@ select_rows "$@"
 for row in "${ROWS[@]}"; do
   # shellcheck disable=SC2086
   "$PYTHON" benchmarks/train_throughput.py --networks=keras --rounds=2 --no_gemm_peak \
-    ${FLAGS[$row]} --output="benchmarks/results/threads_$row.json"
+    ${FLAGS[$row]} --output="benchmarks/results/$PREFIX$row.json"
 done
