@@ -14,6 +14,7 @@ block 1 convolves one channel).
 """
 
 import argparse
+import importlib.util
 import os
 import subprocess
 import sys
@@ -97,6 +98,8 @@ def main():
         run = run_tensorflow if args._framework == "tensorflow" else run_torch
         return run(tuple(map(int, args._shape.split(","))), args.precision == "bf16")
 
+    if importlib.util.find_spec("torch") is None:
+        sys.exit("error: PyTorch is not installed; pip install torch==2.13.0 (the CPU build)")
     shape = block_shapes()[args.block]
     env = {**os.environ, "ONEDNN_VERBOSE": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
     print(
@@ -108,7 +111,8 @@ def main():
         command += [f"--precision={args.precision}", "--_shape=" + ",".join(map(str, shape))]
         result = subprocess.run(command, env=env, capture_output=True, text=True)
         if result.returncode != 0:
-            sys.exit(f"error: the {framework} run failed: {result.stderr.strip()[-500:]}")
+            last = result.stderr.strip().splitlines()[-1:] or ["no message"]
+            sys.exit(f"error: the {framework} run failed: {last[0]}")
         found = kernels(result.stdout)
         for kind in PASSES:
             implementation, ms = found.get(kind, ("(none)", float("nan")))
