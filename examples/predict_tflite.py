@@ -60,6 +60,10 @@ def main(argv):
 
 def read_metadata(path):
     """The model's metadata; a file without it was not made to take raw pixels."""
+    if os.path.isdir(path):
+        names = sorted(name for name in os.listdir(path) if name.endswith(".tflite"))
+        found = f" ({', '.join(names)})" if names else ""
+        raise ValueError(f"--model: {path} is a folder; pass one of its .tflite files{found}")
     if not os.path.isfile(path):
         raise FileNotFoundError(2, "No such file", path)
     try:

@@ -798,6 +798,12 @@ def test_predict_tflite_script(
         None,
         {},
     )
+    runs["folder"] = (  # the export's folder instead of one of its files
+        ["examples/predict_tflite.py", f"--model={os.path.dirname(unit_files['int8'])}"]
+        + expected["unit"][0][:1],
+        None,
+        {},
+    )
     results = _run_all(runs)
     for name in ("unit", "standardize"):
         result = results[name]
@@ -811,6 +817,8 @@ def test_predict_tflite_script(
             assert 0 < float(fields[2]) <= 1 and len(fields) == 7  # top 3
     assert "no pinet_keras metadata" in _one_error_line(results["no_metadata"])
     assert "not a readable image" in _one_error_line(results["text_image"])
+    folder_error = _one_error_line(results["folder"])
+    assert "is a folder" in folder_error and os.path.basename(unit_files["int8"]) in folder_error
 
 
 @pytest.mark.slow
