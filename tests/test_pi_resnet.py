@@ -353,6 +353,28 @@ def test_apply_preset_explicit_fields_win():
         apply_preset(config, "cifar10", explicit=["normalization"])  # the flag's old field
 
 
+def test_apply_preset_names_the_preset_behind_a_bad_value():
+    from pinet_keras.training import TrainConfig
+    from pinet_keras.training.presets import apply_preset
+
+    # A quick try of a recipe: --epochs=1 against the recipe's 2-epoch warm-up.
+    with pytest.raises(ValueError) as error:
+        apply_preset(TrainConfig(epochs=1), "cifar10_cpu", explicit=["epochs"])
+    message = str(error.value)
+    assert "--warmup_epochs" in message and "epochs=1" in message
+    assert message.endswith("(preset 'cifar10_cpu' sets warmup_epochs=2.0)")
+    # A bad value the caller gave is its own: no preset named.
+    with pytest.raises(ValueError, match=r"--learning_rate\.$"):
+        apply_preset(TrainConfig(learning_rate=-1.0), "cifar10_cpu", explicit=["learning_rate"])
+    # Given explicitly, a warm-up that fits the shorter run is accepted.
+    new = apply_preset(
+        TrainConfig(epochs=1, warmup_epochs=0.0),
+        "cifar10_cpu",
+        explicit=["epochs", "warmup_epochs"],
+    )
+    assert (new.epochs, new.warmup_epochs) == (1, 0.0)
+
+
 @pytest.fixture
 def train_script(monkeypatch):
     """examples/train.py as a module, with `train` replaced by a recorder."""
@@ -388,7 +410,7 @@ def test_train_script_preset_flag(train_script, capsys):
     argv = [
         "--preset=cifar10_cpu",
         "--data_dir=/data",
-        "--epochs=2",
+        "--epochs=3",
         "--input_normalization=unit",
         "--width=8",
     ]
@@ -401,7 +423,7 @@ def test_train_script_preset_flag(train_script, capsys):
     ]
     assert module.main([]) == 0
     (config,) = seen
-    assert (config.epochs, config.input_normalization, config.data_dir) == (2, "unit", "/data")
+    assert (config.epochs, config.input_normalization, config.data_dir) == (3, "unit", "/data")
     assert config.model_overrides["width"] == 8
     assert (config.dataset, config.model, config.optimizer) == ("cifar10", "pi_resnet_small", "sgd")
     assert config.label_smoothing == 0.1 and config.augment and config.lr_schedule == "cosine"

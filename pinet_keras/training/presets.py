@@ -181,4 +181,15 @@ def apply_preset(config, name, explicit=()):
     if "model_overrides" in preset:
         given = {k: v for k, v in (config.model_overrides or {}).items() if v is not None}
         changes["model_overrides"] = {**preset["model_overrides"], **given}
-    return dataclasses.replace(config, **changes)
+    new = dataclasses.replace(config, **changes)
+    try:
+        new.validate()
+    except ValueError as error:
+        # A value the caller did not give (e.g. the preset's warm-up against a
+        # shorter --epochs): say where it came from.
+        from_preset = [k for k in changes if f"`{k}`" in str(error)]
+        if not from_preset:
+            raise
+        values = ", ".join(f"{k}={changes[k]!r}" for k in from_preset)
+        raise ValueError(f"{error} (preset {name!r} sets {values})") from None
+    return new
