@@ -669,6 +669,36 @@ def test_tune_script_overwrite_with_a_missing_data_dir_keeps_the_search(tmp_path
     assert snapshot(folder) == before
 
 
+@pytest.mark.parametrize(
+    "field, value, flag",
+    [
+        ("max_trials", 0, "--max_trials"),
+        ("epochs", -1, "--epochs"),
+        ("epochs", 2.5, "--epochs"),
+        ("max_train_examples", 0, "--max_train_examples"),
+        ("validation_split", 1.5, "--validation_split"),
+        ("validation_split", 0.0, "--validation_split"),
+        ("tuner", "grid", "--tuner"),
+        ("input_normalization", "minmax", "--input_normalization"),
+    ],
+)
+def test_tune_bad_value_names_its_flag_and_keeps_the_search(tmp_path, field, value, flag):
+    from pinet_keras.tuning import TuneConfig
+    from pinet_keras.tuning import tune
+
+    folder = tmp_path / "search"
+    folder.mkdir()
+    (folder / "metrics.json").write_text("{}")
+    before = snapshot(folder)
+    config = TuneConfig(dataset="digits", output_dir=str(folder), overwrite=True)
+    with pytest.raises(ValueError) as error:
+        tune(dataclasses.replace(config, **{field: value}))
+    message = str(error.value)
+    assert flag in message and repr(value) in message and "pass" in message, message
+    assert "\n" not in message
+    assert snapshot(folder) == before
+
+
 def test_tune_overwrite_with_a_bad_fixed_value_keeps_the_search(tmp_path):
     from pinet_keras.tuning import TuneConfig
     from pinet_keras.tuning import tune

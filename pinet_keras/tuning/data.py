@@ -19,6 +19,8 @@ Attributes:
         the `pixel_mean` and `pixel_variance` of the training examples.
 """
 
+VALIDATION_SPLIT_RULE = "must be in (0, 1): the search is scored on it, never on the test split"
+
 
 def search_datasets(
     name,
@@ -48,9 +50,7 @@ def search_datasets(
     """
     if not 0.0 < validation_split < 1.0:
         raise ValueError(
-            "`validation_split` must be in (0, 1): the search is scored on it, "
-            "never on the test split. "
-            f"Received: {validation_split!r}"
+            f"`validation_split` {VALIDATION_SPLIT_RULE}. Received: {validation_split!r}"
         )
     data = make_datasets(
         name,

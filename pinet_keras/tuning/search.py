@@ -12,6 +12,7 @@ from pinet_keras import _io
 from pinet_keras import _run
 from pinet_keras.data import AUGMENTATIONS
 from pinet_keras.models import INPUT_NORMALIZATIONS
+from pinet_keras.tuning.data import VALIDATION_SPLIT_RULE
 from pinet_keras.tuning.data import search_datasets
 from pinet_keras.tuning.hypermodel import PolyNetHyperModel
 from pinet_keras.tuning.results import plot_trials
@@ -65,17 +66,30 @@ class TuneConfig:
     verbose: str = "auto"
 
     def validate(self):
+        """Raises `ValueError` naming the field and its flag, before anything is read."""
         if self.tuner not in TUNERS:
-            raise ValueError(f"Unknown tuner {self.tuner!r}. Available: {', '.join(TUNERS)}.")
-        for name in ("max_trials", "epochs"):
+            raise ValueError(
+                f"Unknown tuner {self.tuner!r} (--tuner); pass one of {', '.join(TUNERS)}."
+            )
+        for name in ("max_trials", "epochs", "max_train_examples"):
             value = getattr(self, name)
+            if value is None and name == "max_train_examples":
+                continue
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"`{name}` must be a positive int. Received: {value!r}")
+                raise ValueError(_invalid(name, value, "must be an integer >= 1"))
+        split = self.validation_split
+        if isinstance(split, bool) or not isinstance(split, (int, float)) or not 0 < split < 1:
+            raise ValueError(_invalid("validation_split", split, VALIDATION_SPLIT_RULE))
         if self.input_normalization not in INPUT_NORMALIZATIONS:
             raise ValueError(
-                f"`input_normalization` must be one of {INPUT_NORMALIZATIONS}. "
-                f"Received: {self.input_normalization!r}"
+                f"Unknown input normalization {self.input_normalization!r} "
+                f"(--input_normalization); pass one of {', '.join(INPUT_NORMALIZATIONS)}."
             )
+
+
+def _invalid(name, value, rule):
+    """The message of a bad value; each field of `TuneConfig` is the flag of its name."""
+    return f"`{name}` (--{name}) {rule}. Received: {value!r}; pass a valid --{name}."
 
 
 def _verbose(setting):
