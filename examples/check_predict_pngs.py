@@ -37,6 +37,10 @@ flags.DEFINE_integer("num_images", 50, "Test images to write as PNG.")
 def main(_):
     if FLAGS.num_images < 1:
         raise ValueError(f"--num_images must be at least 1, got {FLAGS.num_images}")
+    for tflite in FLAGS.tflite:  # before the data and the model are read
+        if not os.path.isfile(tflite):
+            what = "a folder" if os.path.isdir(tflite) else "not a file"
+            raise ValueError(f"--tflite: {tflite} is {what}; pass .tflite files")
     dataset, _ = training_run(FLAGS.model, FLAGS.dataset)
     class_names = dataset_info(dataset).class_names
     _, (x_test, y_test) = load_arrays(dataset, FLAGS.data_dir)

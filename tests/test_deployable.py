@@ -828,27 +828,17 @@ def test_check_predict_pngs_script(unit_model, unit_files, tmp_path):
     model_path = tmp_path / "model.keras"
     unit_model.save(model_path)
     (tmp_path / "metrics.json").write_text(json.dumps({"dataset": "digits"}))
-    result = _finish(
-        _start(
-            [
-                "examples/check_predict_pngs.py",
-                f"--model={model_path}",
-                f"--tflite={unit_files['float32']}",
-                "--num_images=6",
-            ]
-        )
+    script = ["examples/check_predict_pngs.py", f"--model={model_path}"]
+    float32 = unit_files["float32"]
+    results = _run_all(
+        {
+            "six": (script + [f"--tflite={float32}", "--num_images=6"], None, {}),
+            "num_images": (script + [f"--tflite={float32}", "--num_images=0"], None, {}),
+            "folder": (script + [f"--tflite={float32},{tmp_path}"], None, {}),  # a folder too
+        }
     )
-    assert result.returncode == 0, result.stderr[-3000:]
-    line = result.stdout.strip().splitlines()[-1]
-    assert line.startswith(f"{unit_files['float32']}: agrees with Keras on 6 of 6 PNGs"), line
-    bad = _finish(
-        _start(
-            [
-                "examples/check_predict_pngs.py",
-                f"--model={model_path}",
-                f"--tflite={unit_files['float32']}",
-                "--num_images=0",
-            ]
-        )
-    )
-    assert "--num_images" in _one_error_line(bad)
+    assert results["six"].returncode == 0, results["six"].stderr[-3000:]
+    line = results["six"].stdout.strip().splitlines()[-1]
+    assert line.startswith(f"{float32}: agrees with Keras on 6 of 6 PNGs"), line
+    assert "--num_images" in _one_error_line(results["num_images"])
+    assert f"--tflite: {tmp_path} is a folder" in _one_error_line(results["folder"])
