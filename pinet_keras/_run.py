@@ -21,6 +21,7 @@ life of a run in its folder:
 import errno
 import fcntl
 import json
+import math
 import os
 import uuid
 
@@ -37,6 +38,40 @@ class RunLocked(RuntimeError):
 
 class SettingsMismatch(ValueError):
     """A run folder holds a run made with other settings."""
+
+
+class InvalidSetting(ValueError):
+    """A setting of a run or search that cannot be used; ``field`` names it.
+
+    The message names the field and its flag (the field's name unless
+    ``flag`` says otherwise) and the value, and says what to pass.
+    """
+
+    def __init__(self, field, value, rule, flag=None):
+        flag = flag or field
+        super().__init__(
+            f"`{field}` (--{flag}) {rule}. Received: {value!r}; pass a valid --{flag}."
+        )
+        self.field = field
+
+
+def check_count(config, name, rule="must be an integer >= 1"):
+    """Raises `InvalidSetting` unless ``config.<name>`` is an int >= 1 (a bool is not)."""
+    value = getattr(config, name)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidSetting(name, value, rule)
+
+
+def check_number(config, name, rule, ok):
+    """Raises `InvalidSetting` unless ``config.<name>`` is finite and ``ok`` holds for it."""
+    value = getattr(config, name)
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or not ok(value)
+    ):
+        raise InvalidSetting(name, value, rule)
 
 
 def _flatten(settings, prefix=""):

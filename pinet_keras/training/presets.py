@@ -74,6 +74,8 @@ is what ``"cifar10_authors"`` uses for the authors' 5e-4.
 
 import dataclasses
 
+from pinet_keras import _run
+
 _CIFAR10_COMMON = dict(
     dataset="cifar10",
     batch_size=128,
@@ -184,12 +186,12 @@ def apply_preset(config, name, explicit=()):
     new = dataclasses.replace(config, **changes)
     try:
         new.validate()
-    except ValueError as error:
+    except _run.InvalidSetting as error:
         # A value the caller did not give (e.g. the preset's warm-up against a
         # shorter --epochs): say where it came from.
-        from_preset = [k for k in changes if f"`{k}`" in str(error)]
-        if not from_preset:
+        if error.field not in changes:
             raise
-        values = ", ".join(f"{k}={changes[k]!r}" for k in from_preset)
-        raise ValueError(f"{error} (preset {name!r} sets {values})") from None
+        raise ValueError(
+            f"{error} (preset {name!r} sets {error.field}={changes[error.field]!r})"
+        ) from None
     return new

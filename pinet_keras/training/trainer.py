@@ -3,7 +3,6 @@
 import contextlib
 import dataclasses
 import json
-import math
 import os
 import shutil
 import sys
@@ -100,35 +99,27 @@ class TrainConfig:
         a diverged loss (a non-finite or negative learning rate...).
         """
         for name in ("epochs", "batch_size", "steps_per_execution"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(_invalid(name, value, "must be an integer >= 1"))
-        _check_number(
+            _run.check_count(self, name)
+        _run.check_number(
             self, "learning_rate", "must be a finite number > 0, e.g. 1e-3", lambda v: v > 0
         )
-        _check_number(self, "weight_decay", "must be a finite number >= 0", lambda v: v >= 0)
-        _check_number(self, "label_smoothing", "must be in [0, 1)", lambda v: 0 <= v < 1)
+        _run.check_number(self, "weight_decay", "must be a finite number >= 0", lambda v: v >= 0)
+        _run.check_number(self, "label_smoothing", "must be in [0, 1)", lambda v: 0 <= v < 1)
         for name in ("mixup", "cutmix"):
-            _check_number(self, name, "must be a finite number >= 0 (0: off)", lambda v: v >= 0)
-        _check_number(
+            _run.check_number(self, name, "must be a finite number >= 0 (0: off)", lambda v: v >= 0)
+        _run.check_number(
             self,
             "warmup_epochs",
             f"must be in [0, epochs={self.epochs})",
             lambda v: 0 <= v < self.epochs,
         )
         if self.clipnorm is not None:
-            _check_number(
+            _run.check_number(
                 self, "clipnorm", "must be a finite number > 0 (or unset)", lambda v: v > 0
             )
-        if self.max_train_examples is not None and (
-            isinstance(self.max_train_examples, bool)
-            or not isinstance(self.max_train_examples, int)
-            or self.max_train_examples < 1
-        ):
-            raise ValueError(
-                _invalid("max_train_examples", self.max_train_examples, "must be an int >= 1")
-            )
-        _check_number(
+        if self.max_train_examples is not None:
+            _run.check_count(self, "max_train_examples", "must be an int >= 1")
+        _run.check_number(
             self,
             "validation_split",
             "must be in (0, 1): the best model is chosen on it",
@@ -150,22 +141,6 @@ class TrainConfig:
     def settings(self):
         """The fields a resumed run must share with the run it resumes (`RUN_CONFIG`)."""
         return {k: v for k, v in dataclasses.asdict(self).items() if k not in _FREE_FIELDS}
-
-
-def _invalid(name, value, rule):
-    flag = _FLAGS.get(name, name)
-    return f"`{name}` (--{flag}) {rule}. Received: {value!r}; pass a valid --{flag}."
-
-
-def _check_number(config, name, rule, ok):
-    value = getattr(config, name)
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not math.isfinite(value)
-        or not ok(value)
-    ):
-        raise ValueError(_invalid(name, value, rule))
 
 
 def _verbose(setting):

@@ -71,25 +71,16 @@ class TuneConfig:
             raise ValueError(
                 f"Unknown tuner {self.tuner!r} (--tuner); pass one of {', '.join(TUNERS)}."
             )
-        for name in ("max_trials", "epochs", "max_train_examples"):
-            value = getattr(self, name)
-            if value is None and name == "max_train_examples":
-                continue
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(_invalid(name, value, "must be an integer >= 1"))
-        split = self.validation_split
-        if isinstance(split, bool) or not isinstance(split, (int, float)) or not 0 < split < 1:
-            raise ValueError(_invalid("validation_split", split, VALIDATION_SPLIT_RULE))
+        for name in ("max_trials", "epochs"):
+            _run.check_count(self, name)
+        if self.max_train_examples is not None:
+            _run.check_count(self, "max_train_examples")
+        _run.check_number(self, "validation_split", VALIDATION_SPLIT_RULE, lambda v: 0 < v < 1)
         if self.input_normalization not in INPUT_NORMALIZATIONS:
             raise ValueError(
                 f"Unknown input normalization {self.input_normalization!r} "
                 f"(--input_normalization); pass one of {', '.join(INPUT_NORMALIZATIONS)}."
             )
-
-
-def _invalid(name, value, rule):
-    """The message of a bad value; each field of `TuneConfig` is the flag of its name."""
-    return f"`{name}` (--{name}) {rule}. Received: {value!r}; pass a valid --{name}."
 
 
 def _verbose(setting):
