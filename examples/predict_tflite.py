@@ -1,7 +1,8 @@
 """Classify image files with a `.tflite` model, as a mobile app does, in Python.
 
 For each PNG or JPEG file: read it, convert it to the model's input (size,
-grayscale for one channel, RGB for three), run the LiteRT interpreter on the
+grayscale for one channel, RGB for three; 16-bit grey scaled to 8 bits,
+transparent pixels white, as a viewer shows them), run the LiteRT interpreter on the
 raw pixels, and print the top-k labels with their probabilities (the
 softmax of the logits).
 
@@ -23,6 +24,7 @@ from absl import flags
 from PIL import Image
 
 from pinet_keras import _cli
+from pinet_keras.data.image_folder import image_pixels
 from pinet_keras.export import TFLiteRunner
 from pinet_keras.export import read_tflite_metadata
 
@@ -85,17 +87,17 @@ def read_image(path, height, width, channels):
         raise ValueError(
             f"Only models with 1 or 3 input channels take images; this one has {channels}."
         )
+    if not os.path.isfile(path):
+        what = "is a folder" if os.path.isdir(path) else "does not exist"
+        raise ValueError(f"{path} {what}; pass PNG or JPEG files")
     try:
         with Image.open(path) as image:
-            image = image.convert("L" if channels == 1 else "RGB")
-            if image.size != (width, height):
-                image = image.resize((width, height), Image.BILINEAR)
-            array = np.asarray(image, dtype=np.uint8)
+            # 16-bit grey scaled to 8 bits, transparency over white (see image_pixels).
+            return image_pixels(image, channels, size=(height, width))
     except (OSError, SyntaxError) as error:  # PIL's errors for files that are not images
         raise ValueError(
             f"{path} is not a readable image ({error}); pass PNG or JPEG files"
         ) from error
-    return array.reshape(height, width, channels)
 
 
 def read_labels(path):

@@ -239,6 +239,59 @@ def test_cifar_jpeg_folders(tmp_path):
     assert np.abs(x_test.astype(int) - expected[1][0]).max() <= 3
 
 
+def test_image_pixels_scale_16_bits_and_show_transparency_over_white():
+    from PIL import Image
+
+    from pinet_keras.data.image_folder import image_pixels
+
+    grey = np.arange(0, 256, 4, dtype=np.uint8).reshape(8, 8)
+    opaque = np.full((8, 8), 255, np.uint8)
+    clear = np.zeros((8, 8), np.uint8)
+    cases = {  # PIL's own convert("L") clips 16 bits at 255 and drops the alpha
+        "I;16": Image.fromarray(grey.astype(np.uint16) * 257),
+        "I": Image.fromarray(grey.astype(np.int32) * 257, "I"),
+        "LA opaque": Image.fromarray(np.stack([grey, opaque], -1), "LA"),
+        "LA clear": Image.fromarray(np.stack([grey, clear], -1), "LA"),
+        "RGBA clear": Image.fromarray(np.zeros((8, 8, 4), np.uint8), "RGBA"),
+    }
+    palette = Image.fromarray(grey, "L").convert("P")
+    palette.info["transparency"] = palette.getpixel((0, 0))  # the black of pixel (0, 0)
+    cases["P transparent black"] = palette
+    expected = {
+        "I;16": grey,
+        "I": grey,
+        "LA opaque": grey,
+        "LA clear": opaque,
+        "RGBA clear": opaque,
+        "P transparent black": np.where(grey == 0, 255, grey),
+    }
+    for name, image in cases.items():
+        for channels in (1, 3):
+            pixels = image_pixels(image, channels)
+            assert pixels.dtype == np.uint8 and pixels.shape == (8, 8, channels), name
+            np.testing.assert_array_equal(
+                pixels, np.repeat(expected[name][..., None], channels, -1)
+            )
+    np.testing.assert_array_equal(
+        image_pixels(Image.fromarray(grey), 1, size=(4, 2)).shape, (4, 2, 1)
+    )
+    with pytest.raises(ValueError, match="channels must be 1 or 3"):
+        image_pixels(cases["I;16"], 2)
+
+
+def test_cifar_16_bit_and_transparent_pngs_load_as_a_viewer_shows_them(tmp_path):
+    from PIL import Image
+
+    expected = write_cifar_folder(tmp_path)
+    image = expected[1][0][0]  # the first test image, an airplane
+    path = tmp_path / "test" / "airplane" / "0000.png"
+    alpha = np.full(image.shape[:2] + (1,), 255, np.uint8)
+    alpha[0, 0] = 0  # one clear pixel: white
+    Image.fromarray(np.concatenate([image, alpha], -1), "RGBA").save(path)
+    expected[1][0][0, 0, 0] = 255
+    assert_splits_equal(load_arrays("cifar10", tmp_path), expected)
+
+
 @tensorflow_only
 @pytest.mark.parametrize("fmt", ["PNG", "JPEG"])
 def test_cifar_tensorflow_decoder_without_pil(tmp_path, monkeypatch, fmt):

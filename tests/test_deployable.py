@@ -743,13 +743,13 @@ def test_export_script_end_to_end_with_bound_and_overwrite(tmp_path):
     assert export.read_saved_model_metadata(str(out / "saved_model"))["dataset"] == "tiny"
 
 
-def _write_pngs(folder, images):
+def _write_pngs(folder, images, prefix="digit"):
     from PIL import Image
 
     paths = []
     for i, image in enumerate(images):
-        path = str(folder / f"digit_{i}.png")
-        Image.fromarray(image[:, :, 0], "L").save(path)
+        path = str(folder / f"{prefix}_{i}.png")
+        Image.fromarray(image[:, :, 0]).save(path)
         paths.append(path)
     return paths
 
@@ -775,17 +775,24 @@ def test_predict_tflite_script(
         representative_data=representative,
         metadata=_metadata(standardize_model),
     )
-    runs, expected = {}, {}
+    runs, expected, chosen = {}, {}, {}
     for name, model, path in (
         ("unit", unit_model, unit_files["int8"]),
         ("standardize", standardize_model, standardize_path),
     ):
-        chosen = x_test[_confident(model, x_test, 4)]
+        chosen[name] = x_test[_confident(model, x_test, 4)]
         folder = tmp_path / name
         folder.mkdir()
-        pngs = _write_pngs(folder, chosen)
-        expected[name] = (pngs, model.predict(chosen, verbose=0).argmax(-1))
+        pngs = _write_pngs(folder, chosen[name])
+        expected[name] = (pngs, model.predict(chosen[name], verbose=0).argmax(-1))
         runs[name] = (["examples/predict_tflite.py", f"--model={path}"] + pngs, None, {})
+    # The same digits as 16-bit PNGs, as scanners and some editors save them.
+    pngs16 = _write_pngs(tmp_path / "unit", chosen["unit"].astype(np.uint16) * 257, "digit16")
+    runs["unit16"] = (
+        ["examples/predict_tflite.py", f"--model={unit_files['int8']}"] + pngs16,
+        None,
+        {},
+    )
     text_image = tmp_path / "photo.png"
     text_image.write_text("not an image\n")
     runs["no_metadata"] = (
@@ -815,6 +822,10 @@ def test_predict_tflite_script(
             fields = line.split()
             assert fields[0] == png and fields[1] == CLASS_NAMES[label], (name, line)
             assert 0 < float(fields[2]) <= 1 and len(fields) == 7  # top 3
+    assert results["unit16"].returncode == 0, results["unit16"].stderr[-3000:]
+    unit_lines = [line.split()[1:] for line in results["unit"].stdout.splitlines() if line.strip()]
+    unit16_lines = [line.split()[1:] for line in results["unit16"].stdout.splitlines() if line]
+    assert unit16_lines == unit_lines  # same classes, same probabilities
     assert "no pinet_keras metadata" in _one_error_line(results["no_metadata"])
     assert "not a readable image" in _one_error_line(results["text_image"])
     folder_error = _one_error_line(results["folder"])

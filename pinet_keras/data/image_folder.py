@@ -176,6 +176,45 @@ def _stack(images, labels):
     return np.stack(images), np.asarray(labels, dtype=np.int64)
 
 
+def image_pixels(image, channels, size=None):
+    """A PIL image as the uint8 pixels a model takes: `(height, width, channels)`.
+
+    The image is converted as a viewer shows it, so that no pixel is silently
+    clipped or dropped: 16-bit grey (PNG's ``I;16`` and ``I`` modes) is scaled
+    from 0..65535 to 0..255 (PIL's own conversion clips it at 255), and an
+    image with transparency (alpha, or a palette's transparent colour) is
+    composited over white (dropping the alpha would show its hidden colour,
+    often black). Then it is converted to grey (`channels=1`) or RGB (3) and,
+    with `size=(height, width)`, resized (bilinear) to that size.
+
+    >>> import numpy as np
+    >>> from PIL import Image
+    >>> grey16 = Image.fromarray(np.full((2, 2), 100 * 257, np.uint16))  # 100 in 8 bits
+    >>> image_pixels(grey16, 1).tolist()
+    [[[100], [100]], [[100], [100]]]
+    >>> clear = Image.fromarray(np.zeros((2, 2, 4), np.uint8), "RGBA")
+    >>> image_pixels(clear, 3)[0, 0].tolist()
+    [255, 255, 255]
+    """
+    if channels not in (1, 3):
+        raise ValueError(f"channels must be 1 or 3, got {channels}.")
+    Image = _optional.require("PIL.Image")
+    if image.mode.startswith("I;16") or image.mode == "I":
+        wide = np.asarray(image, dtype=np.float64)
+        grey = np.clip(np.rint(wide * (255 / 65535)), 0, 255).astype(np.uint8)
+        image = Image.fromarray(grey, "L")
+    if image.mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in image.info:
+        rgba = image.convert("RGBA")
+        image = Image.alpha_composite(Image.new("RGBA", rgba.size, "white"), rgba)
+    mode = "L" if channels == 1 else "RGB"
+    if image.mode != mode:
+        image = image.convert(mode)
+    if size is not None and image.size != (size[1], size[0]):
+        image = image.resize((size[1], size[0]), Image.BILINEAR)
+    array = np.asarray(image, dtype=np.uint8)
+    return array.reshape(array.shape[:2] + (channels,))
+
+
 def _image_decoder(image_shape):
     """Returns `decode(data, where) -> uint8 HWC array`, with PIL or else TensorFlow."""
     channels = 3 if image_shape is None else image_shape[-1]
@@ -191,17 +230,14 @@ def _image_decoder(image_shape):
         return array
 
     if Image is not None:
-        mode = "RGB" if channels == 3 else "L"
 
         def decode(data, where):
             try:
                 with Image.open(io.BytesIO(data)) as image:
-                    if image.mode != mode:
-                        image = image.convert(mode)
-                    array = np.asarray(image)
+                    array = image_pixels(image, channels)
             except (OSError, SyntaxError, ValueError) as error:
                 raise ValueError(f"Cannot decode image {where}: {error}") from error
-            return check(array.reshape(array.shape[:2] + (channels,)), where)
+            return check(array, where)
 
         return decode
 
