@@ -1,6 +1,7 @@
 """Tests of pinet_keras.data: raw readers, TFDS (mocked), digits, pipelines."""
 
 import gzip
+import hashlib
 import os
 import sys
 import tarfile
@@ -157,6 +158,21 @@ def test_idx_in_subfolder_named_like_the_data_set(tmp_path):
     expected = mnist_like()
     write_idx_folder(tmp_path / "fashion_mnist", expected)
     (x_train, _), _ = load_arrays("fashion_mnist", tmp_path)
+    np.testing.assert_array_equal(x_train[..., 0], expected[0][0])
+
+
+def test_the_other_idx_data_set_is_refused_by_its_test_labels(tmp_path, monkeypatch):
+    # MNIST and Fashion-MNIST files share names and format; the original test
+    # labels tell them apart (test_real_idx_data checks the real digests).
+    expected = mnist_like()
+    write_idx_folder(tmp_path, expected)
+    digest = hashlib.sha256(expected[1][1].astype(np.uint8).tobytes()).hexdigest()
+    monkeypatch.setitem(arrays_module._TEST_LABELS_SHA256, "fashion_mnist", digest)
+    with pytest.raises(ValueError) as error:
+        load_arrays("mnist", tmp_path)
+    message = str(error.value)
+    assert f"{tmp_path} holds the fashion_mnist files" in message and "not mnist's" in message
+    (x_train, _), _ = load_arrays("fashion_mnist", tmp_path)  # what they are
     np.testing.assert_array_equal(x_train[..., 0], expected[0][0])
 
 
@@ -616,6 +632,9 @@ def test_real_idx_data(name):
     info = dataset_info(name)
     x = x_train[:20000] / 255.0
     assert abs(x.mean() - info.mean[0]) < 0.01 and abs(x.std() - info.std[0]) < 0.01
+    other = "fashion_mnist" if name == "mnist" else "mnist"
+    with pytest.raises(ValueError, match=f"holds the {name} files .*not {other}'s"):
+        load_arrays(other, shared(name))
 
 
 @pytest.mark.slow

@@ -1,5 +1,6 @@
 """`load_arrays`: a data set as NumPy arrays, from raw files, TFDS or scikit-learn."""
 
+import hashlib
 import os
 
 import numpy as np
@@ -24,6 +25,14 @@ IDX_FILES = (
     "t10k-images-idx3-ubyte.gz",
     "t10k-labels-idx1-ubyte.gz",
 )
+
+# SHA-256 of the 10,000 test labels (one byte each) of the original MNIST and
+# Fashion-MNIST files: their IDX files have the same names and format, so a
+# folder of the one passed for the other is found by its labels.
+_TEST_LABELS_SHA256 = {
+    "mnist": "ddeff807876a9661a1110d45c266c86239a3a1b7d37da0c3716a7a683c852ff5",
+    "fashion_mnist": "3d0e6c6ea990b53b6f8f500a41cac93881d981b315f84578b7d915342ade01e9",
+}
 
 _LOCAL_FILES_HINT = {
     "mnist": f"pass data_dir=/path/to/folder with the four IDX files ({', '.join(IDX_FILES)}; "
@@ -134,7 +143,19 @@ def _load_raw(info, path):
         arrays = load_image_folder_dataset(path, info.class_names, info.input_shape)
     else:
         arrays = tuple((x[..., np.newaxis], y) for x, y in load_idx_dataset(path))
+        _check_not_another_data_set(info.name, arrays[1][1], path)
     return _checked(info, arrays, path)
+
+
+def _check_not_another_data_set(name, test_labels, path):
+    """Refuses the original files of the other IDX data set (same names, same format)."""
+    digest = hashlib.sha256(np.asarray(test_labels, dtype=np.uint8).tobytes()).hexdigest()
+    for other, known in _TEST_LABELS_SHA256.items():
+        if other != name and digest == known:
+            raise ValueError(
+                f"{path} holds the {other} files (its test labels are {other}'s), not "
+                f"{name}'s; pass data_dir=the folder of {name}'s IDX files, or load {other}."
+            )
 
 
 def _checked(info, arrays, source):
