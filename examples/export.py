@@ -131,7 +131,12 @@ flags.DEFINE_integer(
     "model's probabilities, so that the int8 file agrees with it on more images.",
 )
 flags.DEFINE_integer("latency_runs", 50, "Runs at batch 1 for the mean latency.")
-flags.DEFINE_bool("overwrite", False, "Replace an existing --output_dir (all of it, at the end).")
+flags.DEFINE_bool(
+    "overwrite",
+    False,
+    "Replace an earlier export in --output_dir (all of it, at the end); "
+    "a folder holding other files is refused.",
+)
 flags.DEFINE_integer("seed", 0, "Seed for the choice of representative images.")
 
 
@@ -172,6 +177,10 @@ def check_flags():
             f"{FLAGS.output_dir} already exists; choose another --output_dir, or pass --overwrite "
             "to replace it (the new set replaces the old one only once every file is written)"
         )
+    # --overwrite replaces an earlier export, never a training run or other files.
+    _io.check_overwrite(
+        FLAGS.output_dir, FLAGS.overwrite, folder=True, owns=is_export_output, flag="--output_dir"
+    )
     return formats
 
 
@@ -257,7 +266,7 @@ def main(_):
 
     # Every file goes to a staging folder, moved into place whole at the end.
     results = {}
-    with atomic_output(FLAGS.output_dir, FLAGS.overwrite) as staging:
+    with atomic_output(FLAGS.output_dir, FLAGS.overwrite, owns=is_export_output) as staging:
         os.makedirs(staging)
         for name in formats:
             path = os.path.join(staging, output_name(name))
@@ -325,6 +334,12 @@ def main(_):
 
 def output_name(name):
     return "saved_model" if name == "saved_model" else f"model_{name}.tflite"
+
+
+def is_export_output(name):
+    """Whether this script writes a file or folder of this name (what --overwrite may replace)."""
+    model_file = name.startswith("model_") and name.endswith(".tflite")
+    return model_file or name in ("saved_model", "labels.txt", "report.json")
 
 
 if __name__ == "__main__":

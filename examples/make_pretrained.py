@@ -456,7 +456,9 @@ def main(argv):
     commit = git_commit()
     for name in FLAGS.models:
         check_run(name)
-        _io.check_overwrite(os.path.join(FLAGS.output_dir, name), FLAGS.overwrite)
+        _io.check_overwrite(
+            os.path.join(FLAGS.output_dir, name), FLAGS.overwrite, folder=True, flag="--output_dir"
+        )
     summary = {}
     for name in FLAGS.models:
         card = build(name, when, commit)

@@ -71,7 +71,7 @@ def main(_):
         if FLAGS[name].value < minimum:
             raise ValueError(f"--{name} must be at least {minimum}, got {FLAGS[name].value}")
     dataset, _ = training_run(FLAGS.model, FLAGS.dataset)
-    check_overwrite(FLAGS.output, FLAGS.overwrite)
+    check_output(FLAGS.output, FLAGS.overwrite)
     _io.check_writable_folder(os.path.dirname(os.path.abspath(FLAGS.output)), "--output")
     if FLAGS.export_dir and not os.path.isdir(FLAGS.export_dir):
         raise FileNotFoundError(2, "No such folder", FLAGS.export_dir)
@@ -151,6 +151,24 @@ def main(_):
         largest = "-" if total["max_abs_logit"] is None else f"{total['max_abs_logit']:.3g}"
         print(f"{name:<26} {largest:>12} {total['non_finite']:>10} {total['top1_agreement']:>9.2%}")
     print(f"Wrote {FLAGS.output}")
+
+
+def check_output(path, overwrite):
+    """--output is a new .json file, or with --overwrite an earlier report of this script."""
+    check_overwrite(path, overwrite, folder=False, flag="--output")
+    if not path.endswith(".json"):
+        raise ValueError(f"--output: {path} does not end in .json; pass a .json file name")
+    if os.path.isfile(path):
+        try:
+            with open(path, encoding="utf-8") as f:
+                previous = json.load(f)
+        except (OSError, UnicodeDecodeError, ValueError):
+            previous = None
+        if not (isinstance(previous, dict) and {"probes", "gradient_search"} <= set(previous)):
+            raise FileExistsError(
+                f"{path} is not a report of this script, and --overwrite replaces only one; "
+                "choose another --output"
+            )
 
 
 if __name__ == "__main__":

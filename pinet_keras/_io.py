@@ -23,13 +23,44 @@ TEMP_MARK = ".pinet-tmp-"
 _TEMP_NAME = re.compile(r"^\..*" + re.escape(TEMP_MARK) + r"(\d+)-[0-9a-f]{12}(\..*)?$")
 
 
-def check_overwrite(path, overwrite=False):
-    """Raises ``FileExistsError`` naming ``path`` if it exists and not ``overwrite``."""
+def check_overwrite(path, overwrite=False, folder=None, owns=None, flag=None):
+    """Raises ``FileExistsError`` naming ``path`` if it exists and must not be replaced.
+
+    Without ``overwrite``, whenever it exists. With it, ``overwrite`` replaces
+    only what the new output would rewrite, never something else that happens
+    to have its name: ``folder`` (True for a folder output, False for a file)
+    refuses a file where a folder goes and a folder where a file goes, and
+    ``owns(name)``, for a folder output, refuses a folder holding a name that
+    the output does not write (a training run where an export goes).
+    ``flag`` (e.g. ``"--output_dir"``) is named in the messages.
+    """
     path = os.fspath(path)
-    if not overwrite and os.path.lexists(path):
+    if not os.path.lexists(path):
+        return
+    option, where = ("--overwrite", flag) if flag else ("overwrite", "path")
+    if not overwrite:
+        if flag:
+            raise FileExistsError(
+                f"{path} already exists; choose another {flag}, or pass --overwrite to replace it"
+            )
         raise FileExistsError(
             f"{path} already exists. Pass overwrite=True (--overwrite) to replace it."
         )
+    is_folder = os.path.isdir(path) and not os.path.islink(path)
+    if folder is not None and folder != is_folder:
+        found, wanted = ("a folder", "a file") if is_folder else ("a file", "a folder")
+        raise FileExistsError(
+            f"{path} is {found}, not {wanted}, and {option} replaces only {wanted}; "
+            f"choose another {where}"
+        )
+    if owns is not None and is_folder:
+        others = sorted(name for name in os.listdir(path) if not owns(name))
+        if others:
+            shown = ", ".join(others[:5]) + (", ..." if len(others) > 5 else "")
+            raise FileExistsError(
+                f"{path} holds files that this output does not write ({shown}), and "
+                f"{option} would delete them; choose another {where}, or move them away"
+            )
 
 
 def _suffix(name):
@@ -106,7 +137,7 @@ def remove(path):
 
 
 @contextlib.contextmanager
-def atomic_output(path, overwrite=False):
+def atomic_output(path, overwrite=False, owns=None):
     """Yields a temporary path beside ``path``, moved onto ``path`` on success.
 
     The caller writes a file or a folder at the yielded path (it keeps the
@@ -115,7 +146,9 @@ def atomic_output(path, overwrite=False):
     ``path`` with a rename in the same folder; when it raises (including
     `KeyboardInterrupt`), the temporary output is removed and ``path`` is
     left as it was (absent, or the previous version). ``FileExistsError`` is
-    raised before any work if ``path`` exists and ``overwrite`` is False.
+    raised before any work if ``path`` exists and ``overwrite`` is False, or
+    if it is a folder holding a name that ``owns(name)`` refuses (see
+    `check_overwrite`); a file never replaces a folder, nor a folder a file.
 
     Example:
 
@@ -123,7 +156,7 @@ def atomic_output(path, overwrite=False):
     ...     open(tmp, "w").write("all or nothing")
     """
     path = os.fspath(path)
-    check_overwrite(path, overwrite)
+    check_overwrite(path, overwrite, owns=owns)
     parent = os.path.dirname(os.path.abspath(path))
     os.makedirs(parent, exist_ok=True)
     temporary = temporary_path(path)
@@ -131,13 +164,14 @@ def atomic_output(path, overwrite=False):
         yield temporary
         if not os.path.lexists(temporary):
             raise RuntimeError(f"Nothing was written for {path}.")
-        _move_into_place(temporary, path, overwrite)
+        _move_into_place(temporary, path, overwrite, owns)
     finally:
         remove(temporary)
 
 
-def _move_into_place(temporary, path, overwrite):
-    check_overwrite(path, overwrite)
+def _move_into_place(temporary, path, overwrite, owns=None):
+    folder = os.path.isdir(temporary) and not os.path.islink(temporary)
+    check_overwrite(path, overwrite, folder=folder, owns=owns if folder else None)
     if not os.path.lexists(path):
         os.replace(temporary, path)
         return

@@ -31,6 +31,14 @@ LOCK_FILE = ".lock"
 PREVIOUS = ".previous-"
 DISCARD = ".discard-"
 
+# The file that marks each kind of folder the package writes: a run or a
+# search never writes into a folder of another kind, even with --overwrite.
+FOLDER_KINDS = {
+    "run_config.json": "a training run",
+    "search_config.json": "a hyperparameter search",
+    "report.json": "an export",
+}
+
 
 class RunLocked(RuntimeError):
     """Another process holds the lock of a run folder."""
@@ -188,6 +196,7 @@ class RunFolder:
                 f"Not a folder: {self.path} is a file; choose another --output_dir",
                 self.path,
             )
+        self._check_kind()
         self._created = not os.path.exists(self.path)
         os.makedirs(self.path, exist_ok=True)
         try:
@@ -199,6 +208,15 @@ class RunFolder:
             self.close(failed=True)
             raise
         return self
+
+    def _check_kind(self):
+        for marker, kind in FOLDER_KINDS.items():
+            if marker != self.settings_file and os.path.isfile(os.path.join(self.path, marker)):
+                own = FOLDER_KINDS.get(self.settings_file, f"a {self.what}")
+                raise FileExistsError(
+                    f"{self.path} holds {kind} ({marker}), not {own}, and --overwrite "
+                    f"replaces only {own}; choose another --output_dir"
+                )
 
     def _lock(self):
         path = os.path.join(self.path, LOCK_FILE)

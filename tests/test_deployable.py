@@ -678,7 +678,15 @@ def test_export_script_errors_leave_everything_as_it_was(tmp_path):
             data_path,
             {},
         ),
+        # The export put over its own training run: --overwrite replaces an export only.
+        "run_folder": (
+            ["examples/export.py", f"--model={model}", f"--output_dir={folder}", "--overwrite"]
+            + common,
+            data_path,
+            {},
+        ),
     }
+    run_before = _checksum(folder)
     results = _run_all(runs)
     assert "--dataset" in _one_error_line(results["no_dataset"])
     assert not leftover.exists()  # the next run removed the killed one's leftovers
@@ -688,6 +696,9 @@ def test_export_script_errors_leave_everything_as_it_was(tmp_path):
     assert "--num_representative" in _one_error_line(results["no_representative"])
     assert "--bound" in _one_error_line(results["bound"])
     assert "bogus" in _one_error_line(results["formats"])
+    run_error = _one_error_line(results["run_folder"])
+    assert "does not write (metrics.json, model.keras)" in run_error, run_error
+    assert _checksum(folder) == run_before
     assert _checksum(old) == before
     # No staging folder or half-written output left behind.
     assert sorted(os.listdir(tmp_path)) == ["bare_run", "old_export", "run", "tiny.npz"]
@@ -699,7 +710,7 @@ def test_export_script_end_to_end_with_bound_and_overwrite(tmp_path):
     folder, data_path = _tiny_run(tmp_path)
     out = tmp_path / "export"
     out.mkdir()
-    (out / "stale.txt").write_text("from an older export")
+    (out / "model_dynamic.tflite").write_text("from an older export, with other formats")
     args = [
         "examples/export.py",
         f"--model={folder / 'model.keras'}",

@@ -283,7 +283,7 @@ def test_failures_leave_nothing_half_written(model, images, tmp_path, monkeypatc
     monkeypatch.undo()
 
     # A failure while moving the finished file into place.
-    def broken_move(temporary, path, overwrite):
+    def broken_move(temporary, path, *args):
         raise OSError("rename failed")
 
     monkeypatch.setattr(_io, "_move_into_place", broken_move)

@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -576,6 +577,66 @@ def test_interrupted_atomic_output_leaves_the_target_and_no_litter(tmp_path):
     assert snapshot(tmp_path) == before
 
 
+def test_overwrite_replaces_only_what_the_output_writes(tmp_path):
+    from pinet_keras import _io
+
+    run = tmp_path / "run"  # a training run where a file or an export folder would go
+    run.mkdir()
+    (run / "model.keras").write_bytes(b"weeks of training")
+    document = tmp_path / "notes.txt"
+    document.write_text("keep me\n")
+    export = tmp_path / "export"
+    export.mkdir()
+    (export / "model_int8.tflite").write_bytes(b"old export")
+    before = snapshot(tmp_path)
+    with pytest.raises(FileExistsError, match="is a folder, not a file"):
+        _io.write_text(run, "a report\n", overwrite=True)
+    with pytest.raises(FileExistsError, match="is a file, not a folder"):
+        with _io.atomic_output(document, overwrite=True) as temporary:
+            os.makedirs(temporary)
+    owns = lambda name: name.endswith(".tflite")  # noqa: E731
+    with pytest.raises(FileExistsError, match=r"does not write \(model.keras\)"):
+        with _io.atomic_output(run, overwrite=True, owns=owns) as temporary:
+            pytest.fail("the check comes before any work")
+    assert snapshot(tmp_path) == before and temporary_files(tmp_path) == []
+    with pytest.raises(FileExistsError, match="--output_dir.*--overwrite"):
+        _io.check_overwrite(run, overwrite=False, flag="--output_dir")
+    with _io.atomic_output(export, overwrite=True, owns=owns) as temporary:  # an export: replaced
+        os.makedirs(temporary)
+        (Path(temporary) / "model_float32.tflite").write_bytes(b"new export")
+    assert os.listdir(export) == ["model_float32.tflite"]
+
+
+@pytest.mark.parametrize("marker", ["search_config.json", "report.json"])
+def test_a_run_never_writes_into_a_search_or_an_export(finished, tmp_path, marker):
+    from pinet_keras.training import train
+
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / marker).write_text("{}\n")
+    (other / "metrics.json").write_text("{}\n")
+    before = snapshot(other)
+    kind = "a hyperparameter search" if marker == "search_config.json" else "an export"
+    for overwrite in (False, True):
+        with pytest.raises(FileExistsError, match=f"holds {kind} \\({marker}\\), not a training"):
+            train(_config(other, overwrite=overwrite))
+    assert snapshot(other) == before
+
+
+def test_a_search_never_writes_into_a_training_run(finished):
+    from pinet_keras.tuning import TuneConfig
+    from pinet_keras.tuning import tune
+
+    before = snapshot(finished)
+    for overwrite in (False, True):
+        config = TuneConfig(
+            dataset="digits", max_trials=1, epochs=1, output_dir=str(finished), overwrite=overwrite
+        )
+        with pytest.raises(FileExistsError, match="holds a training run .*not a hyperparameter"):
+            tune(config)
+    assert snapshot(finished) == before
+
+
 def test_only_the_io_module_writes_files():
     """Every file of the package is written by `pinet_keras._io` (all at once, or not at all)."""
     import re
@@ -914,6 +975,37 @@ def test_loading_needs_the_import_and_works_with_it(finished):
     assert with_import.returncode == 0 and "loaded" in with_import.stdout, with_import.stderr[
         -3000:
     ]
+
+
+@pytest.mark.slow
+def test_robustness_script_overwrites_only_its_own_report(finished):
+    # --output where the run's own files are: each refused before any work.
+    script = os.path.join(ROOT, "examples", "robustness.py")
+    model = f"--model={finished / 'model.keras'}"
+    cases = {
+        "folder": ([f"--output={finished}", "--overwrite"], "is a folder, not a file"),
+        "metrics": (
+            [f"--output={finished / 'metrics.json'}", "--overwrite"],
+            "is not a report of this script",
+        ),
+        "model": ([f"--output={finished / 'model.keras'}", "--overwrite"], "does not end in .json"),
+    }
+    before = snapshot(finished)
+    processes = {
+        name: subprocess.Popen(
+            [sys.executable, script, model, *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=_env(),
+        )
+        for name, (args, _) in cases.items()
+    }
+    for name, process in processes.items():
+        _, stderr = process.communicate(timeout=300)
+        assert process.returncode == 2, stderr[-3000:]
+        assert cases[name][1] in _error_line(stderr), name
+    assert snapshot(finished) == before
 
 
 def test_fashion_script_with_a_missing_data_dir_is_one_line(tmp_path):
