@@ -210,13 +210,26 @@ class RunFolder:
         return self
 
     def _check_kind(self):
+        """Refuses a folder of another kind, or one whose outputs no run of this kind wrote."""
+        own = FOLDER_KINDS.get(self.settings_file, f"a {self.what}")
         for marker, kind in FOLDER_KINDS.items():
             if marker != self.settings_file and os.path.isfile(os.path.join(self.path, marker)):
-                own = FOLDER_KINDS.get(self.settings_file, f"a {self.what}")
                 raise FileExistsError(
                     f"{self.path} holds {kind} ({marker}), not {own}, and --overwrite "
                     f"replaces only {own}; choose another --output_dir"
                 )
+        # A run leaves its lock file, and its settings once it has a checkpoint
+        # (version 0.1.0 left neither, but its finished runs have `finished`).
+        marks = (self.settings_file, LOCK_FILE, self.finished)
+        if any(os.path.lexists(os.path.join(self.path, name)) for name in marks):
+            return
+        found = [n for n in self.outputs if os.path.lexists(os.path.join(self.path, n))]
+        if found:
+            raise FileExistsError(
+                f"{self.path} holds {', '.join(found)} but not {own} (no "
+                f"{self.settings_file}), and the run would replace them; choose another "
+                "--output_dir, or move them away"
+            )
 
     def _lock(self):
         path = os.path.join(self.path, LOCK_FILE)

@@ -623,6 +623,27 @@ def test_a_run_never_writes_into_a_search_or_an_export(finished, tmp_path, marke
     assert snapshot(other) == before
 
 
+def test_a_run_never_replaces_files_that_no_run_wrote(tmp_path):
+    # `--output_dir=.` in a project that has a logs/ folder of its own.
+    from pinet_keras.training import train
+    from pinet_keras.tuning import TuneConfig
+    from pinet_keras.tuning import tune
+
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "logs" / "notes.txt").write_text("mine\n")
+    (tmp_path / "best_model.keras").write_bytes(b"a model of my own")
+    before = snapshot(tmp_path)
+    for overwrite in (False, True):
+        with pytest.raises(FileExistsError, match="holds logs but not a training run"):
+            train(_config(tmp_path, overwrite=overwrite))
+        config = TuneConfig(
+            dataset="digits", max_trials=1, epochs=1, output_dir=str(tmp_path), overwrite=overwrite
+        )
+        with pytest.raises(FileExistsError, match="best_model.keras but not a hyperparameter"):
+            tune(config)
+    assert snapshot(tmp_path) == before
+
+
 def test_a_search_never_writes_into_a_training_run(finished):
     from pinet_keras.tuning import TuneConfig
     from pinet_keras.tuning import tune
