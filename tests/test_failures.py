@@ -1029,6 +1029,48 @@ def test_robustness_script_overwrites_only_its_own_report(finished):
     assert snapshot(finished) == before
 
 
+@pytest.mark.slow
+def test_forms_script_checks_before_running_and_resumes_only_its_own_file(finished, tmp_path):
+    script = os.path.join(ROOT, "examples", "fashion_mnist_forms.py")
+    broken = tmp_path / "broken_data"  # the run's process fails on it
+    broken.mkdir()
+    for name in ("train-images", "train-labels", "t10k-images", "t10k-labels"):
+        kind = "idx3" if "images" in name else "idx1"
+        (broken / f"{name}-{kind}-ubyte.gz").write_bytes(b"")
+    done = tmp_path / "done.json"
+    done.write_text(
+        json.dumps([{"form": "ccp", "degree": 3, "seed": 0, "test_accuracy": 0.8}]) + "\n"
+    )
+    one = ["--forms=ccp", "--degrees=3", "--seeds=0"]
+    cases = {
+        "typo": ["--forms=prodcut", f"--output={tmp_path / 'a.json'}"],
+        "not_ours": [f"--output={finished / 'metrics.json'}", f"--data_dir={broken}"],
+        "run_fails": [*one, f"--data_dir={broken}", f"--output={tmp_path / 'b.json'}"],
+        "resumed": [*one, f"--data_dir={broken}", f"--output={done}"],  # nothing left to run
+    }
+    before = snapshot(finished)
+    processes = {
+        name: subprocess.Popen(
+            [sys.executable, script, *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=_env(),
+        )
+        for name, args in cases.items()
+    }
+    results = {name: process.communicate(timeout=300) for name, process in processes.items()}
+    assert "unknown ['prodcut']; choose from product" in _error_line(results["typo"][1])
+    assert "is not a results file of this script" in _error_line(results["not_ours"][1])
+    failed = _error_line(results["run_fails"][1])
+    assert "the run --form=ccp --degree=3 --seed=0 failed (" in failed, failed
+    assert str(broken) in failed  # the run's own error, inside
+    assert processes["resumed"].returncode == 0, results["resumed"][1][-3000:]
+    assert "| `ccp` | **0.800** (0.800) |" in results["resumed"][0]  # the table of the file
+    assert snapshot(finished) == before
+    assert not (tmp_path / "a.json").exists() and not (tmp_path / "b.json").exists()
+
+
 def test_fashion_script_with_a_missing_data_dir_is_one_line(tmp_path):
     script = os.path.join(ROOT, "examples", "fashion_mnist_one_epoch.py")
     result = _script(script, [f"--data_dir={tmp_path / 'missing'}"])
