@@ -247,13 +247,22 @@ def test_never_overwrites_without_permission(model, exported, tmp_path):
 
     folder = tmp_path / "saved_model"
     folder.mkdir()
-    (folder / "keep.txt").write_text("x")
+    (folder / "saved_model.pb").write_text("an older SavedModel")
     with pytest.raises(FileExistsError, match=str(folder)):
         export.export_saved_model(model, str(folder))
-    assert os.listdir(folder) == ["keep.txt"]
+    assert os.listdir(folder) == ["saved_model.pb"]
     export.export_saved_model(model, str(folder), overwrite=True)
-    assert "saved_model.pb" in os.listdir(folder) and "keep.txt" not in os.listdir(folder)
+    assert "variables" in os.listdir(folder)  # the new one replaced it
+    assert (folder / "saved_model.pb").read_bytes() != b"an older SavedModel"
     assert sorted(os.listdir(tmp_path)) == ["model.tflite", "saved_model"]  # no temporaries
+
+    # overwrite replaces a SavedModel or a .tflite file, not what holds other things.
+    (folder / "notes.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match=r"does not write \(notes.txt\)"):
+        export.export_saved_model(model, str(folder), overwrite=True)
+    with pytest.raises(FileExistsError, match="is a folder, not a file"):
+        export.export_tflite(model, str(folder), overwrite=True)
+    assert (folder / "notes.txt").read_text() == "mine"
 
 
 def test_failures_leave_nothing_half_written(model, images, tmp_path, monkeypatch):

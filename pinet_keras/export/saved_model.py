@@ -159,8 +159,10 @@ def export_saved_model(
     Args:
         model: a `keras.Model`, or the path of a ``.keras`` file.
         path: the folder to create.
-        overwrite: replace an existing ``path``. Otherwise an existing path
-            raises ``FileExistsError``.
+        overwrite: replace an existing SavedModel at ``path``. Otherwise an
+            existing path raises ``FileExistsError``, and so does, even with
+            ``overwrite``, a file or a folder holding anything a SavedModel
+            does not (``SAVED_MODEL_PARTS``): it is not a SavedModel.
 
     Returns:
         ``path``. The SavedModel is written to a temporary folder beside it and
@@ -168,13 +170,28 @@ def export_saved_model(
     """
     from pinet_keras.export.fold import fold_polynomial_layers
 
-    _io.check_overwrite(path, overwrite)
+    _io.check_overwrite(path, overwrite, folder=True, owns=_saved_model_part)
     model = prepare_model(model)
     if bound is not None:
         model = fold_polynomial_layers(model, _float_images(representative_data), bound=bound)
-    with _io.atomic_output(path, overwrite) as temporary:
+    with _io.atomic_output(path, overwrite, owns=_saved_model_part) as temporary:
         write_saved_model(model, temporary, metadata)
     return os.fspath(path)
+
+
+# What a SavedModel folder holds (what overwrite may replace).
+SAVED_MODEL_PARTS = (
+    "saved_model.pb",
+    "saved_model.pbtxt",
+    "variables",
+    "assets",
+    "assets.extra",
+    "fingerprint.pb",
+)
+
+
+def _saved_model_part(name):
+    return name in SAVED_MODEL_PARTS
 
 
 def _float_images(data):

@@ -152,7 +152,7 @@ def export_tflite(
     check_tflite_arguments(
         quantization, int8_output, calibration, percentile, bound, finetune_data, finetune_epochs
     )
-    _io.check_overwrite(path, overwrite)
+    _io.check_overwrite(path, overwrite, folder=False)
     model = prepare_model(model)
     content = convert_to_tflite(
         model,
