@@ -450,8 +450,13 @@ def test_parse_fixed_and_make_tuner_reject_bad_input(tmp_path):
     }
     with pytest.raises(ValueError, match="name=value"):
         parse_fixed(["width"])
-    with pytest.raises(ValueError, match="Cannot parse 'wide' as a value of width"):
+    with pytest.raises(ValueError, match=r"'wide' as a value of width .*--fix=width=.*8, 16, 32"):
         parse_fixed(["width=wide"])
+    with pytest.raises(ValueError, match="use_skip=<value>, true or false"):
+        parse_fixed(["use_skip=maybe"])
+    # The second of two values used to win silently.
+    with pytest.raises(ValueError, match=r"width is fixed twice \(--fix=width=8 and 'width=16'\)"):
+        parse_fixed(["width=8", "width=16"])
     hypermodel = PolyNetHyperModel((8, 8, 1), 10)
     with pytest.raises(ValueError, match="Unknown tuner 'grid'"):
         make_tuner("grid", hypermodel, str(tmp_path), "p", max_trials=1, epochs=1, seed=0)

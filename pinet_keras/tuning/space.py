@@ -100,6 +100,11 @@ def parse_fixed(assignments):
                 f"Expected name=value to fix a hyperparameter. Received: {assignment!r}"
             )
         check_fixed({name: None})
+        if name in fixed:
+            raise ValueError(
+                f"{name} is fixed twice (--fix={name}={fixed[name]} and {assignment!r}); "
+                "fix each hyperparameter once."
+            )
         spec = SEARCH_SPACE[name]
         try:
             if spec["type"] == "boolean":
@@ -117,8 +122,15 @@ def parse_fixed(assignments):
             else:
                 value = text
         except ValueError:
+            searched = spec.get("values") or (spec.get("min"), spec.get("max"))
+            kind = (
+                "true or false"
+                if spec["type"] == "boolean"
+                else "like " + ", ".join(str(v) for v in searched)
+            )
             raise ValueError(
-                f"Cannot parse {text!r} as a value of {name} ({spec['type']})."
+                f"Cannot parse {text!r} as a value of {name} ({spec['type']}); "
+                f"pass --fix={name}=<value>, {kind}."
             ) from None
         fixed[name] = value
     return fixed
