@@ -122,12 +122,12 @@ def parse_fixed(assignments):
             else:
                 value = text
         except ValueError:
-            searched = spec.get("values") or (spec.get("min"), spec.get("max"))
-            kind = (
-                "true or false"
-                if spec["type"] == "boolean"
-                else "like " + ", ".join(str(v) for v in searched)
-            )
+            if spec["type"] == "boolean":
+                kind = "true or false"
+            elif "values" in spec:
+                kind = "like " + ", ".join(str(v) for v in spec["values"])
+            else:
+                kind = f"searched between {spec['min']} and {spec['max']}"
             raise ValueError(
                 f"Cannot parse {text!r} as a value of {name} ({spec['type']}); "
                 f"pass --fix={name}=<value>, {kind}."
