@@ -101,8 +101,17 @@ def read_image(path, height, width, channels):
 
 
 def read_labels(path):
-    with open(path, encoding="utf-8") as f:
-        labels = [line.strip() for line in f if line.strip()]
+    if not os.path.isfile(path):
+        what = "is a folder" if os.path.isdir(path) else "does not exist"
+        raise ValueError(f"--labels: {path} {what}; pass a text file with one class name per line")
+    try:
+        with open(path, encoding="utf-8") as f:
+            labels = [line.strip() for line in f if line.strip()]
+    except UnicodeDecodeError as error:
+        raise ValueError(
+            f"--labels: {path} is not UTF-8 text ({error.reason} at byte {error.start}); "
+            "pass a text file with one class name per line"
+        ) from error
     if not labels:
         raise ValueError(f"--labels: {path} holds no class names; pass a file with one per line")
     return labels

@@ -650,7 +650,9 @@ def test_predict_tflite_script(exported, tmp_path):
     color = tmp_path / "color.jpg"  # RGB and larger: converted to gray and resized
     Image.fromarray(rng.integers(0, 256, (24, 20, 3), dtype=np.uint8), "RGB").save(color)
 
-    result, relabeled = _run_scripts(
+    binary_labels = model_dir / "labels.bin"
+    binary_labels.write_bytes(b"\xff\xfe\x00 not text")
+    result, relabeled, bad_labels = _run_scripts(
         (
             [
                 "examples/predict_tflite.py",
@@ -670,6 +672,11 @@ def test_predict_tflite_script(exported, tmp_path):
             ],
             None,
         ),
+        (
+            ["examples/predict_tflite.py", f"--model={model_path}", f"--labels={binary_labels}"]
+            + [str(gray)],
+            None,
+        ),
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     lines = [line for line in result.stdout.splitlines() if line.strip()]
@@ -687,3 +694,5 @@ def test_predict_tflite_script(exported, tmp_path):
 
     assert relabeled.returncode == 0, relabeled.stderr[-3000:]
     assert relabeled.stdout.split()[1] == f"other_{top}"
+    assert bad_labels.returncode == 2
+    assert f"error: --labels: {binary_labels} is not UTF-8 text" in bad_labels.stderr
