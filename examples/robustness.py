@@ -78,6 +78,7 @@ def main(_):
     model = as_float32(export.load_keras_model(FLAGS.model))
     export.pixels.require_pixel_preprocessing(model)
     shape = tuple(model.input_shape[1:])
+    runners = export_runners(FLAGS.export_dir, shape)  # checked before any work
 
     (x_train, _), (x_test, _) = load_arrays(dataset, FLAGS.data_dir)
     if FLAGS.max_test_examples:
@@ -116,15 +117,8 @@ def main(_):
         name: (lambda m: lambda x: m.predict(x, batch_size=256, verbose=0))(m)
         for name, m in keras_models.items()
     }
-    for path in (
-        sorted(glob.glob(os.path.join(FLAGS.export_dir or "", "*.tflite")))
-        if FLAGS.export_dir
-        else []
-    ):
-        runner = export.TFLiteRunner(path)
-        predictors[os.path.basename(path)] = (lambda r: lambda x: r.predict(x, batch_size=64))(
-            runner
-        )
+    for name, runner in runners.items():
+        predictors[name] = (lambda r: lambda x: r.predict(x, batch_size=64))(runner)
     saved_model = os.path.join(FLAGS.export_dir or "", "saved_model")
     if FLAGS.export_dir and os.path.isdir(saved_model):
         predictors["saved_model"] = lambda x: export.predict_saved_model(saved_model, x)
@@ -151,6 +145,20 @@ def main(_):
         largest = "-" if total["max_abs_logit"] is None else f"{total['max_abs_logit']:.3g}"
         print(f"{name:<26} {largest:>12} {total['non_finite']:>10} {total['top1_agreement']:>9.2%}")
     print(f"Wrote {FLAGS.output}")
+
+
+def export_runners(export_dir, shape):
+    """``{file name: TFLiteRunner}`` for the `.tflite` files of ``export_dir``, of this model."""
+    runners = {}
+    for path in sorted(glob.glob(os.path.join(export_dir, "*.tflite"))) if export_dir else []:
+        runner = export.TFLiteRunner(path)
+        if tuple(runner.example_shape) != shape:
+            raise ValueError(
+                f"--export_dir: {path} takes {tuple(runner.example_shape)} images but the model "
+                f"takes {shape}; pass the export of this model"
+            )
+        runners[os.path.basename(path)] = runner
+    return runners
 
 
 def check_output(path, overwrite):

@@ -999,11 +999,24 @@ def test_loading_needs_the_import_and_works_with_it(finished):
 
 
 @pytest.mark.slow
-def test_robustness_script_overwrites_only_its_own_report(finished):
-    # --output where the run's own files are: each refused before any work.
+def test_robustness_script_overwrites_only_its_own_report(finished, tmp_path):
+    # --output where the run's own files are, or another model's export: each refused
+    # before any work.
     script = os.path.join(ROOT, "examples", "robustness.py")
     model = f"--model={finished / 'model.keras'}"
+    other_export = tmp_path / "other_export"  # a 28x28 MNIST file; the run is 8x8 digits
+    other_export.mkdir()
+    shutil.copy(
+        os.path.join(
+            ROOT, "pinet_keras", "pretrained", "files", "polynet_mnist", "model_int8.tflite"
+        ),
+        other_export,
+    )
     cases = {
+        "export_dir": (
+            [f"--export_dir={other_export}", f"--output={tmp_path / 'sweep.json'}"],
+            "model_int8.tflite takes (28, 28, 1) images but the model takes (8, 8, 1)",
+        ),
         "folder": ([f"--output={finished}", "--overwrite"], "is a folder, not a file"),
         "metrics": (
             [f"--output={finished / 'metrics.json'}", "--overwrite"],
@@ -1027,6 +1040,7 @@ def test_robustness_script_overwrites_only_its_own_report(finished):
         assert process.returncode == 2, stderr[-3000:]
         assert cases[name][1] in _error_line(stderr), name
     assert snapshot(finished) == before
+    assert not (tmp_path / "sweep.json").exists()
 
 
 @pytest.mark.slow
