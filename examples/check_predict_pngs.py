@@ -37,11 +37,20 @@ flags.DEFINE_integer("num_images", 50, "Test images to write as PNG.")
 def main(_):
     if FLAGS.num_images < 1:
         raise ValueError(f"--num_images must be at least 1, got {FLAGS.num_images}")
+    dataset, _ = training_run(FLAGS.model, FLAGS.dataset)
     for tflite in FLAGS.tflite:  # before the data and the model are read
         if not os.path.isfile(tflite):
             what = "a folder" if os.path.isdir(tflite) else "not a file"
             raise ValueError(f"--tflite: {tflite} is {what}; pass .tflite files")
-    dataset, _ = training_run(FLAGS.model, FLAGS.dataset)
+        try:
+            exported_from = export.read_tflite_metadata(tflite).get("dataset")
+        except ValueError as error:
+            raise ValueError(f"--tflite: {tflite} is {error}; pass .tflite files") from error
+        if exported_from not in (None, dataset):
+            raise ValueError(
+                f"--tflite: {tflite} was exported from a {exported_from} model (its metadata), "
+                f"but --model is a {dataset} model; pass the files of its export"
+            )
     class_names = dataset_info(dataset).class_names
     _, (x_test, y_test) = load_arrays(dataset, FLAGS.data_dir)
     x_test, y_test = x_test[: FLAGS.num_images], y_test[: FLAGS.num_images]

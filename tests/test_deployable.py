@@ -29,6 +29,10 @@ pytestmark = tensorflow_only
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIXTURES = os.path.join(ROOT, "tests", "fixtures", "v0_1_0")
+# A shipped file of another data set (MNIST, 28x28) for the scripts to refuse.
+MNIST_INT8 = os.path.join(
+    ROOT, "pinet_keras", "pretrained", "files", "polynet_mnist", "model_int8.tflite"
+)
 DIGITS = (8, 8, 1)
 CLASS_NAMES = [str(i) for i in range(10)]
 
@@ -857,6 +861,7 @@ def test_check_predict_pngs_script(unit_model, unit_files, tmp_path):
             "six": (script + [f"--tflite={float32}", "--num_images=6"], None, {}),
             "num_images": (script + [f"--tflite={float32}", "--num_images=0"], None, {}),
             "folder": (script + [f"--tflite={float32},{tmp_path}"], None, {}),  # a folder too
+            "other_model": (script + [f"--tflite={MNIST_INT8}"], None, {}),  # not its export
         }
     )
     assert results["six"].returncode == 0, results["six"].stderr[-3000:]
@@ -864,3 +869,5 @@ def test_check_predict_pngs_script(unit_model, unit_files, tmp_path):
     assert line.startswith(f"{float32}: agrees with Keras on 6 of 6 PNGs"), line
     assert "--num_images" in _one_error_line(results["num_images"])
     assert f"--tflite: {tmp_path} is a folder" in _one_error_line(results["folder"])
+    other = _one_error_line(results["other_model"])
+    assert "exported from a mnist model (its metadata), but --model is a digits model" in other
