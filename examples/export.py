@@ -172,12 +172,7 @@ def check_flags():
     if FLAGS.int8_output and "int8" not in formats:
         raise ValueError("--int8_output needs int8 in --formats")
     _io.check_writable_folder(FLAGS.output_dir)
-    if os.path.lexists(FLAGS.output_dir) and not FLAGS.overwrite:
-        raise FileExistsError(
-            f"{FLAGS.output_dir} already exists; choose another --output_dir, or pass --overwrite "
-            "to replace it (the new set replaces the old one only once every file is written)"
-        )
-    # --overwrite replaces an earlier export, never a training run or other files.
+    # Without --overwrite nothing is replaced; with it, only an earlier export.
     _io.check_overwrite(
         FLAGS.output_dir, FLAGS.overwrite, folder=True, owns=is_export_output, flag="--output_dir"
     )

@@ -87,9 +87,7 @@ def read_image(path, height, width, channels):
         raise ValueError(
             f"Only models with 1 or 3 input channels take images; this one has {channels}."
         )
-    if not os.path.isfile(path):
-        what = "is a folder" if os.path.isdir(path) else "does not exist"
-        raise ValueError(f"{path} {what}; pass PNG or JPEG files")
+    require_file(path, "", "pass PNG or JPEG files")
     try:
         with Image.open(path) as image:
             # 16-bit grey scaled to 8 bits, transparency over white (see image_pixels).
@@ -101,9 +99,7 @@ def read_image(path, height, width, channels):
 
 
 def read_labels(path):
-    if not os.path.isfile(path):
-        what = "is a folder" if os.path.isdir(path) else "does not exist"
-        raise ValueError(f"--labels: {path} {what}; pass a text file with one class name per line")
+    require_file(path, "--labels: ", "pass a text file with one class name per line")
     try:
         with open(path, encoding="utf-8") as f:
             labels = [line.strip() for line in f if line.strip()]
@@ -115,6 +111,13 @@ def read_labels(path):
     if not labels:
         raise ValueError(f"--labels: {path} holds no class names; pass a file with one per line")
     return labels
+
+
+def require_file(path, prefix, advice):
+    """Raises `ValueError` for a folder or a missing path where a file goes."""
+    if not os.path.isfile(path):
+        what = "is a folder" if os.path.isdir(path) else "does not exist"
+        raise ValueError(f"{prefix}{path} {what}; {advice}")
 
 
 def label_of(index, labels):
