@@ -311,13 +311,48 @@ def test_cifar_16_bit_and_transparent_pngs_load_as_a_viewer_shows_them(tmp_path)
 @tensorflow_only
 @pytest.mark.parametrize("fmt", ["PNG", "JPEG"])
 def test_cifar_tensorflow_decoder_without_pil(tmp_path, monkeypatch, fmt):
+    from PIL import Image
+
     write_cifar_folder(tmp_path, fmt=fmt)
+    if fmt == "PNG":  # PNGs that PIL's viewer conversion changes: the same pixels without it
+        rng = np.random.default_rng(0)
+        folder = tmp_path / "test"
+        rgba = rng.integers(0, 256, (32, 32, 4), np.uint8)
+        Image.fromarray(rgba, "RGBA").save(folder / "airplane" / "0000.png")
+        grey16 = rng.integers(0, 65536, (32, 32), np.uint16)
+        Image.fromarray(grey16).save(folder / "automobile" / "0000.png")
+        palette = Image.fromarray(rng.integers(0, 4, (32, 32), np.uint8), "P")
+        palette.putpalette([255, 0, 0, 0, 255, 0, 0, 0, 255, 9, 9, 9])
+        palette.save(folder / "bird" / "0000.png", transparency=1)
+        grey_alpha = rng.integers(0, 256, (32, 32, 2), np.uint8)
+        Image.fromarray(grey_alpha, "LA").save(folder / "cat" / "0000.png")
     with_pil = load_arrays("cifar10", tmp_path)
     monkeypatch.setitem(sys.modules, "PIL", None)  # `from PIL import Image` now fails
     assert_splits_equal(load_arrays("cifar10", tmp_path), with_pil)
     (tmp_path / "train" / "dog" / "0000.png").write_bytes(b"not an image")
     with pytest.raises(ValueError, match=r"Cannot decode image .*dog.0000\.png"):
         load_arrays("cifar10", tmp_path)
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_viewer_pixels_without_pil_equal_image_pixels(channels):
+    from PIL import Image
+
+    from pinet_keras.data.image_folder import _viewer_pixels
+    from pinet_keras.data.image_folder import image_pixels
+
+    rng = np.random.default_rng(channels)
+    for mode, depth in [("L", 1), ("LA", 2), ("RGB", 3), ("RGBA", 4)]:
+        pixels = rng.integers(0, 256, (16, 16, depth), np.uint8)
+        image = Image.fromarray(pixels[..., 0] if depth == 1 else pixels, mode)
+        wide = pixels.astype(np.uint16) * 257  # as TensorFlow decodes an 8-bit PNG in 16 bits
+        np.testing.assert_array_equal(
+            _viewer_pixels(wide, channels), image_pixels(image, channels), err_msg=mode
+        )
+    grey16 = rng.integers(0, 65536, (16, 16), np.uint16)
+    np.testing.assert_array_equal(
+        _viewer_pixels(grey16[..., None], channels), image_pixels(Image.fromarray(grey16), channels)
+    )
 
 
 def test_cifar_tar_gz_equals_folders(tmp_path):

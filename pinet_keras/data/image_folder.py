@@ -248,11 +248,39 @@ def _image_decoder(image_shape):
             if tf.io.is_jpeg(data):
                 # PIL's (libjpeg's) default IDCT: the same pixels as with PIL.
                 image = tf.io.decode_jpeg(data, channels=channels, dct_method="INTEGER_ACCURATE")
+                array = image.numpy()
+            elif data.startswith(_PNG_SIGNATURE):
+                # As stored (grey or colour, with alpha; a palette's transparent
+                # colour as alpha), in 16 bits: 8-bit values come times 257.
+                image = tf.io.decode_png(data, channels=0, dtype=tf.uint16)
+                array = _viewer_pixels(image.numpy(), channels)
             else:
                 image = tf.io.decode_image(data, channels=channels, expand_animations=False)
-            array = image.numpy()
+                array = image.numpy()
         except (tf.errors.InvalidArgumentError, ValueError) as error:
             raise ValueError(f"Cannot decode image {where}: {error}") from error
         return check(array, where)
 
     return decode
+
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _viewer_pixels(wide, channels):
+    """`image_pixels` without PIL, for a 16-bit decoded PNG `(H, W, 1 to 4)`: the same pixels.
+
+    Scaled to 8 bits, composited over white if it has alpha (2 or 4
+    channels), then converted to grey or RGB with PIL's integer formulas.
+    """
+    pixels = np.rint(wide / 257.0)  # 65535 / 255: both the 16-bit scaling and 8 bits exactly
+    if pixels.shape[-1] in (2, 4):
+        alpha = pixels[..., -1:] / 255.0
+        pixels = np.rint(pixels[..., :-1] * alpha + 255.0 * (1.0 - alpha))
+    pixels = pixels.astype(np.int64)
+    if channels == 1 and pixels.shape[-1] == 3:
+        red, green, blue = pixels[..., 0], pixels[..., 1], pixels[..., 2]
+        pixels = ((red * 19595 + green * 38470 + blue * 7471 + 0x8000) >> 16)[..., None]
+    elif channels == 3 and pixels.shape[-1] == 1:
+        pixels = np.repeat(pixels, 3, axis=-1)
+    return pixels.astype(np.uint8)
