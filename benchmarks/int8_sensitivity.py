@@ -20,6 +20,7 @@ import os
 import shutil
 import tempfile
 import time
+import types
 
 from absl import app
 from absl import flags
@@ -59,6 +60,30 @@ def load():
     return export.load_keras_model(FLAGS.model), dataset, training.get("config", {})
 
 
+def validation_data():
+    """The float32 model and its data, split as its training run split them.
+
+    Returns a namespace: ``model``, ``dataset``, ``train_images`` and
+    ``train_labels`` (the part it trained on), ``images`` (float32) and
+    ``labels`` (its validation split), ``representative`` (calibration
+    images from the training part).
+    """
+    model, dataset, config = load()
+    (x_train, y_train), _ = load_arrays(dataset, data_dir=FLAGS.data_dir)
+    train, validation = split_validation(
+        len(x_train), config.get("validation_split", 0.1), config.get("seed", 0)
+    )
+    return types.SimpleNamespace(
+        model=as_float32(model),
+        dataset=dataset,
+        train_images=x_train[train],
+        train_labels=y_train[train],
+        images=x_train[validation].astype("float32"),
+        labels=y_train[validation],
+        representative=choose_representative(x_train[train], FLAGS.num_representative, 0),
+    )
+
+
 def layer_of(tensor_name):
     """The Keras layer an op of the converted model comes from (``model/layer/...``)."""
     parts = tensor_name.split(";")[0].split("/")
@@ -68,15 +93,9 @@ def layer_of(tensor_name):
 def main(_):
     import tensorflow as tf
 
-    model, dataset, config = load()
-    model = as_float32(model)
-    (x_train, y_train), _ = load_arrays(dataset, data_dir=FLAGS.data_dir)
-    train, validation = split_validation(
-        len(x_train), config.get("validation_split", 0.1), config.get("seed", 0)
-    )
-    images = x_train[validation].astype("float32")
-    representative = choose_representative(x_train[train], FLAGS.num_representative, 0)
-    representative = representative.astype("float32")
+    data = validation_data()
+    model, dataset, images = data.model, data.dataset, data.images
+    representative = data.representative.astype("float32")
     reference = model.predict(images, batch_size=250, verbose=0).argmax(1)
 
     # The export's path up to the quantizer: fold, bound, calibrate, percentile ranges.

@@ -30,8 +30,10 @@ the representative images (`--bound=P`, default 100: their min and max;
 from the training images, makes the polynomial explode.
 `--int8_finetune_epochs=N` fine-tunes the int8 file's weights first, with
 int8 rounding simulated, to give the Keras model's answers on the training
-images (`pinet_keras.export.finetune_for_int8`): more agreement with Keras,
-at the cost of N training epochs.
+images (`pinet_keras.export.finetune_for_int8`; its learning rate and how
+often its ranges are calibrated again: `--int8_finetune_learning_rate`,
+`--int8_finetune_recalibrate_every`): more agreement with Keras, at the cost
+of N training epochs.
 
 Each file is then run on the test split (`--split=validation`: the training
 run's validation split, for choosing settings) in the LiteRT interpreter and
@@ -130,6 +132,15 @@ flags.DEFINE_integer(
     "none): the folded model is trained, with int8 rounding simulated, to give the Keras "
     "model's probabilities, so that the int8 file agrees with it on more images.",
 )
+flags.DEFINE_float(
+    "int8_finetune_learning_rate", 1e-5, "Adam's learning rate (cosine decay) of that fine-tuning."
+)
+flags.DEFINE_integer(
+    "int8_finetune_recalibrate_every",
+    0,
+    "Calibrate the simulated int8 ranges again every N fine-tuning steps, as the weights move "
+    "(0: once, before it).",
+)
 flags.DEFINE_integer("latency_runs", 50, "Runs at batch 1 for the mean latency.")
 flags.DEFINE_bool(
     "overwrite",
@@ -169,8 +180,23 @@ def check_flags():
         )
     if FLAGS.int8_finetune_epochs and not FLAGS.fold:
         raise ValueError("--int8_finetune_epochs fine-tunes the folded model; drop --nofold")
+    if not 0 < FLAGS.int8_finetune_learning_rate < 1:
+        raise ValueError(
+            "--int8_finetune_learning_rate must be in (0, 1), like 1e-5; got "
+            f"{FLAGS.int8_finetune_learning_rate}"
+        )
+    if FLAGS.int8_finetune_recalibrate_every < 0:
+        raise ValueError(
+            "--int8_finetune_recalibrate_every must be 0 (once) or more, got "
+            f"{FLAGS.int8_finetune_recalibrate_every}"
+        )
     if FLAGS.int8_output and "int8" not in formats:
         raise ValueError("--int8_output needs int8 in --formats")
+    if FLAGS.int8_finetune_epochs and "int8" not in formats:
+        raise ValueError("--int8_finetune_epochs fine-tunes the int8 file: add int8 to --formats")
+    for name in ("int8_finetune_learning_rate", "int8_finetune_recalibrate_every"):
+        if FLAGS[name].present and not FLAGS.int8_finetune_epochs:
+            raise ValueError(f"--{name} is a setting of --int8_finetune_epochs=N; pass that too")
     _io.check_writable_folder(FLAGS.output_dir)
     # Without --overwrite nothing is replaced; with it, only an earlier export.
     _io.check_overwrite(
@@ -257,7 +283,12 @@ def main(_):
 
     finetune = {}
     if FLAGS.int8_finetune_epochs:
-        finetune = {"finetune_data": x_train, "finetune_epochs": FLAGS.int8_finetune_epochs}
+        finetune = {
+            "finetune_data": x_train,
+            "finetune_epochs": FLAGS.int8_finetune_epochs,
+            "finetune_learning_rate": FLAGS.int8_finetune_learning_rate,
+            "finetune_recalibrate_every": FLAGS.int8_finetune_recalibrate_every,
+        }
 
     # Every file goes to a staging folder, moved into place whole at the end.
     results = {}
@@ -304,6 +335,8 @@ def main(_):
                 "percentile": FLAGS.percentile,
                 "fold": FLAGS.fold,
                 "finetune_epochs": FLAGS.int8_finetune_epochs,
+                "finetune_learning_rate": FLAGS.int8_finetune_learning_rate,
+                "finetune_recalibrate_every": FLAGS.int8_finetune_recalibrate_every,
             },
             "bound": bound,
             "keras": {

@@ -671,6 +671,27 @@ def test_export_script_errors_leave_everything_as_it_was(tmp_path):
             data_path,
             {},
         ),
+        "finetune_rate": (
+            ["examples/export.py", f"--model={model}", f"--output_dir={new}"]
+            + ["--int8_finetune_epochs=1", "--int8_finetune_learning_rate=0"]
+            + common,
+            data_path,
+            {},
+        ),
+        "finetune_setting_alone": (
+            ["examples/export.py", f"--model={model}", f"--output_dir={new}"]
+            + ["--int8_finetune_recalibrate_every=5"]
+            + common,
+            data_path,
+            {},
+        ),
+        "finetune_without_int8": (
+            ["examples/export.py", f"--model={model}", f"--output_dir={new}"]
+            + ["--int8_finetune_epochs=1", "--formats=float32"]
+            + common,
+            data_path,
+            {},
+        ),
         "formats": (
             [
                 "examples/export.py",
@@ -700,6 +721,9 @@ def test_export_script_errors_leave_everything_as_it_was(tmp_path):
     assert "--num_representative" in _one_error_line(results["no_representative"])
     assert "--bound" in _one_error_line(results["bound"])
     assert "bogus" in _one_error_line(results["formats"])
+    assert "--int8_finetune_learning_rate" in _one_error_line(results["finetune_rate"])
+    assert "pass that too" in _one_error_line(results["finetune_setting_alone"])
+    assert "add int8 to --formats" in _one_error_line(results["finetune_without_int8"])
     run_error = _one_error_line(results["run_folder"])
     assert "does not write (metrics.json, model.keras)" in run_error, run_error
     assert _checksum(folder) == run_before

@@ -548,11 +548,13 @@ def test_export_script_end_to_end(tmp_path):
         "--num_representative=50",
     ]
     # Settings are chosen on the run's validation split, never on the test split.
-    validation_args = [a for a in args if not a.startswith(("--output_dir", "--max_test"))] + [
+    base_args = [a for a in args if not a.startswith(("--output_dir", "--max_test"))]
+    validation_args = base_args + [
         f"--output_dir={tmp_path / 'validation'}",
         "--split=validation",
         "--formats=int8",
         "--int8_finetune_epochs=1",
+        "--int8_finetune_recalibrate_every=2",
     ]
     result, validation = _run_scripts((args, data_path), (validation_args, data_path))
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
@@ -606,17 +608,22 @@ def test_export_script_end_to_end(tmp_path):
     assert report["split"] == "validation" and report["test_examples"] == len(validation_indices)
     assert report["int8_calibration"]["finetune_epochs"] == 1
     finetuned = export.read_tflite_metadata(str(tmp_path / "validation" / "model_int8.tflite"))
-    assert finetuned["int8_finetune"] == {"epochs": 1, "images": 64 - len(validation_indices)}
+    assert finetuned["int8_finetune"] == {
+        "epochs": 1,
+        "images": 64 - len(validation_indices),
+        "learning_rate": 1e-5,
+        "recalibrate_every": 2,
+    }
 
     # A bad flag, and a second run without --overwrite, refuse before touching anything.
     before = {name: os.path.getmtime(out / name) for name in os.listdir(out)}
     percentile, finetune, again = _run_scripts(
         (
-            validation_args[:-4] + [f"--output_dir={tmp_path / 'other'}", "--percentile=40"],
+            base_args + [f"--output_dir={tmp_path / 'other'}", "--percentile=40"],
             data_path,
         ),
         (
-            validation_args[:-4]
+            base_args
             + [f"--output_dir={tmp_path / 'other'}", "--int8_finetune_epochs=1", "--nofold"]
             + ["--bound=0"],
             data_path,

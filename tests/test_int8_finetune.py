@@ -82,9 +82,15 @@ def test_export_with_finetuning_records_it(trained, tmp_path):
         metadata={"dataset": "test"},
         finetune_data=images[:64],
         finetune_epochs=1,
+        finetune_learning_rate=3e-5,
     )
     metadata = export.read_tflite_metadata(path)
-    assert metadata["int8_finetune"] == {"epochs": 1, "images": 64}
+    assert metadata["int8_finetune"] == {
+        "epochs": 1,
+        "images": 64,
+        "learning_rate": 3e-5,
+        "recalibrate_every": 0,
+    }
     assert np.isfinite(export.run_tflite(path, images)).all()
 
 
@@ -95,6 +101,10 @@ def test_export_with_finetuning_records_it(trained, tmp_path):
         ({"finetune_epochs": 0}, "finetune_epochs"),
         ({"finetune_epochs": 1.5}, "finetune_epochs"),
         ({"fold": False}, "fold=True"),
+        ({"finetune_learning_rate": 0}, "finetune_learning_rate"),
+        ({"finetune_learning_rate": "1e-5"}, "finetune_learning_rate"),
+        ({"finetune_recalibrate_every": -1}, "finetune_recalibrate_every"),
+        ({"finetune_recalibrate_every": 2.0}, "finetune_recalibrate_every"),
     ],
 )
 def test_bad_finetune_arguments(trained, kwargs, message, tmp_path):
@@ -133,3 +143,27 @@ def test_a_folded_model_folds_and_bounds_again(trained, tmp_path):
         rtol=1e-5,
         atol=1e-5,
     )
+
+
+def test_ranges_are_calibrated_again_every_n_steps(trained, monkeypatch):
+    model, images, representative = trained
+    folded = fold_polynomial_layers(model, representative, bound=100)
+    calls = []
+    original = finetune.calibrate
+
+    def counting(*args):
+        calls.append(args[3])
+        return original(*args)
+
+    monkeypatch.setattr(finetune, "calibrate", counting)
+    # 256 images in batches of 32: 8 steps an epoch, 16 in all; once before training.
+    finetune.finetune_for_int8(
+        model, folded, images, representative, epochs=2, batch_size=32, recalibrate_every=5
+    )
+    assert calls == [99.99] * (1 + 16 // 5)
+    calls.clear()
+    finetune.finetune_for_int8(model, folded, images, representative, batch_size=32)
+    assert calls == [99.99]
+    for bad in (-1, 1.5, True):
+        with pytest.raises(ValueError, match="recalibrate_every"):
+            finetune.finetune_for_int8(model, folded, images, representative, recalibrate_every=bad)

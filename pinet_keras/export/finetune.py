@@ -222,6 +222,7 @@ def finetune_for_int8(
     learning_rate=1e-5,
     batch_size=128,
     percentile=99.99,
+    recalibrate_every=0,
     seed=0,
     verbose=0,
 ):
@@ -243,6 +244,10 @@ def finetune_for_int8(
         representative_data: the int8 calibration images.
         epochs, learning_rate, batch_size: of the fine-tuning.
         percentile: the activation ranges' percentile, as for `quantize_int8`.
+        recalibrate_every: 0: the ranges are calibrated once, before
+            training; ``N``: calibrated again every ``N`` training steps,
+            so that they follow the weights as they move (as the int8 file
+            is calibrated on the final weights).
         seed: of the batch order (the augmentation draws are the layers' own).
         verbose: ``fit``'s verbosity.
 
@@ -256,6 +261,12 @@ def finetune_for_int8(
             "int8 fine-tuning needs training images (N, H, W, C); received an array of shape "
             f"{images.shape}."
         )
+    integer = isinstance(recalibrate_every, int) and not isinstance(recalibrate_every, bool)
+    if not integer or recalibrate_every < 0:
+        raise ValueError(
+            "Argument `recalibrate_every` must be an int, 0 (never) or more. "
+            f"Received: {recalibrate_every!r}"
+        )
     batch_size = min(batch_size, len(images))
     augmentation = [layer for layer in model.layers if isinstance(layer, _AUGMENTATION)]
     # `fold_polynomial_layers` shares the layers it does not fold with ``model``:
@@ -267,9 +278,29 @@ def finetune_for_int8(
     steps = epochs * (len(images) // batch_size)
     schedule = keras.optimizers.schedules.CosineDecay(learning_rate, max(steps, 1))
     simulation.compile(optimizer=keras.optimizers.Adam(schedule), loss=_soft_targets)
+    callbacks = []
+    if recalibrate_every:
+        callbacks.append(
+            _Recalibrate(simulated, representative_data, percentile, recalibrate_every)
+        )
     for epoch in range(epochs):
         epoch_images = _augmented(images, augmentation, batch_size)
         logits = model.predict(epoch_images, batch_size=256, verbose=0)
         data = _Distillation(epoch_images, logits, batch_size, seed + epoch)
-        simulation.fit(data, epochs=1, verbose=verbose)
+        simulation.fit(data, epochs=1, verbose=verbose, callbacks=callbacks)
     return student
+
+
+class _Recalibrate(keras.callbacks.Callback):
+    """Calibrates the simulated ranges again every ``every`` training steps."""
+
+    def __init__(self, simulated, images, percentile, every):
+        super().__init__()
+        self.simulated, self.images = simulated, images
+        self.percentile, self.every = percentile, every
+        self.steps = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.steps += 1
+        if self.steps % self.every == 0:
+            calibrate(self.model, self.simulated, self.images, self.percentile)
