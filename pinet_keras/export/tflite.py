@@ -103,10 +103,10 @@ def export_tflite(
 
     ``finetune_data`` (training images, raw pixels; ``"int8"`` only):
     before converting, the folded model is fine-tuned for
-    ``finetune_epochs`` (Adam from ``finetune_learning_rate``, the ranges
-    calibrated again every ``finetune_recalibrate_every`` steps) with int8
-    rounding simulated, to give the Keras
-    model's class probabilities on those images (`finetune_for_int8`). The
+    ``finetune_epochs`` (Adam from ``finetune_learning_rate``; the ranges
+    calibrated again every ``finetune_recalibrate_every`` steps, or with 0
+    once) with int8 rounding simulated, to give the Keras model's class
+    probabilities on those images (`finetune_for_int8`). The
     int8 file then agrees with the Keras model on more images (the CIFAR-10
     `PiResNet`, one epoch: 97.73% of the test images instead of 95.82%), at
     the cost of training epochs; its weights are no longer exactly the
