@@ -261,12 +261,7 @@ def finetune_for_int8(
             "int8 fine-tuning needs training images (N, H, W, C); received an array of shape "
             f"{images.shape}."
         )
-    integer = isinstance(recalibrate_every, int) and not isinstance(recalibrate_every, bool)
-    if not integer or recalibrate_every < 0:
-        raise ValueError(
-            "Argument `recalibrate_every` must be an int, 0 (never) or more. "
-            f"Received: {recalibrate_every!r}"
-        )
+    check_recalibrate_every(recalibrate_every)
     batch_size = min(batch_size, len(images))
     augmentation = [layer for layer in model.layers if isinstance(layer, _AUGMENTATION)]
     # `fold_polynomial_layers` shares the layers it does not fold with ``model``:
@@ -289,6 +284,14 @@ def finetune_for_int8(
         data = _Distillation(epoch_images, logits, batch_size, seed + epoch)
         simulation.fit(data, epochs=1, verbose=verbose, callbacks=callbacks)
     return student
+
+
+def check_recalibrate_every(value, argument="recalibrate_every"):
+    """Raises ``ValueError`` unless ``value`` is an int, 0 (never) or more."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(
+            f"Argument `{argument}` must be an int, 0 (never) or more. Received: {value!r}"
+        )
 
 
 class _Recalibrate(keras.callbacks.Callback):

@@ -14,6 +14,7 @@ from pinet_keras._compat import ops_details
 from pinet_keras.export.calibration import DEFAULT_PERCENTILE
 from pinet_keras.export.calibration import check_calibration
 from pinet_keras.export.calibration import quantize_int8
+from pinet_keras.export.finetune import check_recalibrate_every
 from pinet_keras.export.finetune import finetune_for_int8
 from pinet_keras.export.fold import fold_polynomial_layers
 from pinet_keras.export.metadata import add_tflite_metadata
@@ -224,12 +225,7 @@ def check_tflite_arguments(
                 "Argument `finetune_learning_rate` must be a number in (0, 1). "
                 f"Received: {finetune_learning_rate!r}"
             )
-        every = finetune_recalibrate_every
-        if isinstance(every, bool) or not isinstance(every, int) or every < 0:
-            raise ValueError(
-                "Argument `finetune_recalibrate_every` must be an int, 0 (never) or more. "
-                f"Received: {finetune_recalibrate_every!r}"
-            )
+        check_recalibrate_every(finetune_recalibrate_every, "finetune_recalibrate_every")
 
 
 def convert_to_tflite(
