@@ -85,6 +85,28 @@ def homogeneity_rtol(y, float64=1e-10, float32=2e-5):
     return float64 if keras.backend.standardize_dtype(y.dtype) == "float64" else float32
 
 
+FLOAT32_EPS = float(np.finfo(np.float32).eps)
+
+
+def float32_tolerance(expected, degree=1, factor=16):
+    """``(rtol, atol)`` for float32 outputs of a polynomial of ``degree`` computed
+    again on another CPU, thread count or batch split.
+
+    oneDNN and XLA pick kernels (and summation orders) by CPU and batch size, so
+    each product rounds differently; the error grows with the degree and is
+    relative to the largest value, not to each element (a small logit carries the
+    rounding of the large terms that cancelled in it). ``factor`` ulps a degree.
+    """
+    tol = factor * max(int(degree), 1) * FLOAT32_EPS
+    return tol, tol * float(np.abs(np.asarray(expected)).max())
+
+
+def assert_float32_close(actual, expected, degree=1, factor=16):
+    """``assert_allclose`` with :func:`float32_tolerance`."""
+    rtol, atol = float32_tolerance(expected, degree, factor)
+    np.testing.assert_allclose(np.asarray(actual), np.asarray(expected), rtol=rtol, atol=atol)
+
+
 def float64_images(shape, seed=0):
     """A float64 backend tensor: NumPy float64 would be cast to float32 by some backends."""
     return keras.ops.convert_to_tensor(random_images(shape, seed, "float64"), dtype="float64")

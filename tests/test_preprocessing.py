@@ -24,6 +24,7 @@ from pinet_keras.models import has_pixel_preprocessing
 from pinet_keras.models import pixel_preprocessing
 from pinet_keras.models import polynomial_degree
 from pinet_keras.models import preprocessing_config
+from tests.conftest import float32_tolerance
 
 SHAPE = (8, 8, 1)
 # Per-channel statistics of raw pixels (digits' training split is near these).
@@ -401,10 +402,14 @@ class GuardTest(testing.TestCase):
                 np.where(checker > 0, np.inf, -np.inf),
             ]
         )
+        # Seven images here, three there: the CPU kernels may round each batch
+        # differently, so "the same value" holds to float32 rounding of the degree.
         y = f(guarded, far)
+        degree = polynomial_degree(guarded)
+        rtol, atol = float32_tolerance(at_corners, degree)
         self.assertTrue(np.isfinite(y).all())
-        self.assertLessEqual(np.abs(y).max(), bound)
-        self.assertAllClose(y, at_corners[[0, 0, 0, 1, 1, 2, 2]], rtol=1e-6, atol=0)
+        self.assertLessEqual(np.abs(y).max(), bound * (1 + rtol))
+        self.assertAllClose(y, at_corners[[0, 0, 0, 1, 1, 2, 2]], rtol=rtol, atol=atol)
         # Valid pixels in, the same as the plain model on pixels / 255.
         pixels = raw_pixels(8)
         expected = f(plain, pixels / 255.0)
