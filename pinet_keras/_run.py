@@ -124,6 +124,32 @@ def check_same_settings(previous, current, folder, what="run", names=None):
         )
 
 
+def check_data(config):
+    """Checks ``config.dataset``, ``data_dir`` and ``image_size`` (a `TrainConfig` or `TuneConfig`)."""
+    from pinet_keras.data.folder import parse_image_size
+    from pinet_keras.data.info import DATASETS
+
+    if config.dataset not in DATASETS:
+        raise InvalidSetting("dataset", config.dataset, f"must be one of {', '.join(DATASETS)}")
+    if config.dataset == "folder" and config.data_dir is None:
+        raise InvalidSetting(
+            "data_dir", None, "is needed with --dataset=folder: a folder of class sub-folders"
+        )
+    if config.image_size is not None:
+        if config.dataset != "folder":
+            raise InvalidSetting(
+                "image_size",
+                config.image_size,
+                f"resizes --dataset=folder images only ({config.dataset}'s size is fixed)",
+            )
+        try:
+            parse_image_size(config.image_size)
+        except ValueError:
+            raise InvalidSetting(
+                "image_size", config.image_size, "must be a size like 32 or 28x28"
+            ) from None
+
+
 def check_data_dir(data_dir, dataset):
     """Raises `FileNotFoundError` naming ``--data_dir`` unless it is None or a folder."""
     if data_dir is not None and not os.path.isdir(data_dir):

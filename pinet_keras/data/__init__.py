@@ -40,6 +40,9 @@ in `PipelineInfo`) and the policy of `AUGMENTATIONS`.
 from pinet_keras.data.arrays import load_arrays
 from pinet_keras.data.augmentation import AUGMENTATIONS
 from pinet_keras.data.augmentation import AugmentationPolicy
+from pinet_keras.data.augmentation import augmentation_policy
+from pinet_keras.data.folder import load_folder
+from pinet_keras.data.folder import parse_image_size
 from pinet_keras.data.info import DATASETS
 from pinet_keras.data.info import DatasetInfo
 from pinet_keras.data.info import dataset_info
@@ -56,6 +59,9 @@ __all__ = [
     "DATASETS",
     "DatasetInfo",
     "Datasets",
+    "augmentation_policy",
+    "load_folder",
+    "parse_image_size",
     "PipelineInfo",
     "dataset_info",
     "load_arrays",

@@ -44,7 +44,7 @@ _LOCAL_FILES_HINT = {
 _LOCAL_FILES_HINT["fashion_mnist"] = _LOCAL_FILES_HINT["mnist"]
 
 
-def load_arrays(name, data_dir=None):
+def load_arrays(name, data_dir=None, image_size=None):
     """Loads data set `name` as `((x_train, y_train), (x_test, y_test))`.
 
     Images are uint8 NHWC (`dataset_info(name).input_shape`), labels int64.
@@ -62,6 +62,8 @@ def load_arrays(name, data_dir=None):
     4. fashion_mnist only: the IDX files in `FASHION_MNIST_SYSTEM_DIR`.
 
     Otherwise a `FileNotFoundError` says how to point at local files.
+    ``"folder"`` reads your own images in ``data_dir``, resized to
+    ``image_size`` (`pinet_keras.data.folder`).
 
     Example:
 
@@ -70,6 +72,10 @@ def load_arrays(name, data_dir=None):
     >>> x_train.shape, y_train.dtype  # doctest: +SKIP
     ((60000, 28, 28, 1), dtype('int64'))
     """
+    if name == "folder":
+        from pinet_keras.data.folder import load_folder
+
+        return load_folder(data_dir, image_size)[:2]
     info = dataset_info(name)
     if name == "digits":
         return _checked(info, load_digits_arrays(), "scikit-learn")

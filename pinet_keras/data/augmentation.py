@@ -18,3 +18,12 @@ AUGMENTATIONS = {
     "cifar10": AugmentationPolicy(padding=4, flip=True),
     "digits": AugmentationPolicy(padding=1, flip=False),
 }
+
+
+def augmentation_policy(name, input_shape=None):
+    """The `AugmentationPolicy` of data set ``name`` (a folder's from its ``input_shape``)."""
+    if name == "folder":
+        from pinet_keras.data.folder import folder_augmentation
+
+        return folder_augmentation(input_shape)
+    return AUGMENTATIONS[name]

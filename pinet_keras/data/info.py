@@ -2,7 +2,8 @@
 
 import collections
 
-DATASETS = ("mnist", "fashion_mnist", "cifar10", "digits")
+# "folder": your own images, a folder of class sub-folders (`pinet_keras.data.folder`).
+DATASETS = ("mnist", "fashion_mnist", "cifar10", "digits", "folder")
 
 DatasetInfo = collections.namedtuple(
     "DatasetInfo", ["name", "input_shape", "num_classes", "class_names", "mean", "std"]
@@ -66,13 +67,17 @@ _INFO = {
 
 def check_name(name):
     """Returns `name` if it is one of `DATASETS`, else raises `ValueError`."""
-    if name not in _INFO:
+    if name not in DATASETS:
         raise ValueError(f"Unknown data set {name!r}; expected one of {', '.join(DATASETS)}.")
     return name
 
 
-def dataset_info(name):
+def dataset_info(name, data_dir=None, image_size=None):
     """Returns the `DatasetInfo` of `name`, without reading any file.
+
+    ``"folder"`` is the exception: its classes, shape and statistics are
+    those of the images in ``data_dir`` (resized to ``image_size``), read
+    by `pinet_keras.data.folder.load_folder`.
 
     Example:
 
@@ -80,7 +85,11 @@ def dataset_info(name):
     >>> info.input_shape, info.num_classes, info.class_names[:2]
     ((32, 32, 3), 10, ['airplane', 'automobile'])
     """
-    input_shape, class_names, mean, std = _INFO[check_name(name)]
+    if check_name(name) == "folder":
+        from pinet_keras.data.folder import load_folder
+
+        return load_folder(data_dir, image_size)[2]
+    input_shape, class_names, mean, std = _INFO[name]
     return DatasetInfo(
         name=name,
         input_shape=input_shape,

@@ -104,6 +104,7 @@ def make_datasets(
     max_train_examples=None,
     pipeline="auto",
     batch_multiple=1,
+    image_size=None,
 ):
     """Builds batched training, validation and test pipelines of raw pixels.
 
@@ -141,6 +142,8 @@ def make_datasets(
             default device (a GPU's memory), each batch gathered there
             (`NumpyDataset(..., on_device=True)`): no per-step copy from
             the host, for short GPU runs.
+        image_size: ``name="folder"`` only: ``(height, width)`` to resize
+            the images to (see `pinet_keras.data.folder`).
         batch_multiple: NumPy pipelines only: pad every batch to a multiple
             of this many examples, with sample weights 0 on the padding (see
             `NumpyDataset`), for `keras.distribution.DataParallel`.
@@ -169,7 +172,7 @@ def make_datasets(
     if pipeline == "tf.data" or pipeline == "auto" and _optional.available("tensorflow"):
         tf = _optional.tensorflow(f"pipeline={pipeline!r}", "use pipeline='numpy'")
 
-    info = dataset_info(name)
+    info = dataset_info(name) if name != "folder" else None
     if batch_size is not None and (
         isinstance(batch_size, bool) or int(batch_size) != batch_size or batch_size < 1
     ):
@@ -193,7 +196,9 @@ def make_datasets(
             f"batch_size=None (unbatched examples) needs the tf.data pipeline, and {why}; "
             "pass a batch size."
         )
-    (x_train, y_train), (x_test, y_test) = load_arrays(name, data_dir)
+    (x_train, y_train), (x_test, y_test) = load_arrays(name, data_dir, image_size)
+    if info is None:
+        info = dataset_info(name, data_dir, image_size)
     train_indices, validation_indices = split_validation(len(x_train), validation_split, seed)
     if max_train_examples is not None and max_train_examples < len(train_indices):
         rng = np.random.default_rng(seed)

@@ -16,7 +16,7 @@ from pinet_keras import _compat
 from pinet_keras import _io
 from pinet_keras import _optional
 from pinet_keras import _run
-from pinet_keras.data import AUGMENTATIONS
+from pinet_keras.data import augmentation_policy
 from pinet_keras.data.mixing import mix_batches
 from pinet_keras.data.pipeline import PIPELINES
 from pinet_keras.losses import Accuracy
@@ -63,6 +63,7 @@ class TrainConfig:
 
     dataset: str = "mnist"
     data_dir: str = None
+    image_size: str = None
     model: str = "polynet"
     model_overrides: dict = dataclasses.field(default_factory=dict)
     epochs: int = 10
@@ -98,6 +99,7 @@ class TrainConfig:
         Catches before any work the values that would only show later as
         a diverged loss (a non-finite or negative learning rate...).
         """
+        _run.check_data(self)
         for name in ("epochs", "batch_size", "steps_per_execution"):
             _run.check_count(self, name)
         _run.check_number(
@@ -352,6 +354,7 @@ def _train(config, strategy, is_chief, output_dir, run):
         max_train_examples=config.max_train_examples,
         pipeline=pipeline,
         batch_multiple=multiple,
+        image_size=config.image_size,
     )
     info = data.info
     train_data = mix_batches(
@@ -366,7 +369,9 @@ def _train(config, strategy, is_chief, output_dir, run):
             config.input_normalization,
             mean=info.pixel_mean,
             variance=info.pixel_variance,
-            augmentation=AUGMENTATIONS[config.dataset] if config.augment else None,
+            augmentation=augmentation_policy(config.dataset, info.input_shape)
+            if config.augment
+            else None,
             seed=config.seed,
         )
         model = get_model(

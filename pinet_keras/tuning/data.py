@@ -29,6 +29,7 @@ def search_datasets(
     seed=0,
     max_train_examples=None,
     test_batch_size=256,
+    image_size=None,
 ):
     """Loads ``name`` for a hyperparameter search.
 
@@ -59,6 +60,7 @@ def search_datasets(
         validation_split=validation_split,
         seed=seed,
         max_train_examples=max_train_examples,
+        image_size=image_size,
     )
     test = data.test.batch(test_batch_size).prefetch(-1)
     return SearchData(

@@ -10,7 +10,7 @@ import keras
 
 from pinet_keras import _io
 from pinet_keras import _run
-from pinet_keras.data import AUGMENTATIONS
+from pinet_keras.data import augmentation_policy
 from pinet_keras.models import INPUT_NORMALIZATIONS
 from pinet_keras.tuning.data import VALIDATION_SPLIT_RULE
 from pinet_keras.tuning.data import search_datasets
@@ -52,6 +52,7 @@ class TuneConfig:
 
     dataset: str = "mnist"
     data_dir: str = None
+    image_size: str = None
     tuner: str = "random"
     max_trials: int = 10
     epochs: int = 3
@@ -71,6 +72,7 @@ class TuneConfig:
             raise ValueError(
                 f"Unknown tuner {self.tuner!r} (--tuner); pass one of {', '.join(TUNERS)}."
             )
+        _run.check_data(self)
         for name in ("max_trials", "epochs"):
             _run.check_count(self, name)
         if self.max_train_examples is not None:
@@ -163,6 +165,7 @@ def _tune(config, run):
         validation_split=config.validation_split,
         seed=config.seed,
         max_train_examples=config.max_train_examples,
+        image_size=config.image_size,
     )
     info = data.info
     # Each trial's model takes raw pixels, as a trained model does.
@@ -173,7 +176,9 @@ def _tune(config, run):
         input_normalization=config.input_normalization,
         pixel_mean=info.pixel_mean,
         pixel_variance=info.pixel_variance,
-        augmentation=AUGMENTATIONS[config.dataset] if config.augment else None,
+        augmentation=augmentation_policy(config.dataset, info.input_shape)
+            if config.augment
+            else None,
         seed=config.seed,
     )
     # The settings and the data are checked: from here on the folder changes.
