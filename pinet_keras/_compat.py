@@ -23,8 +23,9 @@ user's export.
 - `converter_error_details`, `layer_of_scope`: the TFLite converter's error
   records and messages, and TensorFlow's name scopes, read for the ops and
   layers a failed conversion names (formats TensorFlow does not document).
-- `sublayers`, `producer`: Keras' ``_flatten_layers``, and the
-  ``_keras_history`` and ``_inbound_nodes`` of a functional model's tensors.
+- `sublayers`, `producer`, `outbound_operations`, `inbound_node_count`: Keras'
+  ``_flatten_layers``, the ``_keras_history`` of a functional model's tensors,
+  and the ``_inbound_nodes`` and ``_outbound_nodes`` of its layers.
 - `multi_worker_fit`: Keras' ``_symbolic_build``, ``_distribute_strategy`` and
   ``keras.src.backend.tensorflow.trainer.reduce_per_replica``, changed for the
   duration of one multi-worker ``fit`` (keras-team/keras#20585).
@@ -242,3 +243,13 @@ def layer_test_case():
     from keras.src.testing import TestCase
 
     return TestCase
+
+
+def outbound_operations(layer):
+    """The operations (layers) that take ``layer``'s output in the models it was called in."""
+    return [node.operation for node in layer._outbound_nodes]
+
+
+def inbound_node_count(layer):
+    """How many times ``layer`` was called on symbolic inputs (its inbound nodes)."""
+    return len({id(node) for node in layer._inbound_nodes})

@@ -3,7 +3,7 @@
 Every file or folder the package writes goes through `atomic_output`: the
 content is written to a temporary path beside the target, then renamed onto
 it. A failure of any kind (a full disk, Ctrl-C, SIGTERM turned into
-`KeyboardInterrupt` by `pinet_keras._cli`) removes the temporary output and
+`KeyboardInterrupt` by `pinet_keras.cli.boundary`) removes the temporary output and
 leaves the target as it was. The temporary names are recognizable
 (`is_temporary`), so that the leftovers of a process killed outright
 (SIGKILL) can be removed later by `remove_leftovers`.

@@ -19,13 +19,18 @@ life of a run in its folder:
 """
 
 import errno
-import fcntl
 import json
 import math
 import os
 import uuid
 
 from pinet_keras import _io
+
+try:  # POSIX
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None
+    import msvcrt
 
 LOCK_FILE = ".lock"
 PREVIOUS = ".previous-"
@@ -42,6 +47,20 @@ FOLDER_KINDS = {
 
 class RunLocked(RuntimeError):
     """Another process holds the lock of a run folder."""
+
+
+def _try_lock(fd):
+    """Takes the exclusive lock of the open file ``fd`` without waiting; whether it did."""
+    try:
+        if fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        else:
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+    except OSError as error:
+        if error.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK, errno.EDEADLK):
+            return False
+        raise
+    return True
 
 
 class SettingsMismatch(ValueError):
@@ -125,7 +144,7 @@ def check_same_settings(previous, current, folder, what="run", names=None):
 
 
 def check_data(config):
-    """Checks ``config.dataset``, ``data_dir`` and ``image_size`` (a `TrainConfig` or `TuneConfig`)."""
+    """Checks ``dataset``, ``data_dir`` and ``image_size`` of a `TrainConfig` or `TuneConfig`."""
     from pinet_keras.data.folder import parse_image_size
     from pinet_keras.data.info import DATASETS
 
@@ -259,18 +278,30 @@ class RunFolder:
 
     def _lock(self):
         path = os.path.join(self.path, LOCK_FILE)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.read(fd, 64).decode(errors="replace").strip() or "unknown"
+        while True:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            if not _try_lock(fd):
+                try:
+                    holder = os.read(fd, 64).decode(errors="replace").strip() or "unknown"
+                except OSError:
+                    holder = "unknown"
+                os.close(fd)
+                raise RunLocked(
+                    f"{self.path} is in use by another process (pid {holder}, lock file "
+                    f"{path}); wait for it to finish, or choose another --output_dir."
+                ) from None
+            # The holder before us deletes the file as it lets go: a lock taken
+            # on a file that is no longer at ``path`` locks nothing.
+            try:
+                same = os.path.samestat(os.fstat(fd), os.stat(path))
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
             os.close(fd)
-            raise RunLocked(
-                f"{self.path} is in use by another process (pid {holder}, lock file {path}); "
-                f"wait for it to finish, or choose another --output_dir."
-            ) from None
         os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        os.lseek(fd, 0, os.SEEK_SET)
+        os.write(fd, f"{os.getpid()}\n".encode())
         self._lock_fd = fd
 
     def _recover(self):
@@ -367,6 +398,13 @@ class RunFolder:
                 _io.remove(self.path)
         finally:
             if self._lock_fd is not None:
+                # Deleted while held (no stale lock naming a dead process), then let go.
+                lock_path = os.path.join(self.path, LOCK_FILE)
+                try:
+                    if os.path.samestat(os.fstat(self._lock_fd), os.stat(lock_path)):
+                        os.remove(lock_path)
+                except OSError:
+                    pass
                 os.close(self._lock_fd)
                 self._lock_fd = None
 

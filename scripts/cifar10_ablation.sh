@@ -29,7 +29,7 @@ for row in "${ROWS[@]}"; do
     echo "$row: done ($out/metrics.json)"
   else
     # shellcheck disable=SC2086
-    "$PYTHON" examples/train.py --dataset=cifar10 --data_dir="$DATA" --preset=cifar10_cpu_small \
+    "$PYTHON" -m pinet_keras train --dataset=cifar10 --data_dir="$DATA" --preset=cifar10_cpu_small \
       --epochs=10 --warmup_epochs=1 --max_train_examples=20000 --tta_flip \
       ${FLAGS[$row]} --output_dir="$out"
   fi

@@ -13,7 +13,7 @@ trap 'rm -rf "$(dirname "$SUBSET")"' EXIT
 "$PYTHON" scripts/cifar10_subset.py ../shared/data/cifar10 "$SUBSET" \
   --train_per_class=100 --test_per_class=20
 RUN=$(mktemp -d)/run
-KERAS_BACKEND=jax JAX_PLATFORMS=cpu "$PYTHON" scripts/without_tensorflow.py examples/train.py \
+KERAS_BACKEND=jax JAX_PLATFORMS=cpu "$PYTHON" scripts/without_tensorflow.py -m pinet_keras train \
   --dataset=cifar10 --data_dir="$SUBSET" --preset=cifar10_fast \
   --epochs=1 --warmup_epochs=0 --output_dir="$RUN"
 mkdir -p "$OUT"

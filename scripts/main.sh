@@ -6,5 +6,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/venv.sh examples
 export TF_CPP_MIN_LOG_LEVEL=${TF_CPP_MIN_LOG_LEVEL:-2}
-exec .venv/bin/python examples/train.py --dataset=digits --model=polynet_bn --width=8 \
+exec .venv/bin/python -m pinet_keras train --dataset=digits --model=polynet_bn --width=8 \
   --epochs=30 --batch_size=64 --augment --lr_schedule=cosine --output_dir=runs/quickstart --overwrite "$@"

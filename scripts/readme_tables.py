@@ -1,8 +1,9 @@
-"""README's export and robustness tables, from the reports the examples write.
+"""README's export and robustness tables, from the reports of pinet-keras export and
+tools/robustness.py.
 
-`export`: one row per model and format of `examples/export.py`'s `report.json`
+`export`: one row per model and format of `pinet-keras export`'s `report.json`
 (`results/<run>/export_report.json`); `robustness`: one row per model and
-format of `examples/robustness.py`'s report (`results/<run>/robustness.json`).
+format of `tools/robustness.py`'s report (`results/<run>/robustness.json`).
 
     python scripts/readme_tables.py export MNIST=results/mnist_polynet_bn/export_report.json ...
     python scripts/readme_tables.py robustness MNIST=results/mnist_polynet_bn/robustness.json ...

@@ -4,7 +4,7 @@ The GPU machine of this project has JAX but no TensorFlow; this proves on
 any machine that a command needs none (the test suite and README's GPU
 recipe check use it):
 
-    KERAS_BACKEND=jax python scripts/without_tensorflow.py examples/train.py --dataset=digits ...
+    KERAS_BACKEND=jax python scripts/without_tensorflow.py -m pinet_keras train --dataset=digits ...
 
 After the script, prints ``tensorflow imported: False`` (or ``True``) and
 exits with the script's status. The blocking is a `sys.meta_path` finder,
@@ -28,13 +28,17 @@ class NoTensorFlow(importlib.abc.MetaPathFinder):
 
 def main():
     if len(sys.argv) < 2:
-        sys.exit("usage: python scripts/without_tensorflow.py SCRIPT [ARGS...]")
+        sys.exit("usage: python scripts/without_tensorflow.py SCRIPT|-m MODULE [ARGS...]")
     script = sys.argv[1]
-    sys.argv = sys.argv[1:]
-    sys.path.insert(0, os.path.dirname(os.path.abspath(script)))
     sys.meta_path.insert(0, NoTensorFlow())
     try:
-        runpy.run_path(script, run_name="__main__")
+        if script == "-m":  # a module: -m pinet_keras train ...
+            sys.argv = sys.argv[2:]
+            runpy.run_module(sys.argv[0], run_name="__main__", alter_sys=True)
+        else:
+            sys.argv = sys.argv[1:]
+            sys.path.insert(0, os.path.dirname(os.path.abspath(script)))
+            runpy.run_path(script, run_name="__main__")
         code = 0
     except SystemExit as exit:
         code = exit.code

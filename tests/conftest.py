@@ -10,6 +10,11 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 BACKEND = keras.backend.backend()
+# The package's commands, as `python -m pinet_keras <command>` runs them.
+TRAIN = ("-m", "pinet_keras", "train")
+EXPORT = ("-m", "pinet_keras", "export")
+PREDICT = ("-m", "pinet_keras", "predict")
+TUNE = ("-m", "pinet_keras", "tune")
 SHARED_DATA = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data")
 
 tensorflow_only = pytest.mark.skipif(BACKEND != "tensorflow", reason="needs the TensorFlow backend")
@@ -112,9 +117,9 @@ def float64_images(shape, seed=0):
     return keras.ops.convert_to_tensor(random_images(shape, seed, "float64"), dtype="float64")
 
 
-# Runs an example script with `pinet_keras.data` answering for a tiny data set in
-# an .npz file (when given), and `export.export_tflite` failing for int8 when
-# PINET_TEST_FAIL_INT8 is set.
+# Runs a command (-m pinet_keras <command> ...) or a tool script with
+# `pinet_keras.data` answering for a tiny data set in an .npz file (when
+# given), and `export_tflite` failing for int8 when PINET_TEST_FAIL_INT8 is set.
 SCRIPT_RUNNER = """
 import os
 import runpy
@@ -128,11 +133,11 @@ if sys.argv[1]:
 
     arrays = np.load(sys.argv[1])
 
-    def load_arrays(name, data_dir=None):
+    def load_arrays(name, data_dir=None, image_size=None):
         assert name == "tiny", name
         return (arrays["x_train"], arrays["y_train"]), (arrays["x_test"], arrays["y_test"])
 
-    def dataset_info(name):
+    def dataset_info(name, data_dir=None, image_size=None):
         assert name == "tiny", name
         return types.SimpleNamespace(
             name="tiny", input_shape=tuple(arrays["x_train"].shape[1:]), num_classes=3,
@@ -143,6 +148,7 @@ if sys.argv[1]:
 
 if os.environ.get("PINET_TEST_FAIL_INT8"):
     from pinet_keras import export
+    from pinet_keras.export import job
 
     original = export.export_tflite
 
@@ -151,8 +157,12 @@ if os.environ.get("PINET_TEST_FAIL_INT8"):
             raise ValueError("injected failure of the int8 export")
         return original(model, path, quantization, **kwargs)
 
-    export.export_tflite = export_tflite
+    export.export_tflite = job.export_tflite = export_tflite
 
 sys.argv = sys.argv[2:]
+if sys.argv[:2] == ["-m", "pinet_keras"]:
+    from pinet_keras.cli import main
+
+    sys.exit(main(["pinet-keras", *sys.argv[2:]]))
 runpy.run_path(sys.argv[0], run_name="__main__")
 """

@@ -22,6 +22,8 @@ from pinet_keras.export.precision import with_float_dtype
 from pinet_keras.models import pixel_preprocessing
 from pinet_keras.models import polynomial_layers
 from pinet_keras.models import set_output_ranges
+from tests.conftest import EXPORT
+from tests.conftest import PREDICT
 from tests.conftest import SCRIPT_RUNNER
 from tests.conftest import tensorflow_only
 
@@ -538,7 +540,7 @@ def test_export_script_on_v0_1_0_models(tmp_path):
     for normalization in ("unit", "standardize"):
         folder = _v0_1_0_run(tmp_path, normalization)
         args = [
-            "examples/export.py",
+            *EXPORT,
             f"--model={folder / 'model.keras'}",
             f"--output_dir={folder / 'export'}",
             "--max_test_examples=32",
@@ -632,19 +634,18 @@ def test_export_script_errors_leave_everything_as_it_was(tmp_path):
     new = str(tmp_path / "new_export")
     runs = {
         "no_dataset": (
-            ["examples/export.py", f"--model={bare / 'model.keras'}", f"--output_dir={new}"]
-            + common,
+            [*EXPORT, f"--model={bare / 'model.keras'}", f"--output_dir={new}"] + common,
             None,
             {},
         ),
         "exists": (
-            ["examples/export.py", f"--model={model}", f"--output_dir={old}"] + common,
+            [*EXPORT, f"--model={model}", f"--output_dir={old}"] + common,
             data_path,
             {},
         ),
         "int8_fails": (
             [
-                "examples/export.py",
+                *EXPORT,
                 f"--model={model}",
                 f"--output_dir={old}",
                 "--overwrite",
@@ -656,7 +657,7 @@ def test_export_script_errors_leave_everything_as_it_was(tmp_path):
         ),
         "no_representative": (
             [
-                "examples/export.py",
+                *EXPORT,
                 f"--model={model}",
                 f"--output_dir={new}",
                 "--latency_runs=1",
@@ -666,27 +667,26 @@ def test_export_script_errors_leave_everything_as_it_was(tmp_path):
             {},
         ),
         "bound": (
-            ["examples/export.py", f"--model={model}", f"--output_dir={new}", "--bound=30"]
-            + common,
+            [*EXPORT, f"--model={model}", f"--output_dir={new}", "--bound=30"] + common,
             data_path,
             {},
         ),
         "finetune_rate": (
-            ["examples/export.py", f"--model={model}", f"--output_dir={new}"]
+            [*EXPORT, f"--model={model}", f"--output_dir={new}"]
             + ["--int8_finetune_epochs=1", "--int8_finetune_learning_rate=0"]
             + common,
             data_path,
             {},
         ),
         "finetune_setting_alone": (
-            ["examples/export.py", f"--model={model}", f"--output_dir={new}"]
+            [*EXPORT, f"--model={model}", f"--output_dir={new}"]
             + ["--int8_finetune_recalibrate_every=5"]
             + common,
             data_path,
             {},
         ),
         "finetune_without_int8": (
-            ["examples/export.py", f"--model={model}", f"--output_dir={new}"]
+            [*EXPORT, f"--model={model}", f"--output_dir={new}"]
             + ["--int8_finetune_epochs=1", "--formats=float32"]
             + common,
             data_path,
@@ -694,7 +694,7 @@ def test_export_script_errors_leave_everything_as_it_was(tmp_path):
         ),
         "formats": (
             [
-                "examples/export.py",
+                *EXPORT,
                 f"--model={model}",
                 f"--output_dir={new}",
                 "--formats=float32,bogus",
@@ -705,8 +705,7 @@ def test_export_script_errors_leave_everything_as_it_was(tmp_path):
         ),
         # The export put over its own training run: --overwrite replaces an export only.
         "run_folder": (
-            ["examples/export.py", f"--model={model}", f"--output_dir={folder}", "--overwrite"]
-            + common,
+            [*EXPORT, f"--model={model}", f"--output_dir={folder}", "--overwrite"] + common,
             data_path,
             {},
         ),
@@ -740,7 +739,7 @@ def test_export_script_end_to_end_with_bound_and_overwrite(tmp_path):
     out.mkdir()
     (out / "model_dynamic.tflite").write_text("from an older export, with other formats")
     args = [
-        "examples/export.py",
+        *EXPORT,
         f"--model={folder / 'model.keras'}",
         f"--output_dir={out}",
         "--overwrite",
@@ -824,29 +823,28 @@ def test_predict_tflite_script(
         folder.mkdir()
         pngs = _write_pngs(folder, chosen[name])
         expected[name] = (pngs, model.predict(chosen[name], verbose=0).argmax(-1))
-        runs[name] = (["examples/predict_tflite.py", f"--model={path}"] + pngs, None, {})
+        runs[name] = ([*PREDICT, f"--model={path}"] + pngs, None, {})
     # The same digits as 16-bit PNGs, as scanners and some editors save them.
     pngs16 = _write_pngs(tmp_path / "unit", chosen["unit"].astype(np.uint16) * 257, "digit16")
     runs["unit16"] = (
-        ["examples/predict_tflite.py", f"--model={unit_files['int8']}"] + pngs16,
+        [*PREDICT, f"--model={unit_files['int8']}"] + pngs16,
         None,
         {},
     )
     text_image = tmp_path / "photo.png"
     text_image.write_text("not an image\n")
     runs["no_metadata"] = (
-        ["examples/predict_tflite.py", f"--model={unit_files['bare']}", expected["unit"][0][0]],
+        [*PREDICT, f"--model={unit_files['bare']}", expected["unit"][0][0]],
         None,
         {},
     )
     runs["text_image"] = (
-        ["examples/predict_tflite.py", f"--model={unit_files['int8']}", str(text_image)],
+        [*PREDICT, f"--model={unit_files['int8']}", str(text_image)],
         None,
         {},
     )
     runs["folder"] = (  # the export's folder instead of one of its files
-        ["examples/predict_tflite.py", f"--model={os.path.dirname(unit_files['int8'])}"]
-        + expected["unit"][0][:1],
+        [*PREDICT, f"--model={os.path.dirname(unit_files['int8'])}"] + expected["unit"][0][:1],
         None,
         {},
     )
@@ -878,7 +876,7 @@ def test_check_predict_pngs_script(unit_model, unit_files, tmp_path):
     model_path = tmp_path / "model.keras"
     unit_model.save(model_path)
     (tmp_path / "metrics.json").write_text(json.dumps({"dataset": "digits"}))
-    script = ["examples/check_predict_pngs.py", f"--model={model_path}"]
+    script = ["tools/check_predict_pngs.py", f"--model={model_path}"]
     float32 = unit_files["float32"]
     results = _run_all(
         {

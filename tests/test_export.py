@@ -23,6 +23,8 @@ from pinet_keras.export.runtime import tflite_ops
 from pinet_keras.export.tflite import representative_images
 from pinet_keras.layers import PixelRange
 from pinet_keras.models import pixel_preprocessing
+from tests.conftest import EXPORT
+from tests.conftest import PREDICT
 from tests.conftest import SCRIPT_RUNNER
 from tests.conftest import jax_env
 from tests.conftest import tensorflow_only
@@ -540,7 +542,7 @@ def test_export_script_end_to_end(tmp_path):
 
     out = tmp_path / "export"
     args = [
-        "examples/export.py",
+        *EXPORT,
         f"--model={model_dir / 'model.keras'}",
         f"--output_dir={out}",
         "--max_test_examples=32",
@@ -662,7 +664,7 @@ def test_predict_tflite_script(exported, tmp_path):
     result, relabeled, bad_labels = _run_scripts(
         (
             [
-                "examples/predict_tflite.py",
+                *PREDICT,
                 f"--model={model_path}",
                 "--top_k=2",
                 str(gray),
@@ -672,7 +674,7 @@ def test_predict_tflite_script(exported, tmp_path):
         ),
         (
             [
-                "examples/predict_tflite.py",
+                *PREDICT,
                 f"--model={model_path}",
                 f"--labels={other_labels}",
                 str(gray),
@@ -680,8 +682,7 @@ def test_predict_tflite_script(exported, tmp_path):
             None,
         ),
         (
-            ["examples/predict_tflite.py", f"--model={model_path}", f"--labels={binary_labels}"]
-            + [str(gray)],
+            [*PREDICT, f"--model={model_path}", f"--labels={binary_labels}"] + [str(gray)],
             None,
         ),
     )

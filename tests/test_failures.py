@@ -20,13 +20,13 @@ import keras
 import numpy as np
 import pytest
 
+from tests.conftest import TRAIN
+from tests.conftest import TUNE
 from tests.conftest import tensorflow_only
 
 pytestmark = tensorflow_only
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TRAIN = os.path.join(ROOT, "examples", "train.py")
-TUNE = os.path.join(ROOT, "examples", "tune.py")
 TINY = ["--dataset=digits", "--width=2", "--num_blocks=2", "--batch_size=64", "--noaugment"]
 
 
@@ -80,8 +80,10 @@ def _env(**extra):
 
 
 def _script(path, args, env=None, timeout=300):
+    """Runs a command (a tuple such as `TRAIN`) or a tool script (a path)."""
+    command = list(path) if isinstance(path, tuple) else [path]
     return subprocess.run(
-        [sys.executable, path, *args],
+        [sys.executable, *command, *args],
         capture_output=True,
         text=True,
         env=_env(**(env or {})),
@@ -835,7 +837,7 @@ def _default_sigint():
 
 def _start(args):
     return subprocess.Popen(
-        [sys.executable, TRAIN, *args],
+        [sys.executable, *TRAIN, *args],
         env=_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -1002,7 +1004,7 @@ def test_loading_needs_the_import_and_works_with_it(finished):
 def test_robustness_script_overwrites_only_its_own_report(finished, tmp_path):
     # --output where the run's own files are, or another model's export: each refused
     # before any work.
-    script = os.path.join(ROOT, "examples", "robustness.py")
+    script = os.path.join(ROOT, "tools", "robustness.py")
     model = f"--model={finished / 'model.keras'}"
     other_export = tmp_path / "other_export"  # a 28x28 MNIST file; the run is 8x8 digits
     other_export.mkdir()
@@ -1045,7 +1047,7 @@ def test_robustness_script_overwrites_only_its_own_report(finished, tmp_path):
 
 @pytest.mark.slow
 def test_forms_script_checks_before_running_and_resumes_only_its_own_file(finished, tmp_path):
-    script = os.path.join(ROOT, "examples", "fashion_mnist_forms.py")
+    script = os.path.join(ROOT, "tools", "fashion_mnist_forms.py")
     broken = tmp_path / "broken_data"  # the run's process fails on it
     broken.mkdir()
     for name in ("train-images", "train-labels", "t10k-images", "t10k-labels"):
@@ -1086,7 +1088,7 @@ def test_forms_script_checks_before_running_and_resumes_only_its_own_file(finish
 
 
 def test_fashion_script_with_a_missing_data_dir_is_one_line(tmp_path):
-    script = os.path.join(ROOT, "examples", "fashion_mnist_one_epoch.py")
+    script = os.path.join(ROOT, "tools", "fashion_mnist_one_epoch.py")
     result = _script(script, [f"--data_dir={tmp_path / 'missing'}"])
     assert result.returncode == 2
     assert "missing" in _error_line(result.stderr)

@@ -13,10 +13,10 @@ import pytest
 from pinet_keras.data import dataset_info
 from pinet_keras.data import make_datasets
 from pinet_keras.data.numpy_pipeline import NumpyDataset
+from tests.conftest import TRAIN
 from tests.conftest import jax_env
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TRAIN = os.path.join(ROOT, "examples", "train.py")
 
 
 def collect(dataset):
@@ -200,7 +200,7 @@ WITHOUT_TF = os.path.join(ROOT, "scripts", "without_tensorflow.py")
 def test_train_script_runs_without_tensorflow(tmp_path):
     out = tmp_path / "run"
     argv = [
-        TRAIN,
+        *TRAIN,
         "--dataset=digits",
         "--model=polynet",
         "--width=4",

@@ -21,7 +21,6 @@ from tests.conftest import random_images
 from tests.conftest import tensorflow_only
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TRAIN = os.path.join(ROOT, "examples", "train.py")
 # Two stages of one block: every kind of layer, a fraction of a second to build.
 TINY = dict(stage_widths=(4, 8), blocks_per_stage=(1, 1))
 
@@ -377,14 +376,8 @@ def test_apply_preset_names_the_preset_behind_a_bad_value():
 
 @pytest.fixture
 def train_script(monkeypatch):
-    """examples/train.py as a module, with `train` replaced by a recorder."""
-    name = "pinet_examples_train"
-    module = sys.modules.get(name)
-    if module is None:
-        spec = importlib.util.spec_from_file_location(name, TRAIN)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        sys.modules[name] = module
+    """The train command's module (`pinet_keras.cli.train`), with `train` replaced by a recorder."""
+    module = importlib.import_module("pinet_keras.cli.train")
     import pinet_keras.training
 
     seen = []

@@ -292,7 +292,7 @@ def test_make_pretrained_script_errors_are_one_line(tmp_path):
         return subprocess.run(
             [
                 sys.executable,
-                "examples/make_pretrained.py",
+                "tools/make_pretrained.py",
                 f"--models={models}",
                 f"--runs_dir={tmp_path / 'runs'}",
                 f"--output_dir={tmp_path / 'out'}",

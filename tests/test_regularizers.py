@@ -25,6 +25,7 @@ from pinet_keras.models import get_model
 from pinet_keras.models import polynomial_degree
 from pinet_keras.training.evaluation import flip_averaged_accuracy
 from pinet_keras.training.optimizers import learning_rate_schedule
+from tests.conftest import TRAIN
 from tests.conftest import jax_env
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -223,7 +224,7 @@ def test_device_pipeline_pads_for_the_devices():
 def test_data_parallel_on_two_virtual_cpu_devices(tmp_path):
     out = tmp_path / "run"
     argv = [
-        os.path.join(ROOT, "examples", "train.py"),
+        *TRAIN,
         "--dataset=digits",
         "--model=polynet",
         "--width=4",

@@ -12,12 +12,12 @@ import keras
 import numpy as np
 import pytest
 
+from tests.conftest import TRAIN
 from tests.conftest import tensorflow_only
 
 pytestmark = tensorflow_only
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TRAIN = os.path.join(ROOT, "examples", "train.py")
 TINY = ["--dataset=digits", "--width=4", "--num_blocks=3"]
 
 
@@ -40,7 +40,7 @@ def _config(tmp_path, **kwargs):
 def _run_script(args, env=None, **kwargs):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": ROOT, **(env or {})}
     return subprocess.run(
-        [sys.executable, TRAIN, *args], capture_output=True, text=True, env=env, **kwargs
+        [sys.executable, *TRAIN, *args], capture_output=True, text=True, env=env, **kwargs
     )
 
 
@@ -101,7 +101,7 @@ def test_killed_run_resumes_from_last_epoch(tmp_path):
     args = TINY + ["--epochs=6", "--batch_size=8", f"--output_dir={out}"]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": ROOT}
     process = subprocess.Popen(
-        [sys.executable, TRAIN, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        [sys.executable, *TRAIN, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
     metadata = out / "backup" / "chief" / "training_metadata.json"
     deadline = time.time() + 240
@@ -210,7 +210,7 @@ def test_multi_worker_strategy_with_two_processes(tmp_path):
         ]
         processes.append(
             subprocess.Popen(
-                [sys.executable, TRAIN, *args],
+                [sys.executable, *TRAIN, *args],
                 env={**env, "TF_CONFIG": json.dumps(tf_config)},
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,

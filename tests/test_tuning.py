@@ -13,12 +13,12 @@ import numpy as np
 import pytest
 
 import pinet_keras
+from tests.conftest import TUNE
 from tests.conftest import tensorflow_only
 
 pytestmark = tensorflow_only
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TUNE = os.path.join(ROOT, "examples", "tune.py")
 # Small models and few examples keep each trial to a few seconds on CPU; the
 # other hyperparameters are searched as usual.
 TINY = dict(
@@ -399,7 +399,7 @@ def test_script_runs_a_tiny_hyperband_search(tmp_path):
     ]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": ROOT}
     result = subprocess.run(
-        [sys.executable, TUNE, *args], capture_output=True, text=True, env=env, timeout=300
+        [sys.executable, *TUNE, *args], capture_output=True, text=True, env=env, timeout=300
     )
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads(result.stdout.strip().splitlines()[-1])

@@ -61,8 +61,7 @@ def parse_image_size(value) -> tuple[int, int] | None:
         match = re.fullmatch(r"\s*(\d+)\s*(?:[x,]\s*(\d+)\s*)?", str(value))
         if not match:
             raise ValueError(
-                f"image_size {value!r} is not a size; pass one number (32) or HEIGHTxWIDTH "
-                "(28x28)."
+                f"image_size {value!r} is not a size; pass one number (32) or HEIGHTxWIDTH (28x28)."
             )
         parts = [match.group(1), match.group(2) or match.group(1)]
     try:

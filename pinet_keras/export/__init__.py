@@ -8,6 +8,8 @@ Every exported file takes **raw pixels** (``0..255``; the model's own
 `PixelRange`, normalization and guard are inside it) and carries its
 labels and provenance (`model_metadata`).
 
+- `export(ExportConfig(...))`: the job of ``pinet-keras export``: every
+  format, each checked against the Keras model, written whole at the end.
 - `export_saved_model`: a SavedModel with the signature ``serving_default``,
   input ``images`` (float32 raw pixels, ``(None, H, W, C)``), output
   ``logits``, and the signature ``metadata``.
@@ -31,7 +33,7 @@ labels and provenance (`model_metadata`).
   wrong with a file that is not one; `legacy_standardization`: the
   statistics a 0.1.0 model standardized with, for `add_pixel_preprocessing`.
 - `evaluate_tflite` / `evaluate_saved_model`: agreement with the Keras
-  logits, accuracy, size, ops, latency (what `examples/export.py` reports).
+  logits, accuracy, size, ops, latency (what `pinet-keras export` reports).
 
 Outputs are never overwritten unless ``overwrite=True``, and are written
 under a temporary name then renamed, so a failure leaves nothing behind.
@@ -51,6 +53,10 @@ from pinet_keras.export.files import load_keras_model
 from pinet_keras.export.finetune import finetune_for_int8
 from pinet_keras.export.fold import bound_model
 from pinet_keras.export.fold import fold_polynomial_layers
+from pinet_keras.export.job import FORMATS
+from pinet_keras.export.job import ExportConfig
+from pinet_keras.export.job import Int8Settings
+from pinet_keras.export.job import export
 from pinet_keras.export.metadata import model_metadata
 from pinet_keras.export.metadata import read_tflite_metadata
 from pinet_keras.export.pixels import add_pixel_preprocessing
@@ -71,6 +77,9 @@ from pinet_keras.export.tflite import export_tflite
 __all__ = [
     "CALIBRATIONS",
     "DEFAULT_PERCENTILE",
+    "ExportConfig",
+    "FORMATS",
+    "Int8Settings",
     "QUANTIZATIONS",
     "TFLiteConversionError",
     "TFLiteRunner",
@@ -80,6 +89,7 @@ __all__ = [
     "convert_to_tflite",
     "evaluate_saved_model",
     "evaluate_tflite",
+    "export",
     "export_saved_model",
     "export_tflite",
     "finetune_for_int8",

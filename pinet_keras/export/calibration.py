@@ -17,7 +17,7 @@ _SAMPLES_PER_IMAGE = 8192
 def choose_representative(images, count=200, seed=0):
     """``count`` images of ``images`` (all if fewer), drawn without replacement, in order, float32.
 
-    The representative images of `examples/export.py` (int8 calibration and
+    The representative images of `pinet-keras export` (int8 calibration and
     the bound) and of the pretrained models' bound: one draw for both.
     """
     chosen = np.random.default_rng(seed).choice(len(images), min(count, len(images)), replace=False)

@@ -43,8 +43,8 @@ def model_metadata(model, dataset=None, class_names=None, source=None, **extra):
         **extra: more top-level keys (``quantization``, ``bounded``...).
     """
     import pinet_keras
-    from pinet_keras.export.saved_model import INPUT_NAME
-    from pinet_keras.export.saved_model import OUTPUT_NAME
+    from pinet_keras.export.signature import INPUT_NAME
+    from pinet_keras.export.signature import OUTPUT_NAME
     from pinet_keras.models.preprocessing import preprocessing_config
 
     preprocessing = preprocessing_config(model)

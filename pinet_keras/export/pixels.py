@@ -15,7 +15,7 @@ def require_pixel_preprocessing(model):
             "pinet_keras.layers.PixelRange, so an exported file would silently expect the "
             "normalization it was trained with. Add it with "
             "pinet_keras.export.add_pixel_preprocessing(model, input_normalization=...) "
-            "(what examples/export.py does for a model of pinet_keras 0.1.0), or build the "
+            "(what pinet-keras export does for a model of pinet_keras 0.1.0), or build the "
             "model with preprocessing=pinet_keras.models.pixel_preprocessing(...)."
         )
 

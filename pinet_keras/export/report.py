@@ -59,7 +59,7 @@ def _mean(values):
 
 
 def evaluate_tflite(path, images, labels=None, reference=None, latency_runs=50, batch_size=64):
-    """Everything `examples/export.py` reports for one ``.tflite`` file.
+    """Everything `pinet-keras export` reports for one ``.tflite`` file.
 
     Returns a dict: ``size_bytes``, ``ops`` (sorted), ``input_dtype``,
     ``output_dtype``, ``accuracy`` (with ``labels``), ``max_abs_diff`` and

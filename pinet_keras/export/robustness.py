@@ -6,7 +6,7 @@ The files `pinet_keras.export` writes clip their input to the pixel box
 noise, a blank frame, a photo of something else. `sweep` runs such inputs
 through a Keras model and its exported files and counts, per format, the
 largest |logit|, the outputs that are not finite, and the agreement with the
-Keras model (float32). `examples/robustness.py` is the script.
+Keras model (float32). `tools/robustness.py` is the script.
 
 The probes (raw pixels, float32, inside ``[0, 255]``), see `probe_sets`:
 

@@ -21,9 +21,9 @@ from pinet_keras.export.metadata import add_tflite_metadata
 from pinet_keras.export.runtime import TFLiteRunner
 from pinet_keras.export.runtime import non_builtin_ops
 from pinet_keras.export.runtime import tflite_ops
-from pinet_keras.export.saved_model import model_input_shape
-from pinet_keras.export.saved_model import prepare_model
 from pinet_keras.export.saved_model import write_saved_model
+from pinet_keras.export.signature import model_input_shape
+from pinet_keras.export.signature import prepare_model
 
 QUANTIZATIONS = ("float32", "float16", "dynamic", "int8", "int16x8")
 

@@ -2,6 +2,7 @@
 
 from pinet_keras.layers.augmentation import RandomFlip
 from pinet_keras.layers.augmentation import RandomTranslation
+from pinet_keras.layers.folded import FoldedPolynomial
 from pinet_keras.layers.normalization import InstanceBatchNormalization
 from pinet_keras.layers.pixel_range import PixelRange
 from pinet_keras.layers.polynomial_base import FORMS
@@ -17,6 +18,7 @@ from pinet_keras.layers.regularization import StochasticDepth
 __all__ = [
     "DropBlock2D",
     "FORMS",
+    "FoldedPolynomial",
     "InstanceBatchNormalization",
     "PRODUCT_NORMALIZATIONS",
     "PixelRange",

@@ -129,9 +129,9 @@ def PiResNet(
             (prefer the optimizer's decoupled weight decay).
         width: if given, every stage width (and the stem's) is scaled so that
             the first stage has ``width`` channels (``--width`` of
-            `examples/train.py`).
+            `pinet-keras train`).
         num_blocks: if given, the number of residual blocks of every stage
-            (``--num_blocks`` of `examples/train.py`).
+            (``--num_blocks`` of `pinet-keras train`).
         dtype: dtype or dtype policy of every layer (default: the global
             policy, e.g. ``keras.config.set_dtype_policy("mixed_bfloat16")``).
         preprocessing: layers to put first, e.g. `pixel_preprocessing(...)`

@@ -1,7 +1,7 @@
 """Pretrained Π-nets, shipped with the package: a trained model in one line, offline.
 
-Each model was trained by ``examples/train.py`` on a 2-core CPU and
-packaged by ``examples/make_pretrained.py``; its card (`card`) says the
+Each model was trained by ``pinet-keras train`` on a 2-core CPU and
+packaged by ``tools/make_pretrained.py``; its card (`card`) says the
 data set, the exact command and commit that trained it, and the measured
 test accuracies (Keras, stored weights, each TFLite format). The files are
 package data: nothing is downloaded.

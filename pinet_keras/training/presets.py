@@ -2,9 +2,9 @@
 
 A preset is a dict of `TrainConfig` fields. `apply_preset` fills a config
 with it, except the fields the caller set explicitly (on the command line of
-`examples/train.py`, the flags that were given), so that
+`pinet-keras train`, the flags that were given), so that
 
-    python examples/train.py --preset=cifar10_cpu --epochs=5
+    pinet-keras train --preset=cifar10_cpu --epochs=5
 
 is the CPU recipe for 5 epochs.
 
@@ -66,9 +66,9 @@ is what ``"cifar10_authors"`` uses for the authors' 5e-4.
     The earlier CPU recipe: ``pi_resnet_small`` (widths 16-32-64, 154,554
     parameters), 50 epochs, float32; the pretrained ``pi_resnet_cifar10``.
 
-    python examples/train.py --dataset=cifar10 --data_dir=../shared/data/cifar10 \\
+    pinet-keras train --dataset=cifar10 --data_dir=../shared/data/cifar10 \\
         --preset=cifar10_cpu --output_dir=runs/cifar10_cpu
-    KERAS_BACKEND=jax python examples/train.py --dataset=cifar10 \\
+    KERAS_BACKEND=jax pinet-keras train --dataset=cifar10 \\
         --data_dir=../shared/data/cifar10 --preset=cifar10_fast --output_dir=runs/cifar10_fast
 """
 

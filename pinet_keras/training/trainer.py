@@ -46,7 +46,7 @@ OUTPUTS = ("model.keras", "history.csv", "curves.png", "metrics.json", "logs", "
 RUN_CONFIG = "run_config.json"
 # Fields a resumed run may change: where the data and the run are, how much it prints.
 _FREE_FIELDS = ("data_dir", "output_dir", "overwrite", "verbose", "tensorboard")
-# The flag of `examples/train.py` that sets a field, where the names differ.
+# The flag of `pinet-keras train` that sets a field, where the names differ.
 _FLAGS = {
     "model_overrides.width": "width",
     "model_overrides.num_blocks": "num_blocks",
@@ -59,7 +59,7 @@ _FLAGS = {
 
 @dataclasses.dataclass
 class TrainConfig:
-    """Everything a training run depends on; `examples/train.py` maps its flags here."""
+    """Everything a training run depends on; `pinet-keras train` maps its flags here."""
 
     dataset: str = "mnist"
     data_dir: str = None

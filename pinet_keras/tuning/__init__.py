@@ -3,7 +3,7 @@
 `PolyNetHyperModel` is PolyNet's search space (architecture, optimizer,
 learning rate, weight decay, batch size; `SEARCH_SPACE`), `make_tuner`
 builds a random, Hyperband or Bayesian tuner for it, and `tune` runs a whole
-search as `examples/tune.py` does:
+search as `pinet-keras tune` does:
 
 >>> from pinet_keras.tuning import TuneConfig, tune  # doctest: +SKIP
 >>> config = TuneConfig(dataset="digits", max_trials=4, output_dir="runs/tune")  # doctest: +SKIP

@@ -34,7 +34,7 @@ def search_datasets(
     """Loads ``name`` for a hyperparameter search.
 
     The validation split is the one `make_datasets` (and so
-    `examples/train.py`) uses for the same ``validation_split`` and ``seed``:
+    `pinet-keras train`) uses for the same ``validation_split`` and ``seed``:
     `split_validation` of the training split. ``max_train_examples`` then
     keeps a random subset of the remaining training examples (drawn once,
     seeded, the same for every trial) for quick searches; the validation

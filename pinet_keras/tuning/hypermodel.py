@@ -19,7 +19,7 @@ class PolyNetHyperModel(keras_tuner.HyperModel):
 
     `build(hp)` returns a PolyNet compiled by `pinet_keras.training.compile_model`
     (the optimizer of `build_optimizer`, `pinet_keras.LabelSmoothingCrossentropy`
-    on logits, accuracy), exactly as `examples/train.py` compiles it, with a
+    on logits, accuracy), exactly as `pinet-keras train` compiles it, with a
     constant learning rate. Like a model that `pinet_keras.training` trains,
     it takes raw pixels (``0..255``): its first layers are
     `pinet_keras.models.pixel_preprocessing`'s (the input-range guard,
@@ -31,7 +31,7 @@ class PolyNetHyperModel(keras_tuner.HyperModel):
     ``fit`` needs ``validation_data``.
 
     Search space (`SEARCH_SPACE`; the defaults are the original experiment's
-    recipe, `examples/train.py`'s default run):
+    recipe, `pinet-keras train`'s default run):
 
     | hyperparameter | kind | values | default | active | notes |
     |---|---|---|---|---|---|

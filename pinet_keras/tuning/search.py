@@ -48,7 +48,7 @@ _SEARCH_SETTINGS = (
 
 @dataclasses.dataclass
 class TuneConfig:
-    """Everything a search depends on; `examples/tune.py` maps its flags here."""
+    """Everything a search depends on; `pinet-keras tune` maps its flags here."""
 
     dataset: str = "mnist"
     data_dir: str = None
@@ -177,8 +177,8 @@ def _tune(config, run):
         pixel_mean=info.pixel_mean,
         pixel_variance=info.pixel_variance,
         augmentation=augmentation_policy(config.dataset, info.input_shape)
-            if config.augment
-            else None,
+        if config.augment
+        else None,
         seed=config.seed,
     )
     # The settings and the data are checked: from here on the folder changes.

@@ -5,7 +5,7 @@ import contextlib
 # One entry per hyperparameter, in the order they are registered. "type" is
 # the KerasTuner kind (choice, int, float, boolean); "when" makes the entry
 # conditional on a parent's values. The defaults are the original
-# experiment's recipe, which is also `examples/train.py`'s default run.
+# experiment's recipe, which is also `pinet-keras train`'s default run.
 SEARCH_SPACE = {
     "width": {"type": "choice", "values": (8, 16, 32), "default": 16},
     "num_blocks": {"type": "int", "min": 1, "max": 5, "default": 5},

@@ -5,15 +5,15 @@ or scikit-learn's 8x8 digits, keeps the best epoch on a validation split
 carved from the training data, and measures it once on the test split.
 
     # Quick start: no network, no files (scikit-learn's bundled digits).
-    python examples/train.py --dataset=digits --epochs=20 --output_dir=runs/digits
+    pinet-keras train --dataset=digits --epochs=20 --output_dir=runs/digits
 
     # MNIST from the raw IDX files in a local folder.
-    python examples/train.py --dataset=mnist --data_dir=../shared/data/mnist \
+    pinet-keras train --dataset=mnist --data_dir=../shared/data/mnist \
         --model=polynet_bn --epochs=30 --augment --output_dir=runs/mnist
 
     # A recipe (pinet_keras.training.presets): it sets every option whose
     # flag is not given; flags given on the command line win.
-    python examples/train.py --dataset=cifar10 --data_dir=../shared/data/cifar10 \
+    pinet-keras train --dataset=cifar10 --data_dir=../shared/data/cifar10 \
         --preset=cifar10_cpu --output_dir=runs/cifar10_cpu
 
 Outputs in --output_dir: model.keras (best on validation), history.csv,
@@ -33,7 +33,7 @@ import json
 
 from absl import flags
 
-from pinet_keras import _cli
+from pinet_keras.cli import boundary
 from pinet_keras.data import DATASETS
 from pinet_keras.data.pipeline import PIPELINES
 from pinet_keras.models import INPUT_NORMALIZATIONS
@@ -71,7 +71,7 @@ HELP = {
     "device (the arrays in the accelerator's memory, batches gathered there).",
     "overwrite": "Train again from scratch over the run (finished or not) in --output_dir.",
 }
-CONFIG_FLAGS = _cli.define_config_flags(
+CONFIG_FLAGS = boundary.define_config_flags(
     TrainConfig,
     HELP,
     choices={
@@ -133,7 +133,7 @@ def main(argv):
     if FLAGS.cpu_devices:
         split_cpu(FLAGS.cpu_devices)
 
-    config = _cli.config_from_flags(
+    config = boundary.config_from_flags(
         TrainConfig,
         CONFIG_FLAGS,
         model_overrides={name: FLAGS[name].value for name in MODEL_OVERRIDES},
@@ -143,7 +143,7 @@ def main(argv):
 
         config = apply_preset(config, FLAGS.preset, explicit=explicit_fields())
     # Errors (bad flags, files, a locked or different run, divergence) are
-    # reported in one line by `_cli.run`.
+    # reported in one line by `boundary.run`.
     metrics = train(config)
     summary = {
         k: metrics[k]
@@ -153,5 +153,6 @@ def main(argv):
     return 0
 
 
-if __name__ == "__main__":
-    _cli.run(main)
+def run(argv=None):
+    """Runs the command with ``argv`` (``[program, flags...]``); returns the exit status."""
+    return boundary.run(main, argv, doc=__doc__, module=__name__)

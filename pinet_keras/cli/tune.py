@@ -8,15 +8,15 @@ from the training data; the best model is measured once on the test split,
 at the end.
 
     # Quick start: no network, no files (scikit-learn's bundled digits).
-    python examples/tune.py --dataset=digits --max_trials=6 --epochs=3 --output_dir=runs/tune_digits
+    pinet-keras tune --dataset=digits --max_trials=6 --epochs=3 --output_dir=runs/tune_digits
 
     # Fashion-MNIST from the raw IDX files, on a 10,000-example subset.
-    python examples/tune.py --dataset=fashion_mnist --data_dir=../shared/data/fashion_mnist \
+    pinet-keras tune --dataset=fashion_mnist --data_dir=../shared/data/fashion_mnist \
         --tuner=bayesian --max_trials=12 --epochs=2 --max_train_examples=10000 \
         --output_dir=runs/tune_fashion
 
     # Search the optimizer only, for the original architecture.
-    python examples/tune.py --dataset=digits --fix=width=16 --fix=num_blocks=5 \
+    pinet-keras tune --dataset=digits --fix=width=16 --fix=num_blocks=5 \
         --fix=use_skip=false --fix=batch_norm=false --fix=dropout=0 --output_dir=runs/tune_opt
 
 Outputs in --output_dir: best_hyperparameters.json, best_model.keras,
@@ -29,7 +29,7 @@ import json
 
 from absl import flags
 
-from pinet_keras import _cli
+from pinet_keras.cli import boundary
 from pinet_keras.data import DATASETS
 from pinet_keras.models import INPUT_NORMALIZATIONS
 from pinet_keras.tuning import TUNERS
@@ -38,8 +38,8 @@ from pinet_keras.tuning import TuneConfig
 FLAGS = flags.FLAGS
 
 # One flag per TuneConfig field (its name, type and default), the data set's
-# as in examples/train.py.
-CONFIG_FLAGS = _cli.define_config_flags(
+# as in pinet-keras train.
+CONFIG_FLAGS = boundary.define_config_flags(
     TuneConfig,
     {
         "validation_split": "Fraction of the training split held out to score the trials.",
@@ -71,7 +71,7 @@ def main(argv):
     from pinet_keras.tuning import parse_fixed
     from pinet_keras.tuning import tune
 
-    config = _cli.config_from_flags(TuneConfig, CONFIG_FLAGS, fixed=parse_fixed(FLAGS.fix))
+    config = boundary.config_from_flags(TuneConfig, CONFIG_FLAGS, fixed=parse_fixed(FLAGS.fix))
     metrics = tune(config)
     keys = (
         "dataset",
@@ -88,5 +88,6 @@ def main(argv):
     return 0
 
 
-if __name__ == "__main__":
-    _cli.run(main)
+def run(argv=None):
+    """Runs the command with ``argv`` (``[program, flags...]``); returns the exit status."""
+    return boundary.run(main, argv, doc=__doc__, module=__name__)

@@ -1,6 +1,6 @@
 """README's table of forms: one epoch of PolyNet on Fashion-MNIST per form, degree and seed.
 
-Runs `examples/fashion_mnist_one_epoch.py` once per (form, degree, seed),
+Runs `tools/fashion_mnist_one_epoch.py` once per (form, degree, seed),
 each in its own process, and writes every result as it comes to one JSON
 file (a list of the runs' JSON lines). Runs already in the file are skipped,
 so an interrupted table resumes where it stopped (a file this script did not
@@ -8,7 +8,7 @@ write is refused, never overwritten). Every flag is checked before the first
 run; a run that fails stops the script with the run's own error. At the end
 it prints README's Markdown table of the results in the file.
 
-    python examples/fashion_mnist_forms.py --data_dir=../shared/data/fashion_mnist \\
+    python tools/fashion_mnist_forms.py --data_dir=../shared/data/fashion_mnist \\
         --output=results/fashion_mnist_forms.json
 """
 
@@ -19,9 +19,9 @@ import sys
 
 from absl import flags
 
-from pinet_keras import _cli
 from pinet_keras import _io
 from pinet_keras import _run
+from pinet_keras.cli import boundary
 from pinet_keras.layers import FORMS
 
 FLAGS = flags.FLAGS
@@ -142,4 +142,4 @@ def markdown_table(results):
 
 
 if __name__ == "__main__":
-    _cli.run(main)
+    boundary.run(main)

@@ -1,4 +1,4 @@
-"""One error boundary for the example scripts (private; needs absl-py).
+"""One error boundary for the commands (`pinet_keras.cli`) and the tools.
 
 `run(main)` replaces ``absl.app.run(main)``. A known failure (a bad flag or
 argument, a file that cannot be read or written, a locked run folder, other
@@ -15,9 +15,9 @@ that shutdown abort (SIGABRT) after the clean-up is done.
 
 Example (in a script):
 
->>> from pinet_keras import _cli  # doctest: +SKIP
+>>> from pinet_keras.cli import boundary  # doctest: +SKIP
 >>> if __name__ == "__main__":  # doctest: +SKIP
-...     _cli.run(main)
+...     boundary.run(main)
 """
 
 import dataclasses
@@ -36,6 +36,7 @@ HELP = {
     "dataset": "Data set.",
     "data_dir": (
         "A folder with the raw files (IDX .gz; CIFAR-10 class folders or their tar.gz), "
+        "your images for --dataset=folder (DIR/<class>/*.png, or train/ and test/ of them), "
         "or a TFDS data_dir. Default: TFDS's own (TFDS_DATA_DIR)."
     ),
     "validation_split": "Fraction of the training split held out for validation.",
@@ -43,6 +44,8 @@ HELP = {
     "input_normalization": "Pixels to [0, 1] or standardized.",
     "epochs": "Epochs.",
     "seed": "Random seed.",
+    "image_size": "--dataset=folder: resize every image to this size, like 32 or 28x28 "
+    "(default: the images' own size, which must then be the same for all).",
     "output_dir": "Where the run writes its files.",
     "overwrite": "Start again from scratch over the run (finished or not) in --output_dir.",
 }
@@ -167,8 +170,26 @@ def _parse_flags(argv):
         sys.exit(EXIT_ERROR)
 
 
-def run(main, argv=None):
-    """``absl.app.run(main)`` with one error boundary (see the module's docstring)."""
+def print_help(doc, module):
+    """``--help``: the command's docstring and its flags (``module``'s and ``--debug``)."""
+    sys.stdout.write((doc or "").strip() + "\n\nflags:\n")
+    for name in (module, __name__):
+        text = flags.FLAGS.module_help(name)
+        if text:
+            sys.stdout.write(text + "\n")
+
+
+def run(main, argv=None, doc=None, module=None):
+    """``absl.app.run(main)`` with one error boundary (see the module's docstring).
+
+    ``doc`` and ``module`` (the command's docstring and module name) make
+    ``--help`` print that command's flags. Exits (``SystemExit``) with the
+    status: 0, 2 for an error, 130 when interrupted.
+    """
+    argv = list(sys.argv if argv is None else argv)
+    if module is not None and any(a in ("-h", "--help", "-?", "--helpshort") for a in argv[1:]):
+        print_help(doc, module)
+        sys.exit(0)
 
     def guarded(argv):
         signal.signal(signal.SIGTERM, _terminate)

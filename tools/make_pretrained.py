@@ -7,14 +7,14 @@ is stored as its configuration and compact weights (the first of
 whose top-1 agreement with it is at least ``--min_agreement``) with the
 ranges that bound it (``bound.json``: each polynomial layer's output range
 on 200 training images, which `pinet_keras.pretrained.load` clips to), the
-run's int8 ``.tflite`` (made by ``examples/export.py``) is copied beside
+run's int8 ``.tflite`` (made by ``pinet-keras export``) is copied beside
 it, the float32 ``.tflite`` that `pinet_keras.pretrained.tflite_path`
 converts on request is converted here too, and every one of them is
 evaluated on the whole test split and on the check subset the tests use
 (``test[::10]``, 1,000 images). The card (``card.json``, ``CARD.md``)
 holds those measured numbers with the run's provenance.
 
-    python examples/make_pretrained.py --runs_dir=runs --data_dir=../shared/data --overwrite
+    python tools/make_pretrained.py --runs_dir=runs --data_dir=../shared/data --overwrite
 
 Each model's folder is written under a temporary name and moved into place
 whole; the size limits of the package data (no file over 3 MB, all of them
@@ -34,10 +34,10 @@ import numpy as np
 from absl import flags
 
 import pinet_keras
-from pinet_keras import _cli
 from pinet_keras import _io
 from pinet_keras import export
 from pinet_keras import pretrained
+from pinet_keras.cli import boundary
 from pinet_keras.data import dataset_info
 from pinet_keras.data import load_arrays
 from pinet_keras.export.calibration import choose_representative
@@ -276,7 +276,7 @@ def build(name, when, commit):
     original = as_float32(export.load_keras_model(model_path))
     (x_train, _), (x_test, y_test) = load_arrays(dataset, os.path.join(FLAGS.data_dir, dataset))
     reference = predict(original, x_test)
-    # The bound's images: the 200 training images examples/export.py calibrates on.
+    # The bound's images: the 200 training images pinet-keras export calibrates on.
     representative = choose_representative(x_train, BOUND_IMAGES, seed=0)
     target = os.path.join(FLAGS.output_dir, name)
     with (
@@ -308,7 +308,7 @@ def build(name, when, commit):
             "package_version": pinet_keras.__version__,
             "date_packaged": when,
             "packaged_at_commit": commit,
-            "packaged_by": "python examples/make_pretrained.py --runs_dir=runs "
+            "packaged_by": "python tools/make_pretrained.py --runs_dir=runs "
             "--data_dir=../shared/data --overwrite",
             "training": {
                 "command": spec["command"],
@@ -336,7 +336,7 @@ def build(name, when, commit):
             "bound": {
                 "file": pretrained.BOUND_FILE,
                 "percentile": 100.0,
-                "images": f"{BOUND_IMAGES} training images, chosen as examples/export.py "
+                "images": f"{BOUND_IMAGES} training images, chosen as pinet-keras export "
                 "chooses them (seed 0)",
                 "max_abs_logit_test": float(np.abs(bounded_logits).max()),
             },
@@ -427,7 +427,7 @@ def markdown(card):
         )
     lines += [
         "",
-        "The numbers are measured by `examples/make_pretrained.py`; `card.json` has "
+        "The numbers are measured by `tools/make_pretrained.py`; `card.json` has "
         "them all, with the full training configuration.",
         "",
     ]
@@ -473,4 +473,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    _cli.run(main)
+    boundary.run(main)

@@ -5,10 +5,10 @@ five-block, degree-32 PolyNet learn (Adam 1e-3, batch 128, pixels in [0, 1]).
 For comparison, ``--init=keras`` runs the literal port with Keras' default
 initializers (Glorot kernel, zero bias) and ``--init=torch`` PyTorch's.
 ``--form`` and ``--degree`` give every one of the five blocks that form and
-degree (README's table of forms; `examples/fashion_mnist_forms.py` runs it).
+degree (README's table of forms; `tools/fashion_mnist_forms.py` runs it).
 
-    python examples/fashion_mnist_one_epoch.py --data_dir=../shared/data/fashion_mnist
-    python examples/fashion_mnist_one_epoch.py --form=ncp --degree=3 --seed=1
+    python tools/fashion_mnist_one_epoch.py --data_dir=../shared/data/fashion_mnist
+    python tools/fashion_mnist_one_epoch.py --form=ncp --degree=3 --seed=1
 """
 
 import json
@@ -18,7 +18,7 @@ import keras
 from absl import flags
 
 import pinet_keras
-from pinet_keras import _cli
+from pinet_keras.cli import boundary
 from pinet_keras.data import load_arrays
 
 FLAGS = flags.FLAGS
@@ -73,4 +73,4 @@ def main(_):
 
 
 if __name__ == "__main__":
-    _cli.run(main)
+    boundary.run(main)

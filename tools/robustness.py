@@ -1,6 +1,6 @@
 """Robustness sweep: no input a user can give makes a model or its files explode.
 
-Runs a trained model and every file `examples/export.py` wrote for it on:
+Runs a trained model and every file `pinet-keras export` wrote for it on:
 the test split; Gaussian and uniform noise within the pixel range; brightness
 and contrast extremes; black-and-white checkerboards and stripes; another
 data set's images (`--other_dataset`, resized and converted to the model's
@@ -9,7 +9,7 @@ pixel box (`--gradient_steps` steps from `--gradient_starts` starts). Per
 format and probe: the largest |logit|, the outputs that are not finite, and
 the top-1 agreement with the Keras model.
 
-Formats: `keras` (the trained model as `examples/train.py` wrote it, float32,
+Formats: `keras` (the trained model as `pinet-keras train` wrote it, float32,
 the reference; bounded by its layers' output ranges since version 0.3.0,
 `pinet_keras.models.set_output_ranges`), `keras_float16`
 (the same weights computing in float16, as a mobile GPU delegate does),
@@ -18,7 +18,7 @@ layer clipped to its range on training images, `pinet_keras.export.bound_model`,
 what `--bound` exports), then each `.tflite` file and the SavedModel found
 in `--export_dir`.
 
-    python examples/robustness.py --model=runs/mnist/model.keras --export_dir=runs/mnist/export \
+    python tools/robustness.py --model=runs/mnist/model.keras --export_dir=runs/mnist/export \
         --data_dir=../shared/data/mnist --other_dataset=fashion_mnist \
         --other_data_dir=../shared/data/fashion_mnist --output=runs/mnist/robustness.json
 """
@@ -31,11 +31,11 @@ import time
 import numpy as np
 from absl import flags
 
-from pinet_keras import _cli
 from pinet_keras import _io
 from pinet_keras import export
 from pinet_keras._io import check_overwrite
 from pinet_keras._io import write_text
+from pinet_keras.cli import boundary
 from pinet_keras.data import load_arrays
 from pinet_keras.export import robustness
 from pinet_keras.export.files import training_run
@@ -44,8 +44,8 @@ from pinet_keras.export.precision import with_float_dtype
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model", None, "The trained `.keras` model (raw pixels in).", required=True)
-flags.DEFINE_string("export_dir", None, "Folder of examples/export.py's files (optional).")
-_cli.define_model_data_flags()
+flags.DEFINE_string("export_dir", None, "Folder of the files pinet-keras export wrote (optional).")
+boundary.define_model_data_flags()
 flags.DEFINE_string("other_dataset", None, "Another data set, for out-of-distribution images.")
 flags.DEFINE_string("other_data_dir", None, "Where the other data set is.")
 flags.DEFINE_integer("max_test_examples", 0, "Test images (0: all).")
@@ -180,4 +180,4 @@ def check_output(path, overwrite):
 
 
 if __name__ == "__main__":
-    _cli.run(main)
+    boundary.run(main)

@@ -2,11 +2,11 @@
 
 Writes `--num_images` test images of the model's data set as PNG files (a
 lossless copy of their pixels) into a temporary folder, runs
-`examples/predict_tflite.py --model=<file> <pngs>` as a user would (no other
+`pinet-keras predict --model=<file> <pngs>` as a user would (no other
 flag), reads its top-1 labels, and compares them with the Keras model's
 predictions on the same pixels and with the true labels.
 
-    python examples/check_predict_pngs.py --model=runs/mnist/model.keras \
+    python tools/check_predict_pngs.py --model=runs/mnist/model.keras \
         --tflite=runs/mnist/export/model_int8.tflite --data_dir=../shared/data/mnist
 """
 
@@ -19,8 +19,8 @@ import numpy as np
 from absl import flags
 from PIL import Image
 
-from pinet_keras import _cli
 from pinet_keras import export
+from pinet_keras.cli import boundary
 from pinet_keras.data import dataset_info
 from pinet_keras.data import load_arrays
 from pinet_keras.export.files import training_run
@@ -30,7 +30,7 @@ flags.DEFINE_string("model", None, "The trained `.keras` model.", required=True)
 flags.DEFINE_list(
     "tflite", None, "The `.tflite` file(s) to run through predict_tflite.py.", required=True
 )
-_cli.define_model_data_flags()
+boundary.define_model_data_flags()
 flags.DEFINE_integer("num_images", 50, "Test images to write as PNG.")
 
 
@@ -89,4 +89,4 @@ def main(_):
 
 
 if __name__ == "__main__":
-    _cli.run(main)
+    boundary.run(main)
