@@ -25,6 +25,8 @@ import numpy as np
 from pinet_keras.data.image_folder import IMAGE_EXTENSIONS
 from pinet_keras.data.image_folder import image_pixels
 
+__all__ = ["Prediction", "image_files", "predict", "read_image"]
+
 
 @dataclasses.dataclass(frozen=True)
 class Prediction:
