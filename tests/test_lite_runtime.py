@@ -235,3 +235,11 @@ def test_fresh_venv_command_bad_input_is_one_line_status_2(lite_venv, tmp_path):
         assert result.returncode == 2, (case, result.stderr)
         assert "Traceback" not in result.stderr, case
         assert len(errors) == 1 and words in errors[0], (case, result.stderr)
+
+
+def test_docstring_examples():
+    import doctest
+
+    for module in (pinet_lite.images, pinet_lite.classifier, pinet_lite):
+        failures, _ = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+        assert failures == 0, module.__name__
