@@ -2,6 +2,7 @@
 
     pinet-lite predict MODEL.tflite IMAGE [IMAGE ...] [--top-k 3]
     pinet-lite info MODEL.tflite
+    pinet-lite add-metadata MODEL.tflite OUTPUT.tflite
 
 A bad argument (a missing file, a file that is not a TFLite model or not an
 image, a truncated one) prints one line, ``pinet-lite: error: ...``, and
@@ -28,10 +29,18 @@ def main(argv=None):
     predict.add_argument("--threads", type=int, default=None, help="interpreter threads")
     info = commands.add_parser("info", help="print the file's pinet_keras metadata (JSON)")
     info.add_argument("model", help="the .tflite file")
+    standard = commands.add_parser(
+        "add-metadata",
+        help="write a copy with the standard TFLite Model Metadata (TFLITE_METADATA, labels.txt)",
+    )
+    standard.add_argument("model", help="the .tflite file")
+    standard.add_argument("output", help="the new .tflite file")
     args = parser.parse_args(argv)
     try:
         if args.command == "predict":
             return _predict(args)
+        if args.command == "add-metadata":
+            return _add_metadata(args)
         return _info(args)
     except (OSError, ValueError) as error:
         print(f"{PROG}: error: {_message(error)}", file=sys.stderr)
@@ -61,6 +70,20 @@ def _info(args):
         raise FileNotFoundError(f"{args.model} does not exist")
     metadata = _load(args.model, lambda: read_metadata(args.model))
     print(json.dumps(metadata, indent=1, sort_keys=True))
+    return 0
+
+
+def _add_metadata(args):
+    import os
+
+    from pinet_lite.standard_metadata import add_standard_metadata
+
+    if not os.path.isfile(args.model):
+        raise FileNotFoundError(f"{args.model} does not exist")
+    content = _load(args.model, lambda: add_standard_metadata(args.model))
+    with open(args.output, "wb") as f:
+        f.write(content)
+    print(f"wrote {args.output} ({len(content)} bytes): TFLITE_METADATA and labels.txt")
     return 0
 
 
