@@ -114,9 +114,26 @@ class _Model:
         getattr(self, f"_open_{self.kind}")()
 
     def _open_tflite(self):
+        from pinet_keras import _optional
+
+        if _optional.available("pinet_lite"):
+            # The LiteRT runtime alone (pinet-lite): what an app without TensorFlow runs.
+            import pinet_lite
+
+            try:
+                self.lite = pinet_lite.Classifier(self.path)
+            except ValueError as error:
+                raise ValueError(
+                    f"--model: {self.path}: {error}; pass a .tflite, .keras or SavedModel"
+                ) from error
+            self.input_shape = tuple(self.lite.image_shape)
+            self.num_classes = self.lite.num_classes
+            self.class_names = self.lite.metadata.get("class_names")
+            return
         from pinet_keras.export import TFLiteRunner
         from pinet_keras.export import read_tflite_metadata
 
+        self.lite = None
         try:
             metadata = read_tflite_metadata(self.path)
         except ValueError as error:
@@ -165,6 +182,8 @@ class _Model:
 
     def logits(self, images):
         if self.kind == "tflite":
+            if self.lite is not None:
+                return self.lite.logits(images)
             return self.runner.predict(images, batch_size=1)
         if self.kind == "saved_model":
             from pinet_keras.export import predict_saved_model

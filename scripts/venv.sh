@@ -10,3 +10,6 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e ".[${1:-test}]"
+# pinet-lite (lite/): the LiteRT runtime path without TensorFlow, which
+# `pinet-keras predict` uses for .tflite files where it is installed.
+.venv/bin/python -m pip install --quiet -e ./lite

@@ -267,7 +267,7 @@ def test_output_dir_below_a_file(tmp_path):
 )
 def test_output_dir_that_cannot_be_written(finished, monkeypatch, code, advice):
     """Read-only file systems and permissions are simulated: the tests may run as root."""
-    from pinet_keras import _cli
+    from pinet_keras.cli import boundary as _cli
     from pinet_keras.training import train
 
     original = os.open
@@ -707,7 +707,7 @@ def test_only_the_io_module_writes_files():
     ],
 )
 def test_os_errors_are_one_line_with_the_file_and_what_to_do(error, expected):
-    from pinet_keras import _cli
+    from pinet_keras.cli import boundary as _cli
 
     line = _cli.describe(error)
     assert "\n" not in line and expected in line and error.filename in line
