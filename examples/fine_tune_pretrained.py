@@ -12,7 +12,6 @@ import keras
 import numpy as np
 from sklearn.datasets import load_digits
 
-from pinet_keras import PolynomialDense
 from pinet_keras import pretrained
 
 
@@ -29,24 +28,26 @@ def main(epochs=3, fine_tune_epochs=1, num_train=600):
     x, y = digits_28x28()
     x_train, y_train, x_test, y_test = x[:num_train], y[:num_train], x[1437:], y[1437:]
 
-    base = pretrained.load("polynet_fashion_mnist")
-    features = base.layers[-2].output  # everything before the 10-class head
+    trained = pretrained.load("polynet_fashion_mnist", bounded=False)
+    # Everything before the 10-class head, as one layer of the new model.
+    base = keras.Model(trained.inputs, trained.layers[-2].output, name="polynet_features")
     base.trainable = False
-    outputs = PolynomialDense(10, degree=1, name="new_head")(features)
-    model = keras.Model(base.inputs, outputs)
+    inputs = keras.Input((28, 28, 1), name="pixels")
+    outputs = keras.layers.Dense(10, name="new_head")(base(inputs))
+    model = keras.Model(inputs, outputs)
     model.compile(
-        keras.optimizers.Adam(1e-3),
-        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        ["accuracy"],
+        optimizer=keras.optimizers.Adam(1e-3),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
     )
     model.fit(x_train, y_train, epochs=epochs, batch_size=32, verbose=2)
     head_only = model.evaluate(x_test, y_test, verbose=0)[1]
 
     base.trainable = True  # then everything, gently
     model.compile(
-        keras.optimizers.Adam(1e-5),
-        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        ["accuracy"],
+        optimizer=keras.optimizers.Adam(1e-5),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
     )
     model.fit(x_train, y_train, epochs=fine_tune_epochs, batch_size=32, verbose=2)
     fine_tuned = model.evaluate(x_test, y_test, verbose=0)[1]

@@ -14,7 +14,6 @@ from sklearn.datasets import load_digits
 
 from pinet_keras import PixelRange
 from pinet_keras import PolynomialConv2D
-from pinet_keras import PolynomialDense
 from pinet_keras import polynomial_degree
 
 
@@ -27,7 +26,7 @@ def build_model(num_classes=10):
     x = PolynomialConv2D(16, 3, padding="same", degree=3, form="ccp", normalization="batch")(x)
     x = keras.layers.Add()([x, skip])
     x = keras.layers.GlobalAveragePooling2D()(x)
-    outputs = PolynomialDense(num_classes, degree=1)(x)
+    outputs = keras.layers.Dense(num_classes)(x)
     return keras.Model(inputs, outputs)
 
 

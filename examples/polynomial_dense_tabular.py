@@ -26,7 +26,7 @@ def tabular(epochs=300, seed=0):
     for form in ("ccp", "ncp"):
         keras.utils.set_random_seed(seed)
         model = keras.Sequential([keras.Input((3,)), PolynomialDense(1, degree=3, form=form)])
-        model.compile(keras.optimizers.Adam(0.01), "mse")
+        model.compile(optimizer=keras.optimizers.Adam(0.01), loss="mse")
         model.fit(x, y, epochs=epochs, batch_size=256, verbose=0)
         results[form] = float(model.evaluate(x, y, verbose=0))
         print(f"{form}: degree {polynomial_degree(model)}, mse {results[form]:.2e}")
@@ -54,7 +54,9 @@ def signals(epochs=10, seed=0):
         ]
     )
     model.compile(
-        "adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True), ["accuracy"]
+        optimizer="adam",
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
     )
     model.fit(x[:400], labels[:400], epochs=epochs, batch_size=32, verbose=0)
     accuracy = model.evaluate(x[400:], labels[400:], verbose=0)[1]
