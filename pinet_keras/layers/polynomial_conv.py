@@ -77,6 +77,7 @@ class BasePolynomialConv(PolynomialBase):
         padding="valid",
         data_format=None,
         dilation_rate=1,
+        s_kernel_size=1,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -95,6 +96,17 @@ class BasePolynomialConv(PolynomialBase):
             raise ValueError(
                 "`strides > 1` is not compatible with `dilation_rate > 1`. "
                 f"Received: strides={self.strides}, dilation_rate={self.dilation_rate}"
+            )
+        self.s_kernel_size = _compat.standardize_tuple(s_kernel_size, rank, "s_kernel_size")
+        if any(size % 2 == 0 for size in self.s_kernel_size):
+            raise ValueError(
+                "Argument `s_kernel_size` must hold odd sizes (Sₙ is centred on each "
+                f"position). Received: s_kernel_size={s_kernel_size!r}"
+            )
+        if self.form != "ncp" and max(self.s_kernel_size) > 1:
+            raise ValueError(
+                "Argument `s_kernel_size` is the kernel of the NCP form's Sₙ: it needs "
+                f"form='ncp'. Received: form={self.form!r}, s_kernel_size={s_kernel_size!r}"
             )
         self.input_spec = keras.layers.InputSpec(ndim=rank + 2)
         self._explicit_padding = None
@@ -168,6 +180,27 @@ class BasePolynomialConv(PolynomialBase):
             dilation_rate=self.dilation_rate,
         )
 
+    def _mix_kernel_shape(self, units):
+        if max(self.s_kernel_size) == 1:
+            return (units, units)  # a 1×1 map of the channels, as before s_kernel_size
+        return (*self.s_kernel_size, units, units)
+
+    def _apply_mix(self, x, kernel, bias):
+        if len(kernel.shape) == 2:
+            return self._channel_map(x, kernel, bias)
+        # Sₙ sees xₙ₋₁, already on the output grid: stride 1, "same", the branches' dilation.
+        return self._apply_kernel(
+            x,
+            ops.cast(kernel, x.dtype),
+            None if bias is None else ops.cast(bias, x.dtype),
+            strides=1,
+            padding="same",
+        )
+
+    def _instance_axes(self, ndim):
+        first = 2 if self.data_format == "channels_first" else 1
+        return tuple(range(first, first + self.rank))
+
     def _make_branch(self, name, kernel_initializer, bias_initializer):
         return _CONVOLUTIONS[self.rank](
             self.filters,
@@ -179,8 +212,8 @@ class BasePolynomialConv(PolynomialBase):
             **self._branch_kwargs(),
         )
 
-    def _apply_kernel(self, inputs, kernel, bias):
-        y = ops.conv(inputs, kernel, **self._convolution())
+    def _apply_kernel(self, inputs, kernel, bias, **convolution):
+        y = ops.conv(inputs, kernel, **{**self._convolution(), **convolution})
         if bias is None:
             return y
         if self.data_format == "channels_first":
@@ -212,9 +245,17 @@ class BasePolynomialConv(PolynomialBase):
                 "padding": self.padding,
                 "data_format": self.data_format,
                 "dilation_rate": self.dilation_rate,
+                "s_kernel_size": self.s_kernel_size,
             }
         )
         return config
+
+    @classmethod
+    def from_config(cls, config):
+        # Files written before s_kernel_size (0.3.0 and earlier) had 1×1 Sₙ.
+        config = dict(config)
+        config.setdefault("s_kernel_size", 1)
+        return super().from_config(config)
 
 
 _DOC = """{rank}D polynomial convolution: ``N`` {rank}D convolutions of one input, combined.

@@ -43,6 +43,11 @@ class PolynomialDense(PolynomialBase):
         if isinstance(units, bool) or not isinstance(units, int) or units <= 0:
             raise ValueError(f"Argument `units` must be a positive int. Received: units={units!r}")
         self.units = units
+        if self.normalization == "instance_a":
+            raise ValueError(
+                "normalization='instance_a' normalizes over spatial axes, which a dense layer "
+                "has not: it is for the polynomial convolutions."
+            )
         self.input_spec = keras.layers.InputSpec(min_ndim=2)
         self.supports_masking = True
 
