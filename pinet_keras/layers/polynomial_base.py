@@ -184,8 +184,7 @@ class PolynomialBase(keras.layers.Layer):
         _check_bool(use_bias, "use_bias")
         if not isinstance(use_skip, bool) and use_skip != "residual":
             raise ValueError(
-                "Argument `use_skip` must be a bool or 'residual'. "
-                f"Received: use_skip={use_skip!r}"
+                f"Argument `use_skip` must be a bool or 'residual'. Received: use_skip={use_skip!r}"
             )
         if use_skip == "residual" and form != "ncp":
             raise ValueError(

@@ -268,6 +268,21 @@ _DOC = """{rank}D polynomial convolution: ``N`` {rank}D convolutions of one inpu
     `pinet_keras.layers.polynomial_base`). ``n`` stacked layers of degree
     ``N`` have degree ``N**n``.
 
+    The recursions, ``Aₙ`` the ``N`` convolutions of the input ``z``:
+
+    - product: ``x₁ = A₁z``, ``xₙ = Aₙz ⊙ xₙ₋₁``, ``y = x_N``;
+    - ccp: ``x₁ = A₁z``, ``xₙ = Aₙz ⊙ xₙ₋₁ + xₙ₋₁``, ``y = C x_N + β``;
+    - ncp: ``x₁ = A₁z``, ``xₙ = Aₙz ⊙ (Sₙ xₙ₋₁ + bₙ) [+ xₙ₋₁]``,
+      ``y = C x_N + β``, where ``C`` is a 1×1 convolution and ``Sₙ`` a
+      convolution of kernel ``s_kernel_size`` (stride 1, "same" zero
+      padding, the layer's ``dilation_rate``) of ``xₙ₋₁``, which is already
+      on the output grid. The receptive field of ``y`` has radius
+      ``d·(k-1)/2 + (N-1)·d·(s-1)/2`` (stride 1, odd kernel ``k`` and
+      ``s_kernel_size`` ``s``, dilation ``d``): with 3×3 ``Sₙ`` it grows
+      by 1 a degree; with the 1×1 ``Sₙ`` of the default, it is that of
+      ``A``. ``[+ xₙ₋₁]``: at every step with ``use_skip=True``, from
+      ``n = 3`` on with ``use_skip="residual"``.
+
     Args:
         filters: int, number of output channels (of each convolution).
         kernel_size: int or tuple of {rank} ints.
@@ -278,6 +293,11 @@ _DOC = """{rank}D polynomial convolution: ``N`` {rank}D convolutions of one inpu
         data_format: ``"channels_last"`` or ``"channels_first"``; defaults to
             Keras' image data format.
         dilation_rate: int or tuple of {rank} ints. Defaults to 1.
+        s_kernel_size: int or tuple of {rank} odd ints, the kernel of the
+            NCP form's ``Sₙ``. Defaults to 1 (a 1×1 map of the channels, the
+            layer of 0.3.0 and before, whose files load as they were); 3 is
+            the authors' (the Π-nets tutorial's ``SinglePoly``). ``Sₙ``
+            starts as the identity either way.
         degree: int ``N >= 2``, the degree of the layer in its input.
         form: ``"product"``, ``"ccp"`` or ``"ncp"``.
         use_bias: whether the convolutions (and the channel maps) have
@@ -290,12 +310,20 @@ _DOC = """{rank}D polynomial convolution: ``N`` {rank}D convolutions of one inpu
             `PolynomialBase` for why.
         kernel_regularizer, bias_regularizer, kernel_constraint,
         bias_constraint: for every kernel and bias.
-        use_skip: add ``xₙ₋₁`` at every step (product and NCP forms); at
-            degree 2, ``A(x) ⊙ B(x) + A(x)``.
-        normalization: ``None`` or ``"batch"``: batch normalization of the
-            last product.
+        use_skip: ``True`` adds ``xₙ₋₁`` at every step (product and NCP
+            forms); at degree 2, ``A(x) ⊙ B(x) + A(x)``. ``"residual"`` (NCP)
+            adds it from ``n = 3`` on only, as the authors' ``residual``.
+        normalization: ``None``; ``"batch"``: batch normalization of the
+            last product, ``x_N = BN(A_N z ⊙ (S_N x_{{N-1}} + b_N))``; NCP
+            only, the authors' placements: ``"batch_as"``,
+            ``x_N = BN(A_N z ⊙ S_N x_{{N-1}}) + A_N z ⊙ b_N`` (the mesh
+            ``SpiralPoly``'s ``normalize="final"``), and ``"instance_a"``:
+            each ``Aₙz``, ``n ≥ 2``, normalized per example and channel over
+            the spatial axes, no learned scale or offset (the tutorial's
+            ``norm_S=1``; its ``conv_S`` is ``A₂`` here).
         product_scale: ``None`` or the initial value of a learnable
-            per-channel scale of the (normalized) last product.
+            per-channel scale of the (normalized) last product (of
+            ``A_N z ⊙ S_N x_{{N-1}}`` with ``"batch_as"``).
         output_range: ``None`` or ``(low, high)``: the output is clipped to
             it at inference, not in training (see
             `pinet_keras.models.set_output_ranges`).

@@ -14,6 +14,8 @@ class PolynomialDense(PolynomialBase):
     (``degree``, ``form``, ``use_skip``, ``normalization``,
     ``product_scale``) and the same initialization (see `PolynomialBase`).
     Like ``keras.layers.Dense``, it acts on the last axis and keeps masks.
+    ``Sₙ`` of the NCP form is a square matrix (no ``s_kernel_size``), and
+    ``normalization="instance_a"``, which needs spatial axes, is refused.
 
     Args:
         units: int, output size (of each dense map).
