@@ -49,8 +49,6 @@ FORMS = ("product", "ccp", "ncp")
 # "batch_as" and "instance_a" are the authors' NCP placements (form="ncp" only).
 PRODUCT_NORMALIZATIONS = (None, "batch", "batch_as", "instance_a")
 NCP_NORMALIZATIONS = ("batch_as", "instance_a")
-# use_skip: False, True (x_{n-1} added at every step) or "residual" (NCP, from n = 3 on).
-SKIPS = (False, True, "residual")
 INSTANCE_EPSILON = 1e-5
 BRANCH_NAMES = tuple(f"branch_{letter}" for letter in "abcdefghijklmnop")
 
