@@ -11,11 +11,23 @@ layers, created by the subclass) and combines them in one of three forms:
 - ``"ncp"`` (nested CP decomposition): ``x₁ = A₁(z)``,
   ``xₙ = Aₙ(z) ⊙ (Sₙ xₙ₋₁ + bₙ)``, then ``y = C xₙ + β``.
 
-``Sₙ`` and ``C`` are square maps of the channels (a 1×1 convolution),
-``bₙ`` and ``β`` biases. With ``use_skip=True`` the product and NCP forms
-add ``xₙ₋₁`` at every step (``N = 2`` product: ``A ⊙ B + A``, NCP-skip);
-CCP has that term by definition. ``normalization="batch"`` and
-``product_scale`` act on the last product: ``x_N = γ ⊙ BN(P_N) + ...``.
+``C`` is a square map of the channels (a 1×1 convolution), ``bₙ`` and
+``β`` biases. ``Sₙ`` is one too by default; a convolutional layer's
+``s_kernel_size=3`` makes it a 3×3 convolution of ``xₙ₋₁`` (stride 1,
+"same" padding, the layer's dilation), as in the authors' code, and the
+receptive field then grows with the degree. With ``use_skip=True`` the
+product and NCP forms add ``xₙ₋₁`` at every step (``N = 2`` product:
+``A ⊙ B + A``, NCP-skip); ``use_skip="residual"`` (NCP) adds it from
+``n = 3`` on only, as the authors' ``residual``. CCP has that term by
+definition. ``normalization="batch"`` and ``product_scale`` act on the last
+product: ``x_N = γ ⊙ BN(P_N) + ...``. The NCP form has the authors'
+placements too: ``"batch_as"`` normalizes ``Aₙz ⊙ Sₙxₙ₋₁`` alone at the
+last step, ``x_N = γ ⊙ BN(A_N z ⊙ S_N x_{N-1}) + A_N z ⊙ b_N [+ x_{N-1}]``
+(the Π-nets mesh ``SpiralPoly``, ``normalize="final"``), and
+``"instance_a"`` normalizes each ``Aₙz``, ``n ≥ 2``, per example and
+channel over the spatial axes, without learned scale and offset
+(convolutions only; the 2022 tutorial's ``norm_S=1``, whose ``conv_S``
+is the ``Aₙ`` branch of this recursion).
 
 ``output_range=(low, high)`` clips the layer's output at inference (not in
 training): the guard that keeps a high-degree stack bounded on inputs
@@ -34,7 +46,10 @@ from pinet_keras.initializers import branch_initializer
 FORMS = ("product", "ccp", "ncp")
 # Batch normalization of the layer's last product. Not the pixel
 # normalization of a model's input (`pinet_keras.models.INPUT_NORMALIZATIONS`).
-PRODUCT_NORMALIZATIONS = (None, "batch")
+# "batch_as" and "instance_a" are the authors' NCP placements (form="ncp" only).
+PRODUCT_NORMALIZATIONS = (None, "batch", "batch_as", "instance_a")
+NCP_NORMALIZATIONS = ("batch_as", "instance_a")
+INSTANCE_EPSILON = 1e-5
 BRANCH_NAMES = tuple(f"branch_{letter}" for letter in "abcdefghijklmnop")
 
 
@@ -92,6 +107,14 @@ def standardize_output_range(output_range):
             f"low <= high. Received: output_range={output_range!r}"
         )
     return (low, high)
+
+
+def centred_identity(shape, dtype=None):
+    """A convolution kernel ``(*spatial, c, c)`` that is the identity: ``I`` at the centre tap."""
+    kernel = np.zeros(shape)
+    centre = tuple(size // 2 for size in shape[:-2])
+    kernel[centre] = np.eye(shape[-2], shape[-1])
+    return ops.convert_to_tensor(kernel, dtype=dtype or keras.config.floatx())
 
 
 def batch_norm_affine(norm, channels):
@@ -157,7 +180,15 @@ class PolynomialBase(keras.layers.Layer):
         if form not in FORMS:
             raise ValueError(f"Argument `form` must be one of {FORMS}. Received: form={form!r}")
         _check_bool(use_bias, "use_bias")
-        _check_bool(use_skip, "use_skip")
+        if not isinstance(use_skip, bool) and use_skip != "residual":
+            raise ValueError(
+                f"Argument `use_skip` must be a bool or 'residual'. Received: use_skip={use_skip!r}"
+            )
+        if use_skip == "residual" and form != "ncp":
+            raise ValueError(
+                "use_skip='residual' (xₙ₋₁ added from n = 3 on, the authors' NCP) is for "
+                f"form='ncp'. Received: form={form!r}"
+            )
         if form == "ccp" and use_skip:
             raise ValueError(
                 "form='ccp' adds xₙ₋₁ at every step by definition: `use_skip` is for the "
@@ -167,6 +198,11 @@ class PolynomialBase(keras.layers.Layer):
             raise ValueError(
                 f"Argument `normalization` must be one of {PRODUCT_NORMALIZATIONS}. "
                 f"Received: normalization={normalization!r}"
+            )
+        if normalization in NCP_NORMALIZATIONS and form != "ncp":
+            raise ValueError(
+                f"normalization={normalization!r} is a placement of the NCP recursion: it "
+                f"needs form='ncp'. Received: form={form!r}"
             )
         if product_scale is not None and (
             isinstance(product_scale, bool) or not isinstance(product_scale, (int, float))
@@ -221,6 +257,18 @@ class PolynomialBase(keras.layers.Layer):
         """Called first in `build`; returns the shape the branches see."""
         return input_shape
 
+    def _mix_kernel_shape(self, units):
+        """The shape of each ``Sₙ`` kernel: a square map of the channels."""
+        return (units, units)
+
+    def _apply_mix(self, x, kernel, bias):
+        """``Sₙ xₙ₋₁ + bₙ`` (``bias`` may be None)."""
+        return self._channel_map(x, kernel, bias)
+
+    def _instance_axes(self, ndim):
+        """The axes an instance normalization reduces (the spatial axes), or None."""
+        return None
+
     @property
     def explicit_padding(self):
         """Once built, the ``(before, after)`` pairs padded before the branches, or None."""
@@ -274,7 +322,7 @@ class PolynomialBase(keras.layers.Layer):
         units = self._units
         output_shape = self.compute_output_shape(input_shape)
         self.product_norm = None
-        if self.normalization == "batch":
+        if self.normalization in ("batch", "batch_as"):
             self.product_norm = keras.layers.BatchNormalization(
                 axis=self._channel_axis(), dtype=self.dtype_policy, name="product_norm"
             )
@@ -288,20 +336,23 @@ class PolynomialBase(keras.layers.Layer):
             )
         if self.form == "ncp":
             for n in range(2, self.degree + 1):
-                self._add_channel_map(f"mix_kernel_{n}", f"mix_bias_{n}", units)
+                self._add_channel_map(
+                    f"mix_kernel_{n}", f"mix_bias_{n}", units, self._mix_kernel_shape(units)
+                )
         if self.form in ("ccp", "ncp"):
             self._add_channel_map("projection_kernel", "projection_bias", units)
         self.input_spec = self._built_input_spec(channels)
 
-    def _add_channel_map(self, kernel_name, bias_name, units):
-        """A square map of the channels, starting as the identity."""
+    def _add_channel_map(self, kernel_name, bias_name, units, shape=None):
+        """A square map of the channels (or a kernel of ``shape``), starting as the identity."""
+        shape = (units, units) if shape is None else tuple(shape)
         setattr(
             self,
             kernel_name,
             self.add_weight(
                 name=kernel_name,
-                shape=(units, units),
-                initializer="identity",
+                shape=shape,
+                initializer="identity" if len(shape) == 2 else centred_identity,
                 regularizer=self.kernel_regularizer,
                 constraint=self.kernel_constraint,
             ),
@@ -348,19 +399,51 @@ class PolynomialBase(keras.layers.Layer):
             y = ops.moveaxis(y, -1, axis)
         return y
 
+    def _per_channel(self, vector, ndim):
+        """``vector`` (one value per channel) shaped to broadcast on a tensor of ``ndim`` axes."""
+        if self._channel_axis() == -1:
+            return vector
+        return ops.reshape(vector, (-1,) + (1,) * (ndim - 2))
+
+    def _instance_normalize(self, y):
+        """``y`` normalized per example and channel over the spatial axes (no scale, offset)."""
+        axes = self._instance_axes(len(y.shape))
+        dtype = y.dtype
+        if keras.backend.standardize_dtype(dtype) in ("float16", "bfloat16"):
+            y = ops.cast(y, "float32")
+        mean, variance = ops.moments(y, axes=axes, keepdims=True)
+        y = ops.multiply(ops.subtract(y, mean), ops.rsqrt(ops.add(variance, INSTANCE_EPSILON)))
+        return ops.cast(y, dtype)
+
+    def _skips(self, n):
+        """Whether step ``n`` adds ``xₙ₋₁``."""
+        if self.form == "ccp" or self.use_skip is True:
+            return True
+        return self.use_skip == "residual" and n >= 3
+
     def call(self, inputs, training=None):
         maps = self._branch_outputs(self.pad_inputs(inputs))
         x = maps[0]
         for n in range(2, self.degree + 1):
-            factor = x
-            if self.form == "ncp":
-                factor = self._channel_map(
-                    x, getattr(self, f"mix_kernel_{n}"), getattr(self, f"mix_bias_{n}")
-                )
-            term = ops.multiply(factor, maps[n - 1])
-            if n == self.degree:
-                term = self._normalize_and_scale(term, training)
-            x = ops.add(term, x) if self.use_skip or self.form == "ccp" else term
+            a = maps[n - 1]
+            if self.normalization == "instance_a":
+                a = self._instance_normalize(a)
+            kernel = getattr(self, f"mix_kernel_{n}", None)
+            bias = getattr(self, f"mix_bias_{n}", None)
+            if self.normalization == "batch_as":
+                # Aₙz ⊙ Sₙxₙ₋₁ alone is normalized (at the last step), then + Aₙz ⊙ bₙ.
+                term = ops.multiply(self._apply_mix(x, kernel, None), a)
+                if n == self.degree:
+                    term = self._normalize_and_scale(term, training)
+                if bias is not None:
+                    bias = self._per_channel(ops.cast(bias, a.dtype), len(a.shape))
+                    term = ops.add(term, ops.multiply(a, bias))
+            else:
+                factor = x if self.form != "ncp" else self._apply_mix(x, kernel, bias)
+                term = ops.multiply(factor, a)
+                if n == self.degree:
+                    term = self._normalize_and_scale(term, training)
+            x = ops.add(term, x) if self._skips(n) else term
         if self.form != "product":
             x = self._channel_map(x, self.projection_kernel, self.projection_bias)
         if self.output_range is not None and not training:
@@ -372,9 +455,7 @@ class PolynomialBase(keras.layers.Layer):
             y = self.product_norm(y, training=training)
         if self.product_scale_weight is not None:
             scale = ops.cast(self.product_scale_weight, y.dtype)
-            if self._channel_axis() != -1:
-                scale = ops.reshape(scale, (-1,) + (1,) * (len(y.shape) - 2))
-            y = ops.multiply(y, scale)
+            y = ops.multiply(y, self._per_channel(scale, len(y.shape)))
         return y
 
     @property

@@ -77,6 +77,7 @@ class BasePolynomialConv(PolynomialBase):
         padding="valid",
         data_format=None,
         dilation_rate=1,
+        s_kernel_size=1,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -95,6 +96,17 @@ class BasePolynomialConv(PolynomialBase):
             raise ValueError(
                 "`strides > 1` is not compatible with `dilation_rate > 1`. "
                 f"Received: strides={self.strides}, dilation_rate={self.dilation_rate}"
+            )
+        self.s_kernel_size = _compat.standardize_tuple(s_kernel_size, rank, "s_kernel_size")
+        if any(size % 2 == 0 for size in self.s_kernel_size):
+            raise ValueError(
+                "Argument `s_kernel_size` must hold odd sizes (Sₙ is centred on each "
+                f"position). Received: s_kernel_size={s_kernel_size!r}"
+            )
+        if self.form != "ncp" and max(self.s_kernel_size) > 1:
+            raise ValueError(
+                "Argument `s_kernel_size` is the kernel of the NCP form's Sₙ: it needs "
+                f"form='ncp'. Received: form={self.form!r}, s_kernel_size={s_kernel_size!r}"
             )
         self.input_spec = keras.layers.InputSpec(ndim=rank + 2)
         self._explicit_padding = None
@@ -168,6 +180,27 @@ class BasePolynomialConv(PolynomialBase):
             dilation_rate=self.dilation_rate,
         )
 
+    def _mix_kernel_shape(self, units):
+        if max(self.s_kernel_size) == 1:
+            return (units, units)  # a 1×1 map of the channels, as before s_kernel_size
+        return (*self.s_kernel_size, units, units)
+
+    def _apply_mix(self, x, kernel, bias):
+        if len(kernel.shape) == 2:
+            return self._channel_map(x, kernel, bias)
+        # Sₙ sees xₙ₋₁, already on the output grid: stride 1, "same", the branches' dilation.
+        return self._apply_kernel(
+            x,
+            ops.cast(kernel, x.dtype),
+            None if bias is None else ops.cast(bias, x.dtype),
+            strides=1,
+            padding="same",
+        )
+
+    def _instance_axes(self, ndim):
+        first = 2 if self.data_format == "channels_first" else 1
+        return tuple(range(first, first + self.rank))
+
     def _make_branch(self, name, kernel_initializer, bias_initializer):
         return _CONVOLUTIONS[self.rank](
             self.filters,
@@ -179,8 +212,8 @@ class BasePolynomialConv(PolynomialBase):
             **self._branch_kwargs(),
         )
 
-    def _apply_kernel(self, inputs, kernel, bias):
-        y = ops.conv(inputs, kernel, **self._convolution())
+    def _apply_kernel(self, inputs, kernel, bias, **convolution):
+        y = ops.conv(inputs, kernel, **{**self._convolution(), **convolution})
         if bias is None:
             return y
         if self.data_format == "channels_first":
@@ -212,9 +245,17 @@ class BasePolynomialConv(PolynomialBase):
                 "padding": self.padding,
                 "data_format": self.data_format,
                 "dilation_rate": self.dilation_rate,
+                "s_kernel_size": self.s_kernel_size,
             }
         )
         return config
+
+    @classmethod
+    def from_config(cls, config):
+        # Files written before s_kernel_size (0.3.0 and earlier) had 1×1 Sₙ.
+        config = dict(config)
+        config.setdefault("s_kernel_size", 1)
+        return super().from_config(config)
 
 
 _DOC = """{rank}D polynomial convolution: ``N`` {rank}D convolutions of one input, combined.
@@ -227,6 +268,21 @@ _DOC = """{rank}D polynomial convolution: ``N`` {rank}D convolutions of one inpu
     `pinet_keras.layers.polynomial_base`). ``n`` stacked layers of degree
     ``N`` have degree ``N**n``.
 
+    The recursions, ``Aₙ`` the ``N`` convolutions of the input ``z``:
+
+    - product: ``x₁ = A₁z``, ``xₙ = Aₙz ⊙ xₙ₋₁``, ``y = x_N``;
+    - ccp: ``x₁ = A₁z``, ``xₙ = Aₙz ⊙ xₙ₋₁ + xₙ₋₁``, ``y = C x_N + β``;
+    - ncp: ``x₁ = A₁z``, ``xₙ = Aₙz ⊙ (Sₙ xₙ₋₁ + bₙ) [+ xₙ₋₁]``,
+      ``y = C x_N + β``, where ``C`` is a 1×1 convolution and ``Sₙ`` a
+      convolution of kernel ``s_kernel_size`` (stride 1, "same" zero
+      padding, the layer's ``dilation_rate``) of ``xₙ₋₁``, which is already
+      on the output grid. The receptive field of ``y`` has radius
+      ``d·(k-1)/2 + (N-1)·d·(s-1)/2`` (stride 1, odd kernel ``k`` and
+      ``s_kernel_size`` ``s``, dilation ``d``): with 3×3 ``Sₙ`` it grows
+      by 1 a degree; with the 1×1 ``Sₙ`` of the default, it is that of
+      ``A``. ``[+ xₙ₋₁]``: at every step with ``use_skip=True``, from
+      ``n = 3`` on with ``use_skip="residual"``.
+
     Args:
         filters: int, number of output channels (of each convolution).
         kernel_size: int or tuple of {rank} ints.
@@ -237,6 +293,11 @@ _DOC = """{rank}D polynomial convolution: ``N`` {rank}D convolutions of one inpu
         data_format: ``"channels_last"`` or ``"channels_first"``; defaults to
             Keras' image data format.
         dilation_rate: int or tuple of {rank} ints. Defaults to 1.
+        s_kernel_size: int or tuple of {rank} odd ints, the kernel of the
+            NCP form's ``Sₙ``. Defaults to 1 (a 1×1 map of the channels, the
+            layer of 0.3.0 and before, whose files load as they were); 3 is
+            the authors' (the Π-nets tutorial's ``SinglePoly``). ``Sₙ``
+            starts as the identity either way.
         degree: int ``N >= 2``, the degree of the layer in its input.
         form: ``"product"``, ``"ccp"`` or ``"ncp"``.
         use_bias: whether the convolutions (and the channel maps) have
@@ -249,12 +310,20 @@ _DOC = """{rank}D polynomial convolution: ``N`` {rank}D convolutions of one inpu
             `PolynomialBase` for why.
         kernel_regularizer, bias_regularizer, kernel_constraint,
         bias_constraint: for every kernel and bias.
-        use_skip: add ``xₙ₋₁`` at every step (product and NCP forms); at
-            degree 2, ``A(x) ⊙ B(x) + A(x)``.
-        normalization: ``None`` or ``"batch"``: batch normalization of the
-            last product.
+        use_skip: ``True`` adds ``xₙ₋₁`` at every step (product and NCP
+            forms); at degree 2, ``A(x) ⊙ B(x) + A(x)``. ``"residual"`` (NCP)
+            adds it from ``n = 3`` on only, as the authors' ``residual``.
+        normalization: ``None``; ``"batch"``: batch normalization of the
+            last product, ``x_N = BN(A_N z ⊙ (S_N x_{{N-1}} + b_N))``; NCP
+            only, the authors' placements: ``"batch_as"``,
+            ``x_N = BN(A_N z ⊙ S_N x_{{N-1}}) + A_N z ⊙ b_N`` (the mesh
+            ``SpiralPoly``'s ``normalize="final"``), and ``"instance_a"``:
+            each ``Aₙz``, ``n ≥ 2``, normalized per example and channel over
+            the spatial axes, no learned scale or offset (the tutorial's
+            ``norm_S=1``; its ``conv_S`` is ``A₂`` here).
         product_scale: ``None`` or the initial value of a learnable
-            per-channel scale of the (normalized) last product.
+            per-channel scale of the (normalized) last product (of
+            ``A_N z ⊙ S_N x_{{N-1}}`` with ``"batch_as"``).
         output_range: ``None`` or ``(low, high)``: the output is clipped to
             it at inference, not in training (see
             `pinet_keras.models.set_output_ranges`).

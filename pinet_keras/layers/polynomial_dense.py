@@ -14,6 +14,8 @@ class PolynomialDense(PolynomialBase):
     (``degree``, ``form``, ``use_skip``, ``normalization``,
     ``product_scale``) and the same initialization (see `PolynomialBase`).
     Like ``keras.layers.Dense``, it acts on the last axis and keeps masks.
+    ``Sₙ`` of the NCP form is a square matrix (no ``s_kernel_size``), and
+    ``normalization="instance_a"``, which needs spatial axes, is refused.
 
     Args:
         units: int, output size (of each dense map).
@@ -43,6 +45,11 @@ class PolynomialDense(PolynomialBase):
         if isinstance(units, bool) or not isinstance(units, int) or units <= 0:
             raise ValueError(f"Argument `units` must be a positive int. Received: units={units!r}")
         self.units = units
+        if self.normalization == "instance_a":
+            raise ValueError(
+                "normalization='instance_a' normalizes over spatial axes, which a dense layer "
+                "has not: it is for the polynomial convolutions."
+            )
         self.input_spec = keras.layers.InputSpec(min_ndim=2)
         self.supports_masking = True
 
