@@ -25,6 +25,7 @@ import errno
 import os
 import signal
 import sys
+import typing
 
 from absl import app
 from absl import flags
@@ -84,6 +85,7 @@ def define_config_flags(config_class, help=None, choices=None, skip=()):
     module = sys._getframe(1).f_globals.get("__name__")
     module = sys.argv[0] if module == "__main__" else module
     names = []
+    types = _field_types(config_class)
     for field in dataclasses.fields(config_class):
         if field.name in skip:
             continue
@@ -97,10 +99,20 @@ def define_config_flags(config_class, help=None, choices=None, skip=()):
                 bool: flags.DEFINE_bool,
                 int: flags.DEFINE_integer,
                 float: flags.DEFINE_float,
-            }.get(field.type, flags.DEFINE_string)
+            }.get(types[field.name], flags.DEFINE_string)
             define(field.name, field.default, text, module_name=module)
         names.append(field.name)
     return tuple(names)
+
+
+def _field_types(config_class):
+    """``{field: bool, int, float or str}``: each field's type, ``X | None`` read as ``X``."""
+    hints = typing.get_type_hints(config_class)
+    types = {}
+    for name, hint in hints.items():
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        types[name] = args[0] if len(args) == 1 else hint
+    return types
 
 
 def config_from_flags(config_class, names, **values):

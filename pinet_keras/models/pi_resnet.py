@@ -1,6 +1,13 @@
-"""`PiResNet`: an activation-free ResNet made of polynomial residual blocks."""
+"""`PiResNet`: an activation-free ResNet made of polynomial residual blocks.
+
+Built from the block functions below (`apply_stem`, `apply_residual_block`,
+`apply_stack`), which take a tensor and return one, as keras-hub's ResNet does.
+"""
+
+import dataclasses
 
 import keras
+import numpy as np
 
 from pinet_keras.layers import DropBlock2D
 from pinet_keras.layers import InstanceBatchNormalization
@@ -15,13 +22,144 @@ NORMALIZATIONS = ("batch", "instance_batch")
 
 
 def _positive_ints(values, name):
+    given = values
     values = tuple(values) if isinstance(values, (list, tuple)) else None
-    if not values or any(isinstance(v, bool) or not isinstance(v, int) or v <= 0 for v in values):
+    if not values or any(
+        isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v <= 0 for v in values
+    ):
         raise ValueError(
-            f"Argument `{name}` must be a non-empty sequence of positive ints. "
-            f"Received: {name}={values!r}"
+            f"Argument `{name}` must be a non-empty sequence of positive ints, like (16, 32). "
+            f"Received: {name}={given!r}"
         )
-    return values
+    return tuple(int(v) for v in values)
+
+
+@dataclasses.dataclass(frozen=True)
+class BlockOptions:
+    """What every layer of a `PiResNet` shares.
+
+    Attributes:
+        block: ``"polynomial"`` (a `PolynomialConv2D` per convolution, no
+            activation) or ``"relu"`` (the ReLU twin: a ``Conv2D`` and a ReLU).
+        product_scale: the polynomial layers' ``product_scale``.
+        kernel_regularizer: every kernel's regularizer.
+        dtype: every layer's dtype policy.
+    """
+
+    block: str = "polynomial"
+    product_scale: float = 0.1
+    kernel_regularizer: object = None
+    dtype: object = None
+
+
+def apply_conv(x, filters, strides, options, name):
+    """One 3x3 convolution of a block: polynomial (degree 2, skip, normalized) or plain."""
+    if options.block == "relu":
+        layer = keras.layers.Conv2D(
+            filters,
+            3,
+            strides=strides,
+            padding="same",
+            kernel_regularizer=options.kernel_regularizer,
+            dtype=options.dtype,
+            name=name,
+        )
+    else:
+        layer = PolynomialConv2D(
+            filters,
+            3,
+            strides=strides,
+            padding="same",
+            use_skip=True,
+            normalization="batch",
+            product_scale=options.product_scale,
+            kernel_regularizer=options.kernel_regularizer,
+            dtype=options.dtype,
+            name=name,
+        )
+    return layer(x)
+
+
+def apply_norm(x, options, name, instance=False):
+    """Batch normalization, or `InstanceBatchNormalization` (``instance``)."""
+    if instance:
+        return InstanceBatchNormalization(0.8, dtype=options.dtype, name=name)(x)
+    return keras.layers.BatchNormalization(dtype=options.dtype, name=name)(x)
+
+
+def apply_activation(x, options, name):
+    """A ReLU in the ReLU twin; nothing in a Π-ResNet (the products are its non-linearity)."""
+    if options.block == "relu":
+        return keras.layers.ReLU(dtype=options.dtype, name=name)(x)
+    return x
+
+
+def apply_stem(x, filters, options, stem="poly"):
+    """The stem: a polynomial (or plain, ``stem="conv"``) 3x3 convolution, normalized."""
+    if stem == "poly":
+        x = apply_conv(x, filters, 1, options, "stem")
+    else:
+        x = keras.layers.Conv2D(
+            filters,
+            3,
+            padding="same",
+            use_bias=False,
+            kernel_regularizer=options.kernel_regularizer,
+            dtype=options.dtype,
+            name="stem",
+        )(x)
+    return apply_activation(apply_norm(x, options, "stem_bn"), options, "stem_relu")
+
+
+def apply_residual_block(
+    x, filters, strides, options, convs=2, instance=False, drop_rate=0.0, name="block"
+):
+    """``x + F(x)``: ``convs`` convolutions, each normalized, and a projected shortcut if needed.
+
+    ``instance``: the first normalization is `InstanceBatchNormalization`;
+    ``drop_rate``: stochastic depth of the residual branch.
+    """
+    h = x
+    for conv in range(1, convs + 1):
+        h = apply_conv(h, filters, strides if conv == 1 else 1, options, f"{name}_poly{conv}")
+        h = apply_norm(h, options, f"{name}_bn{conv}", instance and conv == 1)
+        if conv < convs:
+            h = apply_activation(h, options, f"{name}_relu{conv}")
+    if drop_rate:
+        h = StochasticDepth(drop_rate, dtype=options.dtype, name=f"{name}_drop_path")(h)
+    shortcut = x
+    if strides != 1 or x.shape[-1] != filters:
+        shortcut = keras.layers.Conv2D(
+            filters,
+            1,
+            strides=strides,
+            use_bias=False,
+            kernel_regularizer=options.kernel_regularizer,
+            dtype=options.dtype,
+            name=f"{name}_shortcut",
+        )(x)
+        shortcut = apply_norm(shortcut, options, f"{name}_shortcut_bn")
+    x = keras.layers.Add(dtype=options.dtype, name=f"{name}_add")([shortcut, h])
+    return apply_activation(x, options, f"{name}_relu")
+
+
+def apply_stack(
+    x, filters, blocks, strides, options, convs=2, instance=False, drop_rates=None, name="stage1"
+):
+    """``blocks`` residual blocks of ``filters`` channels; the first one strided by ``strides``."""
+    drop_rates = drop_rates or (0.0,) * blocks
+    for number in range(1, blocks + 1):
+        x = apply_residual_block(
+            x,
+            filters,
+            strides if number == 1 else 1,
+            options,
+            convs=convs,
+            instance=instance,
+            drop_rate=drop_rates[number - 1],
+            name=f"{name}_block{number}",
+        )
+    return x
 
 
 def PiResNet(
@@ -196,40 +334,7 @@ def PiResNet(
     if not isinstance(max_pooling, bool):
         raise ValueError(f"Argument `max_pooling` must be a bool. Received: {max_pooling!r}")
 
-    def poly(filters, strides, layer_name):
-        if block == "relu":
-            return keras.layers.Conv2D(
-                filters,
-                3,
-                strides=strides,
-                padding="same",
-                kernel_regularizer=kernel_regularizer,
-                dtype=dtype,
-                name=layer_name,
-            )
-        return PolynomialConv2D(
-            filters,
-            3,
-            strides=strides,
-            padding="same",
-            use_skip=True,
-            normalization="batch",
-            product_scale=product_scale,
-            kernel_regularizer=kernel_regularizer,
-            dtype=dtype,
-            name=layer_name,
-        )
-
-    def batch_norm(layer_name, instance=False):
-        if instance:
-            return InstanceBatchNormalization(0.8, dtype=dtype, name=layer_name)
-        return keras.layers.BatchNormalization(dtype=dtype, name=layer_name)
-
-    def activation(x, layer_name):
-        if block == "relu":
-            return keras.layers.ReLU(dtype=dtype, name=layer_name)(x)
-        return x
-
+    options = BlockOptions(block, product_scale, kernel_regularizer, dtype)
     # The input takes the policy's variable dtype (float32 for the mixed
     # policies, float64 for "float64"); the layers cast to their compute dtype.
     input_dtype = keras.dtype_policies.get(dtype).variable_dtype if dtype is not None else None
@@ -237,53 +342,23 @@ def PiResNet(
     x = inputs
     for layer in preprocessing or ():
         x = layer(x)
-    if stem == "poly":
-        x = poly(stem_width, 1, "stem")(x)
-    else:
-        x = keras.layers.Conv2D(
-            stem_width,
-            3,
-            padding="same",
-            use_bias=False,
-            kernel_regularizer=kernel_regularizer,
-            dtype=dtype,
-            name="stem",
-        )(x)
-    x = activation(batch_norm("stem_bn")(x), "stem_relu")
+    x = apply_stem(x, stem_width, options, stem)
 
-    channels = stem_width
-    total_blocks = sum(blocks_per_stage)
-    index = 0
+    total_blocks, index = sum(blocks_per_stage), 0
     for stage, (filters, blocks) in enumerate(zip(stage_widths, blocks_per_stage), start=1):
-        instance = normalization == "instance_batch" and stage < len(stage_widths)
-        for number in range(1, blocks + 1):
-            index += 1
-            strides = 2 if stage > 1 and number == 1 else 1
-            prefix = f"stage{stage}_block{number}"
-            h = x
-            for conv in range(1, convs_per_block + 1):
-                h = poly(filters, strides if conv == 1 else 1, f"{prefix}_poly{conv}")(h)
-                h = batch_norm(f"{prefix}_bn{conv}", instance and conv == 1)(h)
-                if conv < convs_per_block:
-                    h = activation(h, f"{prefix}_relu{conv}")
-            if stochastic_depth:
-                rate = stochastic_depth * index / total_blocks
-                h = StochasticDepth(rate, dtype=dtype, name=f"{prefix}_drop_path")(h)
-            shortcut = x
-            if strides != 1 or channels != filters:
-                shortcut = keras.layers.Conv2D(
-                    filters,
-                    1,
-                    strides=strides,
-                    use_bias=False,
-                    kernel_regularizer=kernel_regularizer,
-                    dtype=dtype,
-                    name=f"{prefix}_shortcut",
-                )(x)
-                shortcut = batch_norm(f"{prefix}_shortcut_bn")(shortcut)
-            x = keras.layers.Add(dtype=dtype, name=f"{prefix}_add")([shortcut, h])
-            x = activation(x, f"{prefix}_relu")
-            channels = filters
+        rates = [stochastic_depth * (index + n) / total_blocks for n in range(1, blocks + 1)]
+        index += blocks
+        x = apply_stack(
+            x,
+            filters,
+            blocks,
+            2 if stage > 1 else 1,
+            options,
+            convs=convs_per_block,
+            instance=normalization == "instance_batch" and stage < len(stage_widths),
+            drop_rates=rates,
+            name=f"stage{stage}",
+        )
         if max_pooling and stage < len(stage_widths):
             x = keras.layers.MaxPooling2D(
                 3, strides=1, padding="same", dtype=dtype, name=f"stage{stage}_max_pool"

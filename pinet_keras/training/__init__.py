@@ -11,6 +11,7 @@ from pinet_keras.training.callbacks import DivergenceGuard
 from pinet_keras.training.callbacks import HistoryCSV
 from pinet_keras.training.callbacks import TrainingDiverged
 from pinet_keras.training.optimizers import build_optimizer
+from pinet_keras.training.settings import RunSettings
 from pinet_keras.training.trainer import TrainConfig
 from pinet_keras.training.trainer import compile_model
 from pinet_keras.training.trainer import train
@@ -19,6 +20,7 @@ __all__ = [
     "DivergenceGuard",
     "HistoryCSV",
     "RunLocked",
+    "RunSettings",
     "SettingsMismatch",
     "TrainConfig",
     "TrainingDiverged",

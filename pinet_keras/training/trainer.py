@@ -5,7 +5,6 @@ import dataclasses
 import json
 import os
 import shutil
-import sys
 import tempfile
 import time
 
@@ -21,7 +20,6 @@ from pinet_keras.data.mixing import mix_batches
 from pinet_keras.data.pipeline import PIPELINES
 from pinet_keras.losses import Accuracy
 from pinet_keras.losses import LabelSmoothingCrossentropy
-from pinet_keras.models import INPUT_NORMALIZATIONS
 from pinet_keras.models import get_model
 from pinet_keras.models import pixel_preprocessing
 from pinet_keras.models.bounds import polynomial_layers
@@ -34,6 +32,9 @@ from pinet_keras.training.evaluation import flip_averaged_accuracy
 from pinet_keras.training.optimizers import OPTIMIZERS
 from pinet_keras.training.optimizers import SCHEDULES
 from pinet_keras.training.optimizers import build_optimizer
+from pinet_keras.training.settings import RunSettings
+from pinet_keras.training.settings import verbosity
+from pinet_keras.training.settings import write_json
 
 MIXED_PRECISION = {"none": "float32", "bf16": "mixed_bfloat16", "fp16": "mixed_float16"}
 # Linux's list of the CPU's features, and the flags that mean bf16 instructions
@@ -58,12 +59,13 @@ _FLAGS = {
 
 
 @dataclasses.dataclass
-class TrainConfig:
-    """Everything a training run depends on; `pinet-keras train` maps its flags here."""
+class TrainConfig(RunSettings):
+    """Everything a training run depends on; `pinet-keras train` maps its flags here.
 
-    dataset: str = "mnist"
-    data_dir: str = None
-    image_size: str = None
+    The data and run-folder fields are `RunSettings`'; the rest say what is
+    trained and how.
+    """
+
     model: str = "polynet"
     model_overrides: dict = dataclasses.field(default_factory=dict)
     epochs: int = 10
@@ -76,21 +78,13 @@ class TrainConfig:
     weight_decay: float = 0.0
     label_smoothing: float = 0.0
     clipnorm: float = None
-    augment: bool = False
     mixup: float = 0.0
     cutmix: float = 0.0
     tta_flip: bool = False
-    input_normalization: str = "unit"
-    validation_split: float = 0.1
-    max_train_examples: int = None
     pipeline: str = "auto"
     mixed_precision: str = "none"
     strategy: str = "default"
     steps_per_execution: int = 1
-    seed: int = 0
-    output_dir: str = "runs/default"
-    overwrite: bool = False
-    verbose: str = "auto"
     tensorboard: bool = True
 
     def validate(self):
@@ -99,7 +93,7 @@ class TrainConfig:
         Catches before any work the values that would only show later as
         a diverged loss (a non-finite or negative learning rate...).
         """
-        _run.check_data(self)
+        self.validate_run()
         for name in ("epochs", "batch_size", "steps_per_execution"):
             _run.check_count(self, name)
         _run.check_number(
@@ -119,19 +113,10 @@ class TrainConfig:
             _run.check_number(
                 self, "clipnorm", "must be a finite number > 0 (or unset)", lambda v: v > 0
             )
-        if self.max_train_examples is not None:
-            _run.check_count(self, "max_train_examples", "must be an int >= 1")
-        _run.check_number(
-            self,
-            "validation_split",
-            "must be in (0, 1): the best model is chosen on it",
-            lambda v: 0 < v < 1,
-        )
         for name, what, choices in (
             ("optimizer", "optimizer", OPTIMIZERS),
             ("lr_schedule", "schedule", SCHEDULES),
             ("mixed_precision", "mixed precision policy", tuple(MIXED_PRECISION)),
-            ("input_normalization", "input normalization", INPUT_NORMALIZATIONS),
             ("pipeline", "input pipeline", PIPELINES),
         ):
             value = getattr(self, name)
@@ -143,13 +128,6 @@ class TrainConfig:
     def settings(self):
         """The fields a resumed run must share with the run it resumes (`RUN_CONFIG`)."""
         return {k: v for k, v in dataclasses.asdict(self).items() if k not in _FREE_FIELDS}
-
-
-def _verbose(setting):
-    if setting != "auto":
-        return int(setting)
-    # Keras' progress bar on a terminal, one line per epoch in logs and CI.
-    return 1 if sys.stdout.isatty() else 2
 
 
 def _prepare_output_dir(output_dir, config):
@@ -175,10 +153,6 @@ def _epochs_done(backup_dir):
         return 0
     with open(path) as f:
         return int(json.load(f)["epoch"])
-
-
-def _write_json(path, payload):
-    _io.write_json(path, payload, overwrite=True)
 
 
 class _CommitRun(keras.callbacks.Callback):
@@ -337,6 +311,15 @@ def _first_images(dataset, count):
 
 
 def _train(config, strategy, is_chief, output_dir, run):
+    """The run itself, once its folder is locked: build, fit, finish."""
+    data, model, steps_per_epoch = _build(config, strategy)
+    paths = {name: os.path.join(output_dir, name) for name in OUTPUTS}
+    train_seconds = _fit(config, strategy, is_chief, output_dir, run, data, model, paths)
+    return _finish(config, strategy, is_chief, output_dir, data, model, paths, train_seconds)
+
+
+def _build(config, strategy):
+    """The data pipelines and the compiled model (raw pixels in): ``(data, model, steps)``."""
     from pinet_keras.data import make_datasets
 
     pipeline, multiple = config.pipeline, 1
@@ -357,9 +340,6 @@ def _train(config, strategy, is_chief, output_dir, run):
         image_size=config.image_size,
     )
     info = data.info
-    train_data = mix_batches(
-        data.train, info.num_classes, mixup=config.mixup, cutmix=config.cutmix, seed=config.seed
-    )
     steps_per_epoch = -(-info.num_train // config.batch_size)
     with strategy.scope():
         # The model takes raw pixels: the guard, augmentation and
@@ -382,8 +362,15 @@ def _train(config, strategy, is_chief, output_dir, run):
             **config.model_overrides,
         )
         compile_model(model, config, steps_per_epoch)
+    return data, model, steps_per_epoch
 
-    paths = {name: os.path.join(output_dir, name) for name in OUTPUTS}
+
+def _fit(config, strategy, is_chief, output_dir, run, data, model, paths):
+    """Trains ``model`` (resuming an interrupted run), the best epoch kept; its seconds."""
+    info = data.info
+    train_data = mix_batches(
+        data.train, info.num_classes, mixup=config.mixup, cutmix=config.cutmix, seed=config.seed
+    )
     backup_dir = os.path.join(paths["backup"], "chief" if is_chief else "worker")
     # The data and the model are checked: from here on the folder changes.
     run.begin(config.settings(), resume=not config.overwrite and _epochs_done(backup_dir) > 0)
@@ -425,11 +412,16 @@ def _train(config, strategy, is_chief, output_dir, run):
             validation_data=data.validation,
             epochs=config.epochs,
             callbacks=callbacks,
-            verbose=_verbose(config.verbose),
+            verbose=verbosity(config.verbose),
             shuffle=False,  # the data pipeline shuffles its examples itself
         )
     train_seconds = time.time() - start
+    return train_seconds
 
+
+def _finish(config, strategy, is_chief, output_dir, data, model, paths, train_seconds):
+    """Bounds the best model, measures it once on the test split, writes metrics.json."""
+    info = data.info
     best_model = keras.saving.load_model(paths["model.keras"])
     range_images = 0
     if polynomial_layers(best_model):
@@ -483,7 +475,7 @@ def _train(config, strategy, is_chief, output_dir, run):
                 os.path.join(output_dir, "curves.png"),
                 title=f"{config.model} on {config.dataset}",
             )
-        _write_json(paths["metrics.json"], metrics)
+        write_json(paths["metrics.json"], metrics)
     shutil.rmtree(paths["backup"], ignore_errors=True)
     if not is_chief:
         shutil.rmtree(output_dir, ignore_errors=True)

@@ -2,7 +2,6 @@
 
 import dataclasses
 import os
-import sys
 import time
 import warnings
 
@@ -11,7 +10,9 @@ import keras
 from pinet_keras import _io
 from pinet_keras import _run
 from pinet_keras.data import augmentation_policy
-from pinet_keras.models import INPUT_NORMALIZATIONS
+from pinet_keras.training.settings import RunSettings
+from pinet_keras.training.settings import verbosity
+from pinet_keras.training.settings import write_json
 from pinet_keras.tuning.data import VALIDATION_SPLIT_RULE
 from pinet_keras.tuning.data import search_datasets
 from pinet_keras.tuning.hypermodel import PolyNetHyperModel
@@ -35,6 +36,7 @@ OUTPUTS = (
 # `max_trials` may grow; `data_dir`, `output_dir`, `verbose` may change.
 _SEARCH_SETTINGS = (
     "dataset",
+    "image_size",
     "tuner",
     "epochs",
     "validation_split",
@@ -47,24 +49,20 @@ _SEARCH_SETTINGS = (
 
 
 @dataclasses.dataclass
-class TuneConfig:
-    """Everything a search depends on; `pinet-keras tune` maps its flags here."""
+class TuneConfig(RunSettings):
+    """Everything a search depends on; `pinet-keras tune` maps its flags here.
 
-    dataset: str = "mnist"
-    data_dir: str = None
-    image_size: str = None
+    The data and run-folder fields are `RunSettings`'; the rest say how the
+    search runs. Trials are scored on the validation split, never the test split.
+    """
+
     tuner: str = "random"
     max_trials: int = 10
     epochs: int = 3
-    validation_split: float = 0.1
-    max_train_examples: int = None
-    augment: bool = False
-    input_normalization: str = "unit"
     fixed: dict = dataclasses.field(default_factory=dict)
-    seed: int = 0
     output_dir: str = "runs/tune"
-    overwrite: bool = False
-    verbose: str = "auto"
+
+    VALIDATION_RULE = VALIDATION_SPLIT_RULE
 
     def validate(self):
         """Raises `ValueError` naming the field and its flag, before anything is read."""
@@ -72,27 +70,9 @@ class TuneConfig:
             raise ValueError(
                 f"Unknown tuner {self.tuner!r} (--tuner); pass one of {', '.join(TUNERS)}."
             )
-        _run.check_data(self)
+        self.validate_run()
         for name in ("max_trials", "epochs"):
             _run.check_count(self, name)
-        if self.max_train_examples is not None:
-            _run.check_count(self, "max_train_examples")
-        _run.check_number(self, "validation_split", VALIDATION_SPLIT_RULE, lambda v: 0 < v < 1)
-        if self.input_normalization not in INPUT_NORMALIZATIONS:
-            raise ValueError(
-                f"Unknown input normalization {self.input_normalization!r} "
-                f"(--input_normalization); pass one of {', '.join(INPUT_NORMALIZATIONS)}."
-            )
-
-
-def _verbose(setting):
-    if setting != "auto":
-        return int(setting)
-    return 1 if sys.stdout.isatty() else 2
-
-
-def _write_json(path, payload):
-    _io.write_json(path, payload, overwrite=True)
 
 
 def _settings(config):
@@ -204,7 +184,7 @@ def _tune(config, run):
         data.train,
         validation_data=data.validation,
         epochs=config.epochs,
-        verbose=_verbose(config.verbose),
+        verbose=verbosity(config.verbose),
     )
     search_seconds = time.time() - start
 
@@ -220,7 +200,7 @@ def _tune(config, run):
     best_values = {
         k: v for k, v in best_trial.hyperparameters.values.items() if not k.startswith("tuner/")
     }
-    _write_json(paths["best_hyperparameters.json"], best_values)
+    write_json(paths["best_hyperparameters.json"], best_values)
     with warnings.catch_warnings():
         # The checkpoint holds the trial's optimizer state too; the best
         # model is rebuilt with a fresh optimizer and only needs the weights.
@@ -255,5 +235,5 @@ def _tune(config, run):
         "backend": keras.backend.backend(),
         "config": dataclasses.asdict(config),
     }
-    _write_json(paths["metrics.json"], metrics)
+    write_json(paths["metrics.json"], metrics)
     return metrics
