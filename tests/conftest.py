@@ -152,10 +152,10 @@ if os.environ.get("PINET_TEST_FAIL_INT8"):
 
     original = export.export_tflite
 
-    def export_tflite(model, path, quantization="float32", **kwargs):
-        if quantization == "int8":
+    def export_tflite(model, path, quantization="float32", settings=None, **kwargs):
+        if (settings.quantization if settings else quantization) == "int8":
             raise ValueError("injected failure of the int8 export")
-        return original(model, path, quantization, **kwargs)
+        return original(model, path, quantization, settings=settings, **kwargs)
 
     export.export_tflite = job.export_tflite = export_tflite
 

@@ -71,6 +71,8 @@ from pinet_keras.export.saved_model import predict_saved_model
 from pinet_keras.export.saved_model import read_saved_model_metadata
 from pinet_keras.export.tflite import QUANTIZATIONS
 from pinet_keras.export.tflite import TFLiteConversionError
+from pinet_keras.export.tflite import TFLiteExporter
+from pinet_keras.export.tflite import TFLiteSettings
 from pinet_keras.export.tflite import convert_to_tflite
 from pinet_keras.export.tflite import export_tflite
 
@@ -82,7 +84,9 @@ __all__ = [
     "Int8Settings",
     "QUANTIZATIONS",
     "TFLiteConversionError",
+    "TFLiteExporter",
     "TFLiteRunner",
+    "TFLiteSettings",
     "add_pixel_preprocessing",
     "bound_model",
     "compare_logits",

@@ -40,6 +40,7 @@ from pinet_keras.export.report import evaluate_saved_model
 from pinet_keras.export.report import evaluate_tflite
 from pinet_keras.export.saved_model import export_saved_model
 from pinet_keras.export.tflite import QUANTIZATIONS
+from pinet_keras.export.tflite import TFLiteSettings
 from pinet_keras.export.tflite import export_tflite
 
 FORMATS = ("saved_model", *QUANTIZATIONS)
@@ -69,6 +70,22 @@ class Int8Settings:
     finetune_epochs: int = 0
     finetune_learning_rate: float = 1e-5
     finetune_recalibrate_every: int = 0
+
+    def tflite_settings(self, quantization: str, bound: float | None = None) -> TFLiteSettings:
+        """The `TFLiteSettings` of a file in ``quantization`` (the int8 ones apply to int8 only)."""
+        if quantization != "int8":
+            return TFLiteSettings(quantization, bound=bound)
+        return TFLiteSettings(
+            quantization,
+            int8_output=self.int8_output,
+            calibration=self.calibration,
+            percentile=self.percentile,
+            fold=self.fold,
+            bound=bound,
+            finetune_epochs=self.finetune_epochs,
+            finetune_learning_rate=self.finetune_learning_rate,
+            finetune_recalibrate_every=self.finetune_recalibrate_every,
+        )
 
     def validate(self) -> None:
         """Raises `ValueError`, naming the flag, for settings the export cannot use."""
@@ -311,14 +328,6 @@ def export(config: ExportConfig) -> dict:
             },
         },
     )
-    finetune = {}
-    if int8.finetune_epochs:
-        finetune = {
-            "finetune_data": x_train,
-            "finetune_epochs": int8.finetune_epochs,
-            "finetune_learning_rate": int8.finetune_learning_rate,
-            "finetune_recalibrate_every": int8.finetune_recalibrate_every,
-        }
 
     # Every file goes to a staging folder, moved into place whole at the end.
     results = {}
@@ -336,15 +345,10 @@ def export(config: ExportConfig) -> dict:
             export_tflite(
                 model,
                 path,
-                quantization=name,
                 representative_data=representative,
-                int8_output=int8.int8_output and name == "int8",
-                calibration=int8.calibration,
-                percentile=int8.percentile,
-                fold=int8.fold if name == "int8" else None,
-                bound=bound,
                 metadata=metadata,
-                **finetune if name == "int8" else {},
+                finetune_data=x_train if name == "int8" and int8.finetune_epochs else None,
+                settings=int8.tflite_settings(name, bound),
             )
             results[name] = evaluate_tflite(
                 path, x_test, y_test, reference, latency_runs=config.latency_runs

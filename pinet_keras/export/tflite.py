@@ -1,5 +1,12 @@
-"""TFLite (LiteRT) conversion: float32, float16, dynamic-range and int8, builtin ops only."""
+"""TFLite (LiteRT) conversion: float32, float16, dynamic-range and int8, builtin ops only.
 
+`TFLiteSettings` says how a file is made; `TFLiteExporter` makes it, step by
+step; `export_tflite` and `convert_to_tflite` are the two calls in one line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
 import os
 import shutil
 import tempfile
@@ -42,22 +49,264 @@ class TFLiteConversionError(ValueError):
         self.layers = list(layers)
 
 
+@dataclasses.dataclass(frozen=True)
+class TFLiteSettings:
+    """How a ``.tflite`` file is made: its quantization and the int8 settings.
+
+    Frozen and serializable (`dataclasses.asdict`); checked once, by
+    `validate`, before any work. See `export_tflite` for what each does.
+
+    Attributes:
+        quantization: one of `QUANTIZATIONS`.
+        int8_output: ``"int8"`` only: int8 logits (with scale and zero point).
+        calibration: ``"percentile"`` or ``"minmax"`` activation ranges.
+        percentile: the percentile of ``calibration="percentile"``.
+        fold: rewrite the polynomial layers (`fold_polynomial_layers`) first;
+            ``None``: for ``"int8"``, ``"int16x8"`` or ``bound`` only.
+        bound: ``None``, or the percentile range each polynomial layer is clipped to.
+        finetune_epochs: ``"int8"`` only: epochs of `finetune_for_int8` (0: none).
+        finetune_learning_rate: its Adam learning rate.
+        finetune_recalibrate_every: calibrate its ranges again every N steps (0: once).
+    """
+
+    quantization: str = "float32"
+    int8_output: bool = False
+    calibration: str = "percentile"
+    percentile: float = DEFAULT_PERCENTILE
+    fold: bool | None = None
+    bound: float | None = None
+    finetune_epochs: int = 0
+    finetune_learning_rate: float = 1e-5
+    finetune_recalibrate_every: int = 0
+
+    @classmethod
+    def from_arguments(cls, quantization="float32", finetune_data=None, finetune_epochs=1, **kw):
+        """The settings of `export_tflite`'s keyword arguments (fine-tuning with its data)."""
+        if finetune_data is not None:
+            integer = isinstance(finetune_epochs, int) and not isinstance(finetune_epochs, bool)
+            if not integer or finetune_epochs < 1:
+                raise ValueError(
+                    "Argument `finetune_epochs` must be a positive int. "
+                    f"Received: {finetune_epochs!r}"
+                )
+        return cls(
+            quantization, finetune_epochs=finetune_epochs if finetune_data is not None else 0, **kw
+        )
+
+    @property
+    def integer(self) -> bool:
+        """Whether the activations are integers (calibrated on representative images)."""
+        return self.quantization in ("int8", "int16x8")
+
+    @property
+    def folds(self) -> bool:
+        """Whether the polynomial layers are folded before the conversion."""
+        return self.fold if self.fold is not None else (self.integer or self.bound is not None)
+
+    def validate(self, finetune_data=None) -> None:
+        """Raises ``ValueError`` for a setting, or a combination, that cannot be exported."""
+        if self.finetune_epochs and finetune_data is None:
+            raise ValueError(
+                "`finetune_epochs` fine-tunes on training images: pass finetune_data too."
+            )
+        check_tflite_arguments(
+            self.quantization,
+            self.int8_output,
+            self.calibration,
+            self.percentile,
+            self.bound,
+            finetune_data if self.finetune_epochs else None,
+            self.finetune_epochs or 1,
+            self.finetune_learning_rate,
+            self.finetune_recalibrate_every,
+        )
+        if self.bound is not None and not self.folds:
+            raise ValueError(
+                "`bound` clips the folded layers' outputs: it needs fold=True (or None)."
+            )
+        if self.finetune_epochs and not self.folds:
+            raise ValueError(
+                "`finetune_data` fine-tunes the folded model: it needs fold=True (or None)."
+            )
+
+
+class TFLiteExporter:
+    """Makes one ``.tflite`` file, one method per step.
+
+    `prepare` (the float32 raw-pixel model and its representative images),
+    `rewrite` (fold, fine-tune for int8, bound), `convert` (the TFLite
+    converter, builtin ops only), `verify` (no Flex or custom op; int8 all
+    the way), `annotate` (the metadata). `run` does them in order and
+    returns the file's bytes; `export` writes them to a path, atomically.
+
+    >>> exporter = TFLiteExporter(model, TFLiteSettings("int8"),  # doctest: +SKIP
+    ...                           representative_data=x_train[:200])
+    >>> exporter.export("model_int8.tflite")  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        model,
+        settings: TFLiteSettings | None = None,
+        representative_data=None,
+        finetune_data=None,
+        metadata: dict | None = None,
+    ):
+        self.settings = settings or TFLiteSettings()
+        self.settings.validate(finetune_data)
+        self.model = model
+        self.representative_data = representative_data
+        self.finetune_data = finetune_data
+        self.metadata = metadata
+        self.representative = None
+        self.converted = None
+        self.content = None
+
+    def prepare(self):
+        """The float32 Keras model taking raw pixels, and the representative images."""
+        self.model = prepare_model(self.model)
+        if self.settings.integer or self.settings.bound is not None:
+            self.representative = representative_images(
+                self.representative_data, model_input_shape(self.model)
+            )
+        return self.model
+
+    def rewrite(self):
+        """The model the converter sees: folded, fine-tuned for int8, bounded."""
+        settings, model = self.settings, self.model
+        if settings.folds:
+            folded = fold_polynomial_layers(model, self.representative, bound=settings.bound)
+            if settings.finetune_epochs:
+                folded = finetune_for_int8(
+                    model,
+                    folded,
+                    images=representative_images(self.finetune_data, model_input_shape(model)),
+                    representative_data=self.representative,
+                    epochs=settings.finetune_epochs,
+                    learning_rate=settings.finetune_learning_rate,
+                    percentile=settings.percentile
+                    if settings.calibration == "percentile"
+                    else 100.0,
+                    recalibrate_every=settings.finetune_recalibrate_every,
+                )
+                if settings.bound is not None:
+                    folded = fold_polynomial_layers(
+                        folded, self.representative, bound=settings.bound
+                    )
+            model = folded
+        self.converted = model
+        return model
+
+    def convert(self, workdir=None):
+        """The TFLite converter on the rewritten model: the file's bytes, before metadata.
+
+        ``workdir``: the folder of the intermediate SavedModel, created and
+        removed here (default: a new folder in the system's temporary folder).
+        """
+        tf = _optional.tensorflow("TFLite export")
+        settings, model, representative = self.settings, self.converted, self.representative
+        if workdir is None:
+            folder = tempfile.mkdtemp(prefix="pinet_keras_export_")
+        else:
+            folder = os.fspath(workdir)
+            os.makedirs(folder)
+        try:
+            saved_model = os.path.join(folder, "saved_model")
+            write_saved_model(model, saved_model)
+            converter = tf.lite.TFLiteConverter.from_saved_model(saved_model)
+            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+            if settings.quantization != "float32":
+                converter.optimizations = [tf.lite.Optimize.DEFAULT]
+            if settings.quantization == "float16":
+                converter.target_spec.supported_types = [tf.float16]
+            try:
+                if settings.quantization == "int8":
+                    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+                    content = quantize_int8(
+                        converter,
+                        representative,
+                        settings.int8_output,
+                        settings.calibration,
+                        settings.percentile,
+                        input_range=pixel_range(model),
+                    )
+                elif settings.quantization == "int16x8":
+                    converter.target_spec.supported_ops = [
+                        tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8
+                    ]
+                    converter.representative_dataset = lambda: (
+                        [image[None]] for image in representative
+                    )
+                    content = converter.convert()
+                else:
+                    content = converter.convert()
+            except Exception as error:
+                raise _conversion_error(error, model, settings.quantization) from error
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        self.content = content
+        return content
+
+    def verify(self):
+        """Raises `TFLiteConversionError` for a Flex or custom op, or (integer) a float op."""
+        check_builtin_ops(self.content, self.converted, self.settings.quantization)
+        if self.settings.integer:
+            check_fully_quantized(self.content, self.converted)
+
+    def annotate(self):
+        """Stores the metadata (with the quantization and the input and output dtypes)."""
+        if self.metadata is None:
+            return self.content
+        settings = self.settings
+        metadata = {
+            **self.metadata,
+            "quantization": settings.quantization,
+            "bounded": settings.bound is not None,
+        }
+        if settings.finetune_epochs:
+            metadata["int8_finetune"] = {
+                "epochs": settings.finetune_epochs,
+                "images": len(self.finetune_data),
+                "learning_rate": settings.finetune_learning_rate,
+                "recalibrate_every": settings.finetune_recalibrate_every,
+            }
+        metadata["input"] = {
+            **metadata.get("input", {}),
+            "dtype": "uint8" if settings.quantization == "int8" else "float32",
+        }
+        if settings.quantization == "int8":
+            metadata["output"] = {
+                **metadata.get("output", {}),
+                "dtype": "int8" if settings.int8_output else "float32",
+            }
+        self.content = add_tflite_metadata(self.content, metadata)
+        return self.content
+
+    def run(self, workdir=None) -> bytes:
+        """Every step in order; the file's bytes."""
+        self.prepare()
+        self.rewrite()
+        self.convert(workdir)
+        self.verify()
+        return self.annotate()
+
+    def export(self, path, overwrite=False) -> str:
+        """Writes the file to ``path`` (under a temporary name, renamed into place)."""
+        _io.check_overwrite(path, overwrite, folder=False)
+        content = self.run(workdir=_io.temporary_path(path))
+        return _io.write_bytes(path, content, overwrite)
+
+
 def export_tflite(
     model,
     path,
     quantization="float32",
     representative_data=None,
-    int8_output=False,
     overwrite=False,
-    calibration="percentile",
-    percentile=DEFAULT_PERCENTILE,
-    fold=None,
-    bound=None,
     metadata=None,
     finetune_data=None,
-    finetune_epochs=1,
-    finetune_learning_rate=1e-5,
-    finetune_recalibrate_every=0,
+    settings: TFLiteSettings | None = None,
+    **options,
 ):
     """Converts a Keras model to a ``.tflite`` file that runs on TFLite builtin ops only.
 
@@ -123,6 +372,11 @@ def export_tflite(
         model: a `keras.Model` or the path of a ``.keras`` file.
         path: the ``.tflite`` file to write.
         quantization: one of ``QUANTIZATIONS``.
+        settings: a `TFLiteSettings` (instead of ``quantization`` and the
+            keyword arguments below, which make one: ``int8_output``,
+            ``calibration``, ``percentile``, ``fold``, ``bound``,
+            ``finetune_epochs``, ``finetune_learning_rate``,
+            ``finetune_recalibrate_every``).
         representative_data: for ``"int8"`` (and ``bound``), required: raw
             pixel images as the model takes them, shape ``(N, H, W, C)``, or
             an iterable of such batches (or of ``(images, labels)`` pairs). A
@@ -155,29 +409,13 @@ def export_tflite(
             as builtins, or (``"int8"``) ops without an int8 kernel; the
             message names the ops and the layers they come from.
     """
-    finetune = {
-        "finetune_data": finetune_data,
-        "finetune_epochs": finetune_epochs,
-        "finetune_learning_rate": finetune_learning_rate,
-        "finetune_recalibrate_every": finetune_recalibrate_every,
-    }
-    check_tflite_arguments(quantization, int8_output, calibration, percentile, bound, **finetune)
+    if settings is None:
+        settings = TFLiteSettings.from_arguments(quantization, finetune_data, **options)
+    elif options:
+        raise ValueError(f"Pass either settings or {sorted(options)}, not both.")
+    exporter = TFLiteExporter(model, settings, representative_data, finetune_data, metadata)
     _io.check_overwrite(path, overwrite, folder=False)
-    model = prepare_model(model)
-    content = convert_to_tflite(
-        model,
-        quantization,
-        representative_data,
-        int8_output,
-        calibration,
-        percentile,
-        fold,
-        bound,
-        metadata,
-        workdir=_io.temporary_path(path),
-        **finetune,
-    )
-    return _io.write_bytes(path, content, overwrite)
+    return exporter.export(path, overwrite)
 
 
 def check_tflite_arguments(
@@ -240,9 +478,8 @@ def convert_to_tflite(
     metadata=None,
     workdir=None,
     finetune_data=None,
-    finetune_epochs=1,
-    finetune_learning_rate=1e-5,
-    finetune_recalibrate_every=0,
+    settings: TFLiteSettings | None = None,
+    **finetune,
 ):
     """The bytes of the ``.tflite`` file `export_tflite` writes (same arguments).
 
@@ -251,111 +488,19 @@ def convert_to_tflite(
     `export_tflite` puts it beside the target, under a name that
     `pinet_keras._io.remove_leftovers` recognizes after a SIGKILL.
     """
-    tf = _optional.tensorflow("TFLite export")
-    check_tflite_arguments(
-        quantization,
-        int8_output,
-        calibration,
-        percentile,
-        bound,
-        finetune_data,
-        finetune_epochs,
-        finetune_learning_rate,
-        finetune_recalibrate_every,
-    )
-    model = prepare_model(model)
-    representative = None
-    integer = quantization in ("int8", "int16x8")
-    if integer or bound is not None:
-        representative = representative_images(representative_data, model_input_shape(model))
-    if fold is None:
-        fold = integer or bound is not None
-    if bound is not None and not fold:
-        raise ValueError("`bound` clips the folded layers' outputs: it needs fold=True (or None).")
-    if finetune_data is not None and not fold:
-        raise ValueError(
-            "`finetune_data` fine-tunes the folded model: it needs fold=True (or None)."
+    if settings is None:
+        settings = TFLiteSettings.from_arguments(
+            quantization,
+            finetune_data,
+            int8_output=int8_output,
+            calibration=calibration,
+            percentile=percentile,
+            fold=fold,
+            bound=bound,
+            **finetune,
         )
-    if fold:
-        folded = fold_polynomial_layers(model, representative, bound=bound)
-        if finetune_data is not None:
-            folded = finetune_for_int8(
-                model,
-                folded,
-                images=representative_images(finetune_data, model_input_shape(model)),
-                representative_data=representative,
-                epochs=finetune_epochs,
-                learning_rate=finetune_learning_rate,
-                percentile=percentile if calibration == "percentile" else 100.0,
-                recalibrate_every=finetune_recalibrate_every,
-            )
-            if bound is not None:
-                folded = fold_polynomial_layers(folded, representative, bound=bound)
-        model = folded
-
-    if workdir is None:
-        folder = tempfile.mkdtemp(prefix="pinet_keras_export_")
-    else:
-        folder = os.fspath(workdir)
-        os.makedirs(folder)
-    try:
-        saved_model = os.path.join(folder, "saved_model")
-        write_saved_model(model, saved_model)
-        converter = tf.lite.TFLiteConverter.from_saved_model(saved_model)
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-        if quantization != "float32":
-            converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        if quantization == "float16":
-            converter.target_spec.supported_types = [tf.float16]
-        try:
-            if quantization == "int8":
-                converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-                content = quantize_int8(
-                    converter,
-                    representative,
-                    int8_output,
-                    calibration,
-                    percentile,
-                    input_range=pixel_range(model),
-                )
-            elif quantization == "int16x8":
-                converter.target_spec.supported_ops = [
-                    tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8
-                ]
-                converter.representative_dataset = lambda: (
-                    [image[None]] for image in representative
-                )
-                content = converter.convert()
-            else:
-                content = converter.convert()
-        except Exception as error:
-            raise _conversion_error(error, model, quantization) from error
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-
-    check_builtin_ops(content, model, quantization)
-    if integer:
-        check_fully_quantized(content, model)
-    if metadata is not None:
-        metadata = {**metadata, "quantization": quantization, "bounded": bound is not None}
-        if finetune_data is not None:
-            metadata["int8_finetune"] = {
-                "epochs": finetune_epochs,
-                "images": len(finetune_data),
-                "learning_rate": finetune_learning_rate,
-                "recalibrate_every": finetune_recalibrate_every,
-            }
-        metadata["input"] = {
-            **metadata.get("input", {}),
-            "dtype": "uint8" if quantization == "int8" else "float32",
-        }
-        if quantization == "int8":
-            metadata["output"] = {
-                **metadata.get("output", {}),
-                "dtype": "int8" if int8_output else "float32",
-            }
-        content = add_tflite_metadata(content, metadata)
-    return content
+    exporter = TFLiteExporter(model, settings, representative_data, finetune_data, metadata)
+    return exporter.run(workdir)
 
 
 def pixel_range(model):
