@@ -10,6 +10,12 @@ import keras
 import pinet_keras.layers  # noqa: F401
 
 KERAS_EXTENSIONS = (".keras", ".h5", ".hdf5")
+_LOAD_ADVICE = (
+    "its pinet_keras layers are registered by `import pinet_keras` (done here; "
+    "keras.saving.load_model alone needs that import first), so a class it names that is "
+    "still unknown comes from a newer pinet_keras (upgrade it) or from your own code "
+    "(import the module that defines it)"
+)
 
 
 def load_keras_model(path):
@@ -51,7 +57,10 @@ def load_keras_model(path):
     try:
         model = keras.saving.load_model(path, compile=False)
     except Exception as error:  # Keras raises many types; name the file in one.
-        raise ValueError(f"Cannot load the Keras model {path}: {error}") from error
+        first = " ".join(str(error).split())
+        raise ValueError(
+            f"Cannot load the Keras model {path}: {first[:400]}; {_LOAD_ADVICE}"
+        ) from error
     if not isinstance(model, keras.Model):
         raise ValueError(f"{path} holds a {type(model).__name__}, not a Keras model.")
     return model
