@@ -169,9 +169,7 @@ def test_float_images_scale_by_their_stated_range_in_both_packages(tmp_path):
         np.testing.assert_array_equal(read(stated)[..., 0], expected, err_msg=name)
     # Without a stated range, float_range says it.
     with Image.open(_float_tiff(tmp_path / "plain.tif", ramp)) as image:
-        np.testing.assert_array_equal(
-            image_pixels(image, 3, float_range=(0, 1))[..., 0], expected
-        )
+        np.testing.assert_array_equal(image_pixels(image, 3, float_range=(0, 1))[..., 0], expected)
 
 
 def test_float_images_without_a_range_or_with_nan_are_refused(tmp_path):

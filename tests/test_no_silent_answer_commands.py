@@ -15,7 +15,8 @@ from PIL import Image
 from tests.conftest import PREDICT
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-INT8 = os.path.join(ROOT, "pinet_keras", "pretrained", "files", "polynet_mnist", "model_int8.tflite")
+FILES = os.path.join(ROOT, "pinet_keras", "pretrained", "files")
+INT8 = os.path.join(FILES, "polynet_mnist", "model_int8.tflite")
 
 
 def _start(args):
