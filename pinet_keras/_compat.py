@@ -36,6 +36,7 @@ TensorFlow.
 """
 
 import contextlib
+import numbers
 import re
 
 import keras
@@ -228,6 +229,14 @@ def standardize_tuple(value, n, name):
     """Keras' ``standardize_tuple``: an int or ``n`` ints as a tuple of ``n`` positive ints."""
     from keras.src.utils.argument_validation import standardize_tuple as standardize
 
+    # NumPy integers (np.int64(3)) are ints too; Keras' check takes Python ints only.
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        value = int(value)
+    elif isinstance(value, (list, tuple)):
+        value = type(value)(
+            int(v) if isinstance(v, numbers.Integral) and not isinstance(v, bool) else v
+            for v in value
+        )
     return standardize(value, n, name)
 
 

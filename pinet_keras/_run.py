@@ -63,6 +63,50 @@ def _try_lock(fd):
     return True
 
 
+def take_lock(path, what, advice):
+    """Takes the exclusive lock of file ``path`` (created) at once; returns its descriptor.
+
+    The holder's pid is written in the file. Raises `RunLocked`, naming
+    ``what`` (the folder in use), the holder's pid and ``advice``, when
+    another process holds it: nobody waits.
+    """
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        if not _try_lock(fd):
+            try:
+                holder = os.read(fd, 64).decode(errors="replace").strip() or "unknown"
+            except OSError:
+                holder = "unknown"
+            os.close(fd)
+            raise RunLocked(
+                f"{what} is in use by another process (pid {holder}, lock file {path}); {advice}"
+            ) from None
+        # The holder before us deletes the file as it lets go: a lock taken
+        # on a file that is no longer at ``path`` locks nothing.
+        try:
+            same = os.path.samestat(os.fstat(fd), os.stat(path))
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)
+    os.ftruncate(fd, 0)
+    os.lseek(fd, 0, os.SEEK_SET)
+    os.write(fd, f"{os.getpid()}\n".encode())
+    return fd
+
+
+def release_lock(fd, path):
+    """Lets go of the lock `take_lock` took: the file is deleted while held, then closed."""
+    # Deleted while held: no stale lock file naming a dead process.
+    try:
+        if os.path.samestat(os.fstat(fd), os.stat(path)):
+            os.remove(path)
+    except OSError:
+        pass
+    os.close(fd)
+
+
 class SettingsMismatch(ValueError):
     """A run folder holds a run made with other settings."""
 
@@ -277,32 +321,11 @@ class RunFolder:
             )
 
     def _lock(self):
-        path = os.path.join(self.path, LOCK_FILE)
-        while True:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-            if not _try_lock(fd):
-                try:
-                    holder = os.read(fd, 64).decode(errors="replace").strip() or "unknown"
-                except OSError:
-                    holder = "unknown"
-                os.close(fd)
-                raise RunLocked(
-                    f"{self.path} is in use by another process (pid {holder}, lock file "
-                    f"{path}); wait for it to finish, or choose another --output_dir."
-                ) from None
-            # The holder before us deletes the file as it lets go: a lock taken
-            # on a file that is no longer at ``path`` locks nothing.
-            try:
-                same = os.path.samestat(os.fstat(fd), os.stat(path))
-            except FileNotFoundError:
-                same = False
-            if same:
-                break
-            os.close(fd)
-        os.ftruncate(fd, 0)
-        os.lseek(fd, 0, os.SEEK_SET)
-        os.write(fd, f"{os.getpid()}\n".encode())
-        self._lock_fd = fd
+        self._lock_fd = take_lock(
+            os.path.join(self.path, LOCK_FILE),
+            self.path,
+            "wait for it to finish, or choose another --output_dir.",
+        )
 
     def _recover(self):
         """Cleans what a killed run left: its temporary files, outputs set aside."""
@@ -398,14 +421,7 @@ class RunFolder:
                 _io.remove(self.path)
         finally:
             if self._lock_fd is not None:
-                # Deleted while held (no stale lock naming a dead process), then let go.
-                lock_path = os.path.join(self.path, LOCK_FILE)
-                try:
-                    if os.path.samestat(os.fstat(self._lock_fd), os.stat(lock_path)):
-                        os.remove(lock_path)
-                except OSError:
-                    pass
-                os.close(self._lock_fd)
+                release_lock(self._lock_fd, os.path.join(self.path, LOCK_FILE))
                 self._lock_fd = None
 
     def __enter__(self):

@@ -22,6 +22,7 @@ import os
 
 import numpy as np
 
+from pinet_keras._finite import check_finite_pixels
 from pinet_keras.data.image_folder import IMAGE_EXTENSIONS
 from pinet_keras.data.image_folder import image_pixels
 
@@ -79,12 +80,17 @@ def read_image(path: str, height: int, width: int, channels: int) -> np.ndarray:
             f"Only models with 1 or 3 input channels take images; this one has {channels}."
         )
     try:
-        with Image.open(path) as image:
-            return image_pixels(image, channels, size=(height, width))
+        image = Image.open(path)
+        image.load()
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
         raise ValueError(
             f"{path} is not a readable image ({error}); pass PNG or JPEG files"
         ) from error
+    with image:
+        try:
+            return image_pixels(image, channels, size=(height, width))
+        except ValueError as error:
+            raise ValueError(f"{path} is {error}") from error
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -197,7 +203,8 @@ def predict(model, images, top_k: int = 3, labels: list[str] | None = None) -> l
 
     Args:
         model: path of a ``.keras`` file, a SavedModel folder or a ``.tflite`` file.
-        images: image files, folders of them, or uint8 pixels ``(N, H, W, C)``.
+        images: image files, folders of them, or pixels ``(N, H, W, C)`` (0..255;
+            a NaN or infinite pixel is refused with a ``ValueError``).
         top_k: how many classes per image.
         labels: class names overriding the model's own.
 
@@ -209,6 +216,7 @@ def predict(model, images, top_k: int = 3, labels: list[str] | None = None) -> l
     loaded = _Model(model)
     height, width, channels = loaded.input_shape
     if isinstance(images, np.ndarray):
+        check_finite_pixels(images, "images")
         if images.shape[1:] != (height, width, channels):
             raise ValueError(
                 f"images of shape {images.shape[1:]} for a model that takes "

@@ -17,6 +17,7 @@ from the first step.
 """
 
 import math
+import numbers
 import random
 
 import keras
@@ -52,18 +53,18 @@ class BranchUniform(keras.initializers.Initializer):
     """
 
     def __init__(self, scale=1.0, fan_in=None, seed=None):
-        if isinstance(scale, bool) or not isinstance(scale, (int, float)) or scale <= 0:
+        if isinstance(scale, bool) or not isinstance(scale, numbers.Real) or scale <= 0:
             raise ValueError(
                 f"Argument `scale` must be a positive number. Received: scale={scale!r}"
             )
         if fan_in is not None and (
-            isinstance(fan_in, bool) or not isinstance(fan_in, int) or fan_in <= 0
+            isinstance(fan_in, bool) or not isinstance(fan_in, numbers.Integral) or fan_in <= 0
         ):
             raise ValueError(
                 f"Argument `fan_in` must be a positive int or None. Received: fan_in={fan_in!r}"
             )
         self.scale = float(scale)
-        self.fan_in = fan_in
+        self.fan_in = None if fan_in is None else int(fan_in)
         self._init_seed = seed
         if seed is None:
             seed = random.randint(1, int(1e9))  # what Keras' random initializers draw

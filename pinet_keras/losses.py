@@ -90,8 +90,20 @@ class Accuracy(keras.metrics.MeanMetricWrapper):
     Keras' ``"accuracy"`` picks its integer or one-hot variant once, from the
     first batch; a run whose training batches carry mixed labels (MixUp,
     CutMix) and whose validation batches carry integers needs both. A
-    prediction with a NaN or infinite logit counts as wrong (Keras' argmax
-    of NaN logits would name a class).
+    prediction with a NaN or infinite logit counts as wrong: Keras' own
+    ``"accuracy"`` takes the argmax of NaN logits, class 0, so a model that
+    answers NaN on every image scores the share of class 0 in the labels
+    (1.0 when all labels are 0). Compile with this metric:
+
+    >>> import numpy as np, keras, pinet_keras
+    >>> model = pinet_keras.PolyNet(input_shape=(8, 8, 1), width=2, num_blocks=2)
+    >>> model.compile(
+    ...     optimizer="adam",
+    ...     loss=pinet_keras.LabelSmoothingCrossentropy(from_logits=True),
+    ...     metrics=[pinet_keras.Accuracy()],
+    ... )
+    >>> float(Accuracy()(np.array([0, 0]), np.array([[np.nan, 0.0], [1.0, 0.0]])))
+    0.5
     """
 
     def __init__(self, name="accuracy", dtype=None):

@@ -286,16 +286,13 @@ def test_compare_logits_counts_nan_as_wrong():
     assert empty["non_finite"] == 0 and empty["max_abs_diff"] == 0.0 and np.isnan(empty["accuracy"])
 
 
-def test_evaluate_tflite_counts_nan_as_wrong(unit_model, unit_files, digits):
+def test_evaluate_tflite_refuses_nan_pixels(unit_model, unit_files, digits):
     _, (x_test, y_test) = digits
     images = x_test[:8].astype("float32")
     labels = unit_model.predict(images, verbose=0).argmax(-1)
-    images[[1, 5], 2, 3, 0] = np.nan  # NaN is not a pixel: PixelRange lets it through
-    result = export.evaluate_tflite(
-        unit_files["float32"], images, labels, unit_model.predict(images, verbose=0), latency_runs=0
-    )
-    assert result["non_finite"] == 2
-    assert result["accuracy"] == 0.75 and result["top1_agreement"] == 0.75
+    images[[1, 5], 2, 3, 0] = np.nan  # NaN is not a pixel: refused, never given a class
+    with pytest.raises(ValueError, match="2 of 8 images hold non-finite pixels"):
+        export.evaluate_tflite(unit_files["float32"], images, labels, latency_runs=0)
 
 
 # -- 6. bound: bounded logits for any input -------------------------------------------

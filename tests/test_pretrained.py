@@ -226,7 +226,11 @@ def test_float32_tflite_is_converted_once_into_the_cache(monkeypatch, tmp_path):
     modified = os.path.getmtime(path)
     assert pretrained.tflite_path(name, "float32") == path
     assert os.path.getmtime(path) == modified
-    assert os.listdir(os.path.dirname(path)) == [os.path.basename(path)]
+    # The file and its record (hash, size, model, format), nothing else.
+    assert sorted(os.listdir(os.path.dirname(path))) == [
+        os.path.basename(path),
+        os.path.basename(path) + ".json",
+    ]
 
     images = np.random.default_rng(0).integers(0, 256, size=(16, 32, 32, 3), dtype=np.uint8)
     reference = pretrained.load(name).predict(images, verbose=0)

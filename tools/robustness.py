@@ -70,6 +70,10 @@ def main(_):
         minimum = 0 if name == "max_test_examples" else 1
         if FLAGS[name].value < minimum:
             raise ValueError(f"--{name} must be at least {minimum}, got {FLAGS[name].value}")
+    if FLAGS.export_dir is not None and not FLAGS.export_dir.strip():
+        raise ValueError(
+            "--export_dir is empty; pass the folder pinet-keras export wrote, or leave the flag out"
+        )
     dataset, _ = training_run(FLAGS.model, FLAGS.dataset)
     check_output(FLAGS.output, FLAGS.overwrite)
     _io.check_writable_folder(os.path.dirname(os.path.abspath(FLAGS.output)), "--output")
@@ -151,7 +155,13 @@ def export_runners(export_dir, shape):
     """``{file name: TFLiteRunner}`` for the `.tflite` files of ``export_dir``, of this model."""
     runners = {}
     for path in sorted(glob.glob(os.path.join(export_dir, "*.tflite"))) if export_dir else []:
-        runner = export.TFLiteRunner(path)
+        try:
+            runner = export.TFLiteRunner(path)
+        except ValueError as error:
+            message = str(error)
+            raise ValueError(
+                f"--export_dir: {message if path in message else f'{path}: {message}'}"
+            ) from error
         if tuple(runner.example_shape) != shape:
             raise ValueError(
                 f"--export_dir: {path} takes {tuple(runner.example_shape)} images but the model "

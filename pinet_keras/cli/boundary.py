@@ -69,6 +69,11 @@ _OS_ADVICE = {
     errno.ENOTDIR: "a part of the path is a file, not a folder; choose another path",
     errno.EISDIR: "the path is a folder, not a file; pass a file",
     errno.ENOENT: "check the path",
+    errno.EFBIG: (
+        "a file grew past the largest size allowed here (the shell's `ulimit -f`, or the file "
+        "system's limit); raise the limit (ulimit -f unlimited) or choose another --output_dir "
+        "on a file system that takes large files"
+    ),
 }
 
 

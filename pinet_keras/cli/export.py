@@ -49,7 +49,10 @@ together at the end (with `--overwrite`, replacing the previous set whole):
         --data_dir=../shared/data/fashion_mnist --output_dir=runs/polynet/export
 
 The data set is the one of the training run (`metrics.json` beside the
-`.keras` file), or `--dataset`; with neither, the script stops. The LiteRT
+`.keras` file), or `--dataset`; with neither, the script stops. A
+`--dataset` the run did not record on which the model scores near chance
+is refused, naming both data sets (`--allow_dataset_mismatch` insists).
+A second export into a folder another one is writing is refused at once. The LiteRT
 interpreter comes from `ai-edge-litert` (`pip install -e ".[litert]"`);
 without it the deprecated `tf.lite.Interpreter` runs the checks. Then
 classify your own images as an app would:
@@ -134,6 +137,13 @@ flags.DEFINE_bool(
     "a folder holding other files is refused.",
 )
 flags.DEFINE_integer("seed", 0, "Seed for the choice of representative images.")
+flags.DEFINE_bool(
+    "allow_dataset_mismatch",
+    False,
+    "Export even when --dataset is not the data set the model's run recorded (no metrics.json, "
+    "or one naming another) and the model scores near chance on it (refused by default: the "
+    "files would carry that data set's class names).",
+)
 
 
 def config_from_flags():
@@ -161,6 +171,7 @@ def config_from_flags():
         latency_runs=FLAGS.latency_runs,
         overwrite=FLAGS.overwrite,
         seed=FLAGS.seed,
+        allow_dataset_mismatch=FLAGS.allow_dataset_mismatch,
     )
 
 

@@ -176,12 +176,17 @@ def _stack(images, labels):
     return np.stack(images), np.asarray(labels, dtype=np.int64)
 
 
-def image_pixels(image, channels, size=None):
+def image_pixels(image, channels, size=None, float_range=None):
     """A PIL image as the uint8 pixels a model takes: `(height, width, channels)`.
 
     The image is converted as a viewer shows it, so that no pixel is silently
     clipped or dropped: 16-bit grey (PNG's ``I;16`` and ``I`` modes) is scaled
-    from 0..65535 to 0..255 (PIL's own conversion clips it at 255), and an
+    from 0..65535 to 0..255 (PIL's own conversion clips it at 255); a
+    floating-point image (a TIFF of floats, PIL's mode ``F``, which PIL's own
+    conversion would clip, so that 0..1 shows black) is scaled to 0..255 from
+    the range it states (TIFF's SMinSampleValue and SMaxSampleValue) or from
+    ``float_range=(low, high)``, and refused (``ValueError``, saying what to
+    pass) without a range, with values outside it or with a NaN; and an
     image with transparency (alpha, or a palette's transparent colour) is
     composited over white (dropping the alpha would show its hidden colour,
     often black). Then it is converted to grey (`channels=1`) or RGB (3) and,
@@ -199,6 +204,8 @@ def image_pixels(image, channels, size=None):
     if channels not in (1, 3):
         raise ValueError(f"channels must be 1 or 3, got {channels}.")
     Image = _optional.require("PIL.Image")
+    if image.mode == "F":
+        image = Image.fromarray(_float_grey(image, float_range), "L")
     if image.mode.startswith("I;16") or image.mode == "I":
         wide = np.asarray(image, dtype=np.float64)
         grey = np.clip(np.rint(wide * (255 / 65535)), 0, 255).astype(np.uint8)
@@ -213,6 +220,57 @@ def image_pixels(image, channels, size=None):
         image = image.resize((size[1], size[0]), Image.BILINEAR)
     array = np.asarray(image, dtype=np.uint8)
     return array.reshape(array.shape[:2] + (channels,))
+
+
+# TIFF's SMinSampleValue and SMaxSampleValue: the range a floating-point image states.
+_STATED_MIN, _STATED_MAX = 340, 341
+
+
+def stated_range(image):
+    """``(low, high)`` a floating-point PIL image states for its values (TIFF tags), or None."""
+    tags = getattr(image, "tag_v2", None)
+    if tags is None:
+        return None
+    low, high = tags.get(_STATED_MIN), tags.get(_STATED_MAX)
+    if low is None or high is None:
+        return None
+    low = min(low) if isinstance(low, (tuple, list)) else low
+    high = max(high) if isinstance(high, (tuple, list)) else high
+    try:
+        low, high = float(low), float(high)
+    except (TypeError, ValueError):
+        return None
+    return (low, high) if np.isfinite([low, high]).all() and low < high else None
+
+
+def _float_grey(image, float_range):
+    """A floating-point image (PIL mode ``F``) as 8-bit grey, scaled from its range."""
+    values = np.asarray(image, dtype=np.float64)
+    bad = int((~np.isfinite(values)).sum())
+    if bad:
+        raise ValueError(
+            f"a floating-point image with {bad} NaN or infinite pixels; a NaN is not a pixel: "
+            "fix or remove the image"
+        )
+    low_value = float(values.min()) if values.size else 0.0
+    high_value = float(values.max()) if values.size else 0.0
+    value_range = float_range if float_range is not None else stated_range(image)
+    if value_range is None:
+        raise ValueError(
+            f"a floating-point image (values {low_value:.4g}..{high_value:.4g}) that states no "
+            "range, so how bright it is is unknown; save it as an 8-bit or 16-bit image (PNG), "
+            "or state its range (TIFF SMinSampleValue and SMaxSampleValue), or pass "
+            "float_range=(low, high) (like (0, 1)) to image_pixels"
+        )
+    low, high = (float(v) for v in value_range)
+    if not (np.isfinite([low, high]).all() and low < high):
+        raise ValueError(f"float_range must be two finite numbers low < high, got {value_range}")
+    if low_value < low or high_value > high:
+        raise ValueError(
+            f"a floating-point image with values {low_value:.4g}..{high_value:.4g} outside its "
+            f"range {low:.4g}..{high:.4g}; fix the image or its range"
+        )
+    return np.clip(np.rint((values - low) * (255.0 / (high - low))), 0, 255).astype(np.uint8)
 
 
 def _image_decoder(image_shape):
@@ -235,7 +293,7 @@ def _image_decoder(image_shape):
             try:
                 with Image.open(io.BytesIO(data)) as image:
                     array = image_pixels(image, channels)
-            except (OSError, SyntaxError, ValueError) as error:
+            except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
                 raise ValueError(f"Cannot decode image {where}: {error}") from error
             return check(array, where)
 

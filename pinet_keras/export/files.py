@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import zipfile
 
 import keras
@@ -10,6 +11,12 @@ import keras
 import pinet_keras.layers  # noqa: F401
 
 KERAS_EXTENSIONS = (".keras", ".h5", ".hdf5")
+_LOAD_ADVICE = (
+    "its pinet_keras layers are registered by `import pinet_keras` (done here; "
+    "keras.saving.load_model alone needs that import first), so a class it names that is "
+    "still unknown comes from a newer pinet_keras (upgrade it) or from your own code "
+    "(import the module that defines it)"
+)
 
 
 def load_keras_model(path):
@@ -51,10 +58,24 @@ def load_keras_model(path):
     try:
         model = keras.saving.load_model(path, compile=False)
     except Exception as error:  # Keras raises many types; name the file in one.
-        raise ValueError(f"Cannot load the Keras model {path}: {error}") from error
+        raise ValueError(f"Cannot load the Keras model {path}: {_load_failure(error)}") from error
     if not isinstance(model, keras.Model):
         raise ValueError(f"{path} holds a {type(model).__name__}, not a Keras model.")
     return model
+
+
+def _load_failure(error):
+    """Keras' load error in a few words: the unknown class it names, and what to do."""
+    text = " ".join(str(error).split())
+    cause = error
+    while cause is not None:  # the innermost cause names the class
+        text += " " + " ".join(str(cause).split())
+        cause = cause.__cause__ or cause.__context__
+    unknown = re.findall(r"Could not locate class '([^']+)'", text)
+    if unknown:
+        return f"it names the class {unknown[-1]!r}, which is not registered; {_LOAD_ADVICE}"
+    first = " ".join(str(error).split())
+    return f"{first[:300]}{'...' if len(first) > 300 else ''}; {_LOAD_ADVICE}"
 
 
 def _is_keras_archive(path):

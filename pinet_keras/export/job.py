@@ -25,6 +25,8 @@ import os
 import numpy as np
 
 from pinet_keras import _io
+from pinet_keras._run import release_lock
+from pinet_keras._run import take_lock
 from pinet_keras.export.calibration import CALIBRATIONS
 from pinet_keras.export.calibration import DEFAULT_PERCENTILE
 from pinet_keras.export.calibration import check_calibration
@@ -94,6 +96,12 @@ class Int8Settings:
                 f"--calibration {self.calibration!r}: pass one of {', '.join(CALIBRATIONS)}"
             )
         check_calibration(self.calibration, self.percentile)
+        if self.calibration == "minmax" and self.percentile != DEFAULT_PERCENTILE:
+            raise ValueError(
+                f"--percentile={self.percentile} is a setting of --calibration=percentile, "
+                "and --calibration=minmax would ignore it; drop --percentile, or pass "
+                "--calibration=percentile"
+            )
         if self.num_representative < 1:
             raise ValueError(
                 f"--num_representative must be at least 1, got {self.num_representative}"
@@ -142,6 +150,11 @@ class ExportConfig:
         latency_runs: runs at batch 1 for the mean latency.
         overwrite: replace an earlier export in ``output_dir``.
         seed: seeds the choice of the representative images.
+        allow_dataset_mismatch: export even when ``dataset`` is not the one
+            the model's run recorded (no ``metrics.json``, or one naming
+            another data set) and the model scores near chance on it: by
+            default that is refused, as the files would carry another data
+            set's class names.
     """
 
     model: str
@@ -157,6 +170,7 @@ class ExportConfig:
     latency_runs: int = 50
     overwrite: bool = False
     seed: int = 0
+    allow_dataset_mismatch: bool = False
 
     def __post_init__(self):
         formats = self.formats
@@ -283,16 +297,75 @@ def _data(config, dataset, training):
     return info, (x_train, y_train), (x_test, y_test)
 
 
+def near_chance(accuracy: float, num_classes: int) -> bool:
+    """Whether ``accuracy`` is within a tenth of the way from chance to perfect.
+
+    >>> near_chance(0.06, 10), near_chance(0.5, 10), near_chance(0.52, 2)
+    (True, False, True)
+    """
+    chance = 1.0 / max(int(num_classes), 1)
+    return bool(np.isfinite(accuracy)) and accuracy < chance + 0.1 * (1.0 - chance)
+
+
+def check_dataset(config, dataset, training, accuracy, num_classes):
+    """Refuses a ``--dataset`` the run did not record on which the model scores near chance.
+
+    Its labels would be the class names of a data set the model was not
+    trained on; ``config.allow_dataset_mismatch`` exports anyway.
+    """
+    recorded = training.get("dataset")
+    if not config.dataset or recorded == config.dataset or config.allow_dataset_mismatch:
+        return
+    if not near_chance(accuracy, num_classes):
+        return
+    if recorded:
+        run = f"its run recorded {recorded} (metrics.json)"
+    else:
+        run = f"its run recorded no data set (no metrics.json beside {config.model})"
+    raise ValueError(
+        f"--dataset={dataset}: the model scores {accuracy:.1%} on {dataset}'s {config.split} "
+        f"split, near chance ({1 / num_classes:.1%}), and {run}: the files would name "
+        f"{dataset}'s classes for a model trained on other data; pass the data set it was "
+        "trained on, or --allow_dataset_mismatch to export anyway"
+    )
+
+
+def export_lock_path(output_dir: str) -> str:
+    """The lock file of an export into ``output_dir``: beside it, as the folder is moved whole."""
+    output_dir = os.path.abspath(output_dir)
+    return os.path.join(os.path.dirname(output_dir), f".{os.path.basename(output_dir)}.lock")
+
+
 def export(config: ExportConfig) -> dict:
     """Exports ``config.model`` in ``config.formats`` into ``config.output_dir``; checks each.
 
     Returns the report (also written to ``report.json``): the Keras model's
     accuracy, and for each format its agreement with Keras, accuracy, size,
     ops and latency. Nothing is written unless every step succeeds.
+
+    One export at a time writes into a folder: a second one is refused at
+    once (`pinet_keras._run.RunLocked`, naming the holder's pid), before any
+    conversion. The Keras model is measured on the test split first; a
+    ``dataset`` its run did not record on which it scores near chance is
+    refused (see `ExportConfig.allow_dataset_mismatch`).
     """
+    config.validate()
+    lock_path = export_lock_path(config.output_dir)
+    os.makedirs(os.path.dirname(lock_path), exist_ok=True)
+    lock = take_lock(
+        lock_path,
+        os.path.abspath(config.output_dir),
+        "another export is writing there; wait for it to finish, or choose another --output_dir",
+    )
+    try:
+        return _export(config)
+    finally:
+        release_lock(lock, lock_path)
+
+
+def _export(config):
     import keras
 
-    config.validate()
     # What an export killed outright (SIGKILL) left beside output_dir.
     _io.remove_leftovers(os.path.dirname(os.path.abspath(config.output_dir)), recursive=False)
     dataset, training = training_run(config.model, config.dataset)
@@ -313,6 +386,7 @@ def export(config: ExportConfig) -> dict:
     x_test = x_test.astype("float32")
     reference = model.predict(x_test, batch_size=256, verbose=0)
     keras_result = compare_logits(reference, labels=y_test)
+    check_dataset(config, dataset, training, keras_result["accuracy"], info.num_classes)
 
     bound = config.bound or None
     metadata = model_metadata(

@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from pinet_keras._finite import check_finite_pixels
 from pinet_keras.export.files import output_size
 from pinet_keras.export.runtime import TFLiteRunner
 from pinet_keras.export.runtime import tflite_ops
@@ -50,6 +51,10 @@ def compare_logits(logits, reference=None, labels=None):
         result["top1_agreement"] = _mean(agree)
     if labels is not None:
         labels = np.asarray(labels).reshape(-1)
+        if len(labels) != len(logits):
+            raise ValueError(
+                f"{len(labels)} labels for {len(logits)} rows of logits; pass one label per row"
+            )
         result["accuracy"] = _mean(finite & (logits.argmax(-1) == labels))
     return result
 
@@ -65,7 +70,9 @@ def evaluate_tflite(path, images, labels=None, reference=None, latency_runs=50, 
     ``output_dtype``, ``accuracy`` (with ``labels``), ``max_abs_diff`` and
     ``top1_agreement`` (with the Keras ``reference`` logits), ``latency_ms``
     (mean per image at batch 1, after warm-up) and ``interpreter``.
+    Images holding a NaN or an infinity are refused (``ValueError``).
     """
+    check_finite_pixels(images, f"evaluate_tflite({path})")
     runner = TFLiteRunner(path)
     logits = runner.predict(images, batch_size=batch_size)
     result = {
@@ -83,7 +90,11 @@ def evaluate_tflite(path, images, labels=None, reference=None, latency_runs=50, 
 
 
 def evaluate_saved_model(path, images, labels=None, reference=None, batch_size=256):
-    """Size, and the reloaded SavedModel against the Keras logits: ``reload_max_abs_diff``..."""
+    """Size, and the reloaded SavedModel against the Keras logits: ``reload_max_abs_diff``...
+
+    Images holding a NaN or an infinity are refused (``ValueError``).
+    """
+    check_finite_pixels(images, f"evaluate_saved_model({path})")
     logits = predict_saved_model(path, images, batch_size=batch_size)
     result = {"size_bytes": output_size(path)}
     compared = compare_logits(logits, reference, labels)

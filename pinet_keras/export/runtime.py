@@ -12,6 +12,7 @@ import time
 import numpy as np
 
 from pinet_keras import _optional
+from pinet_keras._finite import check_finite_pixels
 
 
 def interpreter_class():
@@ -93,7 +94,9 @@ class TFLiteRunner:
     Quantizes the images for a model with int8 or uint8 input (a no-op for
     the raw pixels of a uint8 input with scale 1), and dequantizes int8
     outputs, so that `predict` takes the same images as the Keras model and
-    returns float logits whatever the quantization.
+    returns float logits whatever the quantization. Images holding a NaN or
+    an infinity are refused (``ValueError``, naming how many): an int8 file
+    would quantize the NaN to a pixel value and answer with a class.
 
     Example:
 
@@ -111,7 +114,17 @@ class TFLiteRunner:
 
     def __init__(self, path_or_bytes, num_threads=None):
         cls, self.interpreter_name = interpreter_class()
-        self.interpreter = cls(num_threads=num_threads, **_model_kwargs(path_or_bytes))
+        kwargs = _model_kwargs(path_or_bytes)
+        what = kwargs.get("model_path", "the model bytes")
+        if "model_path" in kwargs and os.path.getsize(what) == 0:
+            raise ValueError(f"{what} is empty (0 bytes), not a TFLite model; export it again")
+        try:
+            self.interpreter = cls(num_threads=num_threads, **kwargs)
+        except (RuntimeError, ValueError) as error:
+            first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+            raise ValueError(
+                f"{what} is not a TFLite model the interpreter can load ({first}); export it again"
+            ) from error
         inputs = self.interpreter.get_input_details()
         outputs = self.interpreter.get_output_details()
         if len(inputs) != 1 or len(outputs) != 1:
@@ -178,7 +191,7 @@ class TFLiteRunner:
         A model with a fixed batch size runs batches of that size (the last
         one padded); batch 1 is the size an app uses.
         """
-        images = np.asarray(images)
+        images = check_finite_pixels(np.asarray(images), "TFLiteRunner.predict")
         if images.shape[1:] != self.example_shape:
             raise ValueError(
                 f"Expected images of shape (N, {', '.join(map(str, self.example_shape))}) "
@@ -200,7 +213,7 @@ class TFLiteRunner:
 
     def latency_ms(self, image, runs=50, warmup=5):
         """Mean milliseconds per invocation on one image at batch 1 (after ``warmup`` runs)."""
-        image = np.asarray(image)
+        image = check_finite_pixels(np.asarray(image), "TFLiteRunner.latency_ms")
         if image.shape == self.example_shape:
             image = image[None]
         if image.shape[1:] != self.example_shape or len(image) != 1:

@@ -7,6 +7,7 @@ import numpy as np
 
 from pinet_keras import _io
 from pinet_keras import _optional
+from pinet_keras._finite import check_finite_pixels
 from pinet_keras.export.metadata import METADATA_NAME
 from pinet_keras.export.metadata import to_json
 from pinet_keras.export.signature import INPUT_NAME
@@ -159,7 +160,11 @@ def load_saved_model(path):
 
 
 def predict_saved_model(path, images, batch_size=256):
-    """Logits of a SavedModel from `export_saved_model` on ``images``, batch by batch."""
+    """Logits of a SavedModel from `export_saved_model` on ``images``, batch by batch.
+
+    Images holding a NaN or an infinity are refused (``ValueError``).
+    """
+    check_finite_pixels(np.asarray(images), "predict_saved_model")
     tf = _tf()
     loaded = load_saved_model(path)  # keeps the variables alive while serving
     serve = loaded.signatures[SIGNATURE_KEY]

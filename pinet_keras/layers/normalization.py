@@ -1,5 +1,7 @@
 """`InstanceBatchNormalization`: instance normalization on some channels, batch on the rest."""
 
+import numbers
+
 import keras
 from keras import ops
 
@@ -42,7 +44,7 @@ class InstanceBatchNormalization(keras.layers.Layer):
 
     def __init__(self, ratio=0.5, epsilon=1e-5, momentum=0.9, **kwargs):
         super().__init__(**kwargs)
-        if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0 <= ratio <= 1:
+        if isinstance(ratio, bool) or not isinstance(ratio, numbers.Real) or not 0 <= ratio <= 1:
             raise ValueError(f"Argument `ratio` must be in [0, 1]. Received: ratio={ratio!r}")
         self.ratio = float(ratio)
         self.epsilon = float(epsilon)

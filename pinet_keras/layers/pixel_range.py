@@ -1,5 +1,7 @@
 """`PixelRange`: the input-range guard of a model that takes raw pixels."""
 
+import numbers
+
 import keras
 from keras import ops
 
@@ -40,7 +42,7 @@ class PixelRange(keras.layers.Layer):
     def __init__(self, min_value=0.0, max_value=255.0, **kwargs):
         super().__init__(**kwargs)
         for name, value in (("min_value", min_value), ("max_value", max_value)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or value != value:
                 raise ValueError(f"Argument `{name}` must be a number. Received: {name}={value!r}")
         if not min_value < max_value:
             raise ValueError(

@@ -36,6 +36,9 @@ it from the outputs on training images; the trainer does so for the model
 it writes.
 """
 
+import math
+import numbers
+
 import keras
 import numpy as np
 from keras import ops
@@ -171,7 +174,7 @@ class PolynomialBase(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if isinstance(degree, bool) or not isinstance(degree, int) or degree < 2:
+        if isinstance(degree, bool) or not isinstance(degree, numbers.Integral) or degree < 2:
             raise ValueError(f"Argument `degree` must be an int >= 2. Received: degree={degree!r}")
         if degree > len(BRANCH_NAMES):
             raise ValueError(
@@ -205,14 +208,16 @@ class PolynomialBase(keras.layers.Layer):
                 f"needs form='ncp'. Received: form={form!r}"
             )
         if product_scale is not None and (
-            isinstance(product_scale, bool) or not isinstance(product_scale, (int, float))
+            isinstance(product_scale, bool)
+            or not isinstance(product_scale, numbers.Real)
+            or not math.isfinite(product_scale)
         ):
             raise ValueError(
-                "Argument `product_scale` must be None or a number (the initial "
+                "Argument `product_scale` must be None or a finite number (the initial "
                 f"value of the learnable scale). Received: product_scale={product_scale!r}"
             )
         self.output_range = standardize_output_range(output_range)
-        self.degree = degree
+        self.degree = int(degree)
         self.form = form
         self.use_bias = use_bias
         self.use_skip = use_skip

@@ -1,6 +1,7 @@
 """`PolynomialConv1D`, `PolynomialConv2D`, `PolynomialConv3D`: polynomial convolutions."""
 
 import math
+import numbers
 
 import keras
 from keras import ops
@@ -26,11 +27,11 @@ def standardize_padding(padding, rank):
         return padding.lower()
 
     def amount(value):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
             raise ValueError(
                 f"Argument `padding` must hold non-negative ints. Received: padding={padding!r}"
             )
-        return value
+        return int(value)
 
     if isinstance(padding, (list, tuple)):
         if len(padding) != rank:
@@ -82,11 +83,11 @@ class BasePolynomialConv(PolynomialBase):
     ):
         super().__init__(**kwargs)
         self.rank = rank
-        if isinstance(filters, bool) or not isinstance(filters, int) or filters <= 0:
+        if isinstance(filters, bool) or not isinstance(filters, numbers.Integral) or filters <= 0:
             raise ValueError(
                 f"Argument `filters` must be a positive int. Received: filters={filters!r}"
             )
-        self.filters = filters
+        self.filters = int(filters)
         self.kernel_size = _compat.standardize_tuple(kernel_size, rank, "kernel_size")
         self.strides = _compat.standardize_tuple(strides, rank, "strides")
         self.dilation_rate = _compat.standardize_tuple(dilation_rate, rank, "dilation_rate")

@@ -1,5 +1,7 @@
 """`PolynomialDense`: ``N`` dense maps of one input, combined."""
 
+import numbers
+
 import keras
 from keras import ops
 
@@ -42,9 +44,9 @@ class PolynomialDense(PolynomialBase):
 
     def __init__(self, units, **kwargs):
         super().__init__(**kwargs)
-        if isinstance(units, bool) or not isinstance(units, int) or units <= 0:
+        if isinstance(units, bool) or not isinstance(units, numbers.Integral) or units <= 0:
             raise ValueError(f"Argument `units` must be a positive int. Received: units={units!r}")
-        self.units = units
+        self.units = int(units)
         if self.normalization == "instance_a":
             raise ValueError(
                 "normalization='instance_a' normalizes over spatial axes, which a dense layer "

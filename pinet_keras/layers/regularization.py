@@ -1,5 +1,7 @@
 """Training-time regularizers of residual networks: `DropBlock2D` and `StochasticDepth`."""
 
+import numbers
+
 import keras
 from keras import ops
 
@@ -12,7 +14,7 @@ class _RandomDrop(keras.layers.Layer):
 
     def __init__(self, rate, seed=None, **kwargs):
         super().__init__(**kwargs)
-        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0.0 <= rate < 1.0:
+        if isinstance(rate, bool) or not isinstance(rate, numbers.Real) or not 0.0 <= rate < 1.0:
             raise ValueError(f"Argument `rate` must be a number in [0, 1). Received: rate={rate!r}")
         self.rate = float(rate)
         self.seed = seed
@@ -71,11 +73,15 @@ class DropBlock2D(_RandomDrop):
 
     def __init__(self, rate=0.1, block_size=7, seed=None, **kwargs):
         super().__init__(rate, seed=seed, **kwargs)
-        if isinstance(block_size, bool) or not isinstance(block_size, int) or block_size < 1:
+        if (
+            isinstance(block_size, bool)
+            or not isinstance(block_size, numbers.Integral)
+            or block_size < 1
+        ):
             raise ValueError(
                 f"Argument `block_size` must be a positive int. Received: block_size={block_size!r}"
             )
-        self.block_size = block_size
+        self.block_size = int(block_size)
 
     def drop(self, inputs):
         height, width = inputs.shape[1], inputs.shape[2]

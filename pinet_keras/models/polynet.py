@@ -1,5 +1,7 @@
 """`PolyNet`: the five-block Π-net of the original experiment, as a Sequential."""
 
+import numbers
+
 import keras
 
 from pinet_keras.layers import PolynomialConv2D
@@ -39,7 +41,7 @@ def _check_blocks(blocks):
                 f"Received: {row!r}"
             )
         for position, (entry, value) in enumerate(zip(_ROW_ENTRIES[:3], row)):
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
                 raise ValueError(
                     f"blocks[{index}][{position}] ({entry}) must be a positive int. "
                     f"Received: {value!r} in row {tuple(row)!r}"

@@ -47,9 +47,13 @@ Traceback (most recent call last):
 ValueError: Unknown pretrained model 'resnet50'; available: pi_resnet_cifar10, ...
 """
 
+import errno
 import hashlib
 import json
 import os
+import warnings
+
+import numpy as np
 
 from pinet_keras import _io
 
@@ -117,6 +121,8 @@ def load(name, bounded=True):
     """
     from pinet_keras.pretrained import storage
 
+    if not isinstance(bounded, (bool, np.bool_)):
+        raise ValueError(f"Argument `bounded` must be True or False. Received: bounded={bounded!r}")
     folder = _model_dir(name)
     model = storage.load(os.path.join(folder, CONFIG_FILE), os.path.join(folder, WEIGHTS_FILE))
     return _bounded(model, folder) if bounded else model
@@ -172,8 +178,16 @@ def tflite_path(name, format="int8"):
 
     ``"int8"`` is shipped with the package. ``"float32"`` is converted from
     the shipped Keras model on the first request and written, all at once,
-    to ``cache_dir()/pretrained/<name>-<digest of its files>/``; later requests
-    return that file.
+    to ``cache_dir()/pretrained/<name>-<digest of its files>/``, with a
+    record of it (``model_float32.tflite.json``: its SHA-256, size, model
+    and format). Later requests return that file once it matches its
+    record; a file that does not (truncated, damaged, replaced) is converted
+    again, with a warning.
+
+    Raises:
+        OSError: naming ``PINET_KERAS_CACHE`` and what to do, when the cache
+            folder cannot be created or written (it is a file, it is
+            read-only, the home folder is not writable).
     """
     _check_name(name)
     if format not in FORMATS:
@@ -183,12 +197,107 @@ def tflite_path(name, format="int8"):
         )
     if format in SHIPPED_FORMATS:
         return os.path.join(_model_dir(name), _tflite_file_name(format))
-    folder = os.path.join(cache_dir(), "pretrained", f"{name}-{_files_digest(name)}")
+    digest = _files_digest(name)
+    folder = os.path.join(cache_dir(), "pretrained", f"{name}-{digest}")
     path = os.path.join(folder, _tflite_file_name(format))
-    if not os.path.isfile(path):
-        _io.remove_leftovers(folder, recursive=False)
-        convert(name, path, format)
+    expected = {"model": name, "format": format, "files_digest": digest}
+    if os.path.lexists(path) or os.path.lexists(_record_path(path)):
+        problem = _cache_problem(path, expected)
+        if problem is None:
+            return path
+        warnings.warn(
+            f"{path} is not the file recorded when it was written ({problem}); converting it again",
+            stacklevel=2,
+        )
+    try:
+        _prepare_cache_folder(folder)
+        for stale in (path, _record_path(path)):
+            _io.remove(stale)
+    except OSError as error:
+        raise _cache_error(error, folder) from error
+    convert(name, path, format)
+    try:
+        _io.write_json(_record_path(path), {**expected, **_file_record(path)}, overwrite=True)
+    except OSError as error:
+        raise _cache_error(error, folder) from error
     return path
+
+
+CACHE_RECORD_FORMAT = "pinet_keras.pretrained_cache/1"
+
+
+def _record_path(path):
+    return path + ".json"
+
+
+def _file_record(path):
+    """``{"sha256": ..., "size": ...}`` of the file at ``path``."""
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+            size += len(block)
+    return {"record": CACHE_RECORD_FORMAT, "sha256": digest.hexdigest(), "size": size}
+
+
+def _cache_problem(path, expected):
+    """Why the cached file at ``path`` cannot be trusted, or None when it matches its record."""
+    record_path = _record_path(path)
+    if not os.path.isfile(path):
+        return "the file is missing"
+    try:
+        with open(record_path, encoding="utf-8") as f:
+            record = json.load(f)
+    except FileNotFoundError:
+        return f"no record {os.path.basename(record_path)} beside it"
+    except (OSError, ValueError) as error:
+        return f"its record cannot be read: {error}"
+    if not isinstance(record, dict):
+        return "its record is not a JSON object"
+    for key, value in expected.items():
+        if record.get(key) != value:
+            return f"its record names {key} {record.get(key)!r}, not {value!r}"
+    try:
+        actual = _file_record(path)
+    except OSError as error:
+        return f"it cannot be read: {error}"
+    if record.get("size") != actual["size"]:
+        return f"{actual['size']} bytes, recorded {record.get('size')}"
+    if record.get("sha256") != actual["sha256"]:
+        return "its SHA-256 differs from the recorded one"
+    return None
+
+
+def _prepare_cache_folder(folder):
+    """Creates ``folder`` and checks that it can be written, before any conversion."""
+    root = cache_dir()
+    if os.path.lexists(root) and not os.path.isdir(root):
+        raise NotADirectoryError(errno.ENOTDIR, "Not a directory", root)
+    os.makedirs(folder, exist_ok=True)
+    probe = os.path.join(folder, f".write-probe-{os.getpid()}")
+    with open(probe, "wb"):
+        pass
+    os.remove(probe)
+    _io.remove_leftovers(folder, recursive=False)
+
+
+def _cache_error(error, folder):
+    """``error`` (an ``OSError`` of the cache folder) in one line naming `CACHE_ENV`."""
+    value = os.environ.get(CACHE_ENV)
+    where = (
+        f"{CACHE_ENV}={value}"
+        if value
+        else f"the default cache folder {cache_dir()} ({CACHE_ENV} is not set)"
+    )
+    reason = error.strerror or str(error)
+    if isinstance(error, NotADirectoryError):
+        reason = f"{error.filename or cache_dir()} is a file, not a folder"
+    message = (
+        f"Cannot write the converted pretrained model in {folder}: {reason}; {where}: set "
+        f"{CACHE_ENV} to a writable folder (export {CACHE_ENV}=/path/to/cache)"
+    )
+    return type(error)(error.errno, message, None)
 
 
 def convert(name, path, format="float32", overwrite=True):

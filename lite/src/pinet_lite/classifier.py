@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pinet_lite.images import check_finite_pixels
 from pinet_lite.images import image_pixels
 from pinet_lite.images import read_image
 from pinet_lite.metadata import read_bytes
@@ -85,8 +86,10 @@ class Classifier:
     def pixels(self, image):
         """uint8 pixels ``(height, width, channels)`` of the model's size from ``image``.
 
-        ``image``: a path, a PIL image, or an array of uint8 pixels (HWC or HW;
-        resized when its size differs from the model's).
+        ``image``: a path, a PIL image, or an array of pixels 0..255 (HWC or HW;
+        resized when its size differs from the model's). An array holding a
+        NaN or an infinity, or values outside 0..255, is refused
+        (``ValueError``): cast to uint8 it would be some other image.
         """
         from PIL import Image
 
@@ -98,8 +101,9 @@ class Classifier:
         array = np.asarray(image)
         if array.ndim == 2:
             array = array[..., None]
+        array = _as_uint8(array)
         if array.shape == self.image_shape:
-            return array.astype(np.uint8)
+            return array
         if array.ndim != 3 or array.shape[-1] not in (1, 3, 4):
             raise ValueError(f"expected an image of shape (H, W, C), received {array.shape}")
         mode = {1: "L", 3: "RGB", 4: "RGBA"}[array.shape[-1]]
@@ -107,8 +111,13 @@ class Classifier:
         return image_pixels(picture.convert(mode), channels, (height, width))
 
     def logits(self, pixels):
-        """Float32 logits ``(N, classes)`` of uint8 pixels ``(N, height, width, channels)``."""
-        pixels = np.asarray(pixels)
+        """Float32 logits ``(N, classes)`` of pixels ``(N, height, width, channels)``, 0..255.
+
+        Pixels holding a NaN or an infinity are refused (``ValueError``,
+        naming how many): an int8 file would quantize them to some pixel
+        value and answer with a class.
+        """
+        pixels = check_finite_pixels(np.asarray(pixels), "Classifier.logits")
         if pixels.shape[1:] != self.image_shape:
             raise ValueError(
                 f"expected pixels of shape (N, {', '.join(map(str, self.image_shape))}), "
@@ -174,6 +183,21 @@ class Classifier:
         self.interpreter.set_tensor(self._input["index"], batch)
         self.interpreter.invoke()
         return self.interpreter.get_tensor(self._output["index"])
+
+
+def _as_uint8(array):
+    """Pixels as uint8, refusing what a cast would change (NaN, ±inf, outside 0..255)."""
+    if array.dtype == np.uint8:
+        return array
+    if array.dtype == bool or not np.issubdtype(array.dtype, np.number):
+        raise ValueError(f"expected pixels 0..255 (uint8), received an array of {array.dtype}")
+    check_finite_pixels(array, "Classifier.pixels")
+    if array.size and (array.min() < 0 or array.max() > 255):
+        raise ValueError(
+            f"pixels range over {array.min()}..{array.max()}, not 0..255; pass uint8 pixels "
+            "(a float image in 0..1: multiply it by 255 first)"
+        )
+    return np.rint(array).astype(np.uint8)
 
 
 def softmax(logits):

@@ -1,0 +1,63 @@
+"""No silent answer at the front door: the commands' one-line errors (subprocesses).
+
+The in-process checks are in tests/test_no_silent_answer.py; these run the
+command a user types, two processes at once.
+"""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.conftest import PREDICT
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FILES = os.path.join(ROOT, "pinet_keras", "pretrained", "files")
+INT8 = os.path.join(FILES, "polynet_mnist", "model_int8.tflite")
+
+
+def _start(args):
+    env = {
+        **os.environ,
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        "PYTHONPATH": os.pathsep.join([ROOT, os.path.join(ROOT, "lite", "src")]),
+    }
+    return subprocess.Popen(
+        [sys.executable, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=ROOT,
+    )
+
+
+def _one_error_line(process):
+    stdout, stderr = process.communicate(timeout=300)
+    assert process.returncode == 2, stdout[-2000:] + stderr[-3000:]
+    lines = [line for line in stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and "Traceback" not in stderr, stderr[-3000:]
+    return lines[0]
+
+
+@pytest.mark.slow  # two TensorFlow imports: 10 to 40 s on 2 cores
+def test_predict_refuses_a_float_image_and_robustness_an_empty_export_dir(tmp_path):
+    # A TIFF of floats in [0, 1]: read as 8 bits it is a black frame, with a class.
+    image = tmp_path / "floats.tif"
+    Image.fromarray(np.linspace(0, 1, 28 * 28, dtype="float32").reshape(28, 28)).save(image)
+    predict = _start([*PREDICT, f"--model={INT8}", str(image)])
+    robustness = _start(
+        [
+            os.path.join("tools", "robustness.py"),
+            f"--model={tmp_path / 'model.keras'}",
+            "--export_dir=",
+            f"--output={tmp_path / 'sweep.json'}",
+        ]
+    )
+    line = _one_error_line(predict)
+    assert str(image) in line and "states no range" in line and "8-bit or 16-bit" in line
+    assert "--export_dir is empty" in _one_error_line(robustness)
+    assert sorted(os.listdir(tmp_path)) == ["floats.tif"]
