@@ -1,4 +1,4 @@
-"""The public API: each package's `__all__`, as README's table lists it, nothing private in it."""
+"""The public API: each package's `__all__`, as the API reference lists it, nothing private."""
 
 import importlib
 import os
@@ -19,7 +19,8 @@ PACKAGES = [
 
 
 def readme_table():
-    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
+    """The table of docs/api/index.md (README's table of the public API until 0.3)."""
+    with open(os.path.join(ROOT, "docs", "api", "index.md"), encoding="utf-8") as f:
         text = f.read()
     section = text[text.index("## Public API") :]
     section = section[: section.index("\n## ", 1)]

@@ -21,10 +21,11 @@ class PolynomialDense(PolynomialBase):
 
     Args:
         units: int, output size (of each dense map).
-        degree, form, use_bias, kernel_initializer, bias_initializer,
-        kernel_regularizer, bias_regularizer, kernel_constraint,
-        bias_constraint, use_skip, normalization, product_scale,
-        output_range: as in `PolynomialConv2D`.
+        degree, form, use_bias, use_skip, normalization: as in `PolynomialConv2D`.
+        product_scale, output_range: as in `PolynomialConv2D`.
+        kernel_initializer, bias_initializer: as in `PolynomialConv2D`.
+        kernel_regularizer, bias_regularizer: as in `PolynomialConv2D`.
+        kernel_constraint, bias_constraint: as in `PolynomialConv2D`.
         **kwargs: base layer arguments (``name``, ``dtype``, ...).
 
     Input shape:
