@@ -1,5 +1,7 @@
 """`load_arrays`: a data set as NumPy arrays, from raw files, TFDS or scikit-learn."""
 
+from __future__ import annotations
+
 import hashlib
 import os
 
@@ -44,7 +46,7 @@ _LOCAL_FILES_HINT = {
 _LOCAL_FILES_HINT["fashion_mnist"] = _LOCAL_FILES_HINT["mnist"]
 
 
-def load_arrays(name, data_dir=None, image_size=None):
+def load_arrays(name: str, data_dir=None, image_size=None) -> tuple:
     """Loads data set `name` as `((x_train, y_train), (x_test, y_test))`.
 
     Images are uint8 NHWC (`dataset_info(name).input_shape`), labels int64.

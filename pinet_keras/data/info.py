@@ -1,5 +1,7 @@
 """Static facts about the supported data sets (no I/O)."""
 
+from __future__ import annotations
+
 import collections
 
 # "folder": your own images, a folder of class sub-folders (`pinet_keras.data.folder`).
@@ -72,7 +74,7 @@ def check_name(name):
     return name
 
 
-def dataset_info(name, data_dir=None, image_size=None):
+def dataset_info(name: str, data_dir=None, image_size=None) -> DatasetInfo:
     """Returns the `DatasetInfo` of `name`, without reading any file.
 
     ``"folder"`` is the exception: its classes, shape and statistics are

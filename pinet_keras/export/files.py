@@ -1,5 +1,7 @@
 """Files: loading a Keras model, and writing outputs all at once or not at all."""
 
+from __future__ import annotations
+
 import json
 import os
 import re
@@ -19,7 +21,7 @@ _LOAD_ADVICE = (
 )
 
 
-def load_keras_model(path):
+def load_keras_model(path) -> keras.Model:
     """Loads a ``.keras`` (or legacy ``.h5``) model, without its optimizer.
 
     A model saved under any backend (TensorFlow, JAX, PyTorch) loads here:

@@ -1,5 +1,7 @@
 """An inference-time rewrite of polynomial layers that quantizes well: ``A'(x) ⊙ B'(x) + c``."""
 
+from __future__ import annotations
+
 import keras
 import numpy as np
 
@@ -10,7 +12,9 @@ from pinet_keras.layers.polynomial_base import PolynomialBase
 from pinet_keras.layers.polynomial_base import batch_norm_affine
 
 
-def fold_polynomial_layers(model, representative_data=None, bound=None):
+def fold_polynomial_layers(
+    model, representative_data=None, bound: float | None = None
+) -> keras.Model:
     """Returns a copy of ``model`` in which each polynomial layer is one product plus a constant.
 
     A trained degree-2 product layer (`PolynomialConv2D` or
@@ -104,7 +108,7 @@ def fold_polynomial_layers(model, representative_data=None, bound=None):
     return folded
 
 
-def bound_model(model, representative_data, percentile=100.0):
+def bound_model(model, representative_data, percentile: float = 100.0) -> keras.Model:
     """``model`` folded, each polynomial layer's output clipped to its range on given images.
 
     `fold_polynomial_layers` with ``bound=percentile``: a Keras model with

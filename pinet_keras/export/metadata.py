@@ -20,6 +20,8 @@ The JSON's keys: ``format`` (``"pinet_keras.model_metadata/1"``),
 name and the training run's ``metrics.json`` summary, when known).
 """
 
+from __future__ import annotations
+
 import json
 
 import numpy as np
@@ -31,7 +33,9 @@ METADATA_NAME = "pinet_keras"
 METADATA_FORMAT = "pinet_keras.model_metadata/1"
 
 
-def model_metadata(model, dataset=None, class_names=None, source=None, **extra):
+def model_metadata(
+    model, dataset: str | None = None, class_names=None, source: dict | None = None, **extra
+) -> dict:
     """The metadata dict of an export of ``model`` (a raw-pixel Keras model).
 
     Args:
@@ -111,7 +115,7 @@ def add_tflite_metadata(content, metadata):
     return flatbuffer_to_bytes(model)
 
 
-def read_tflite_metadata(path_or_bytes):
+def read_tflite_metadata(path_or_bytes) -> dict:
     """The ``"pinet_keras"`` metadata dict of a ``.tflite`` file, or ``{}`` if it has none.
 
     Needs only the flatbuffer schema that ai-edge-litert (or TensorFlow)

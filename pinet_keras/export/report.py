@@ -1,5 +1,7 @@
 """Checking exported files against the Keras model: agreement, accuracy, size, ops, latency."""
 
+from __future__ import annotations
+
 import numpy as np
 
 from pinet_keras._finite import check_finite_pixels
@@ -9,7 +11,7 @@ from pinet_keras.export.runtime import tflite_ops
 from pinet_keras.export.saved_model import predict_saved_model
 
 
-def compare_logits(logits, reference=None, labels=None):
+def compare_logits(logits, reference=None, labels=None) -> dict:
     """Agreement with reference logits and accuracy on labels; a non-finite output is never right.
 
     Returns a dict with ``non_finite`` (rows of ``logits`` holding a NaN or
@@ -63,7 +65,9 @@ def _mean(values):
     return float(np.mean(values)) if len(values) else float("nan")
 
 
-def evaluate_tflite(path, images, labels=None, reference=None, latency_runs=50, batch_size=64):
+def evaluate_tflite(
+    path, images, labels=None, reference=None, latency_runs: int = 50, batch_size: int = 64
+) -> dict:
     """Everything `pinet-keras export` reports for one ``.tflite`` file.
 
     Returns a dict: ``size_bytes``, ``ops`` (sorted), ``input_dtype``,

@@ -6,6 +6,8 @@ or ``pip install -e ".[litert]"``) when installed, otherwise
 Nothing here needs TensorFlow when LiteRT is installed.
 """
 
+from __future__ import annotations
+
 import os
 import time
 
@@ -231,7 +233,9 @@ class TFLiteRunner:
         return (time.perf_counter() - start) / runs * 1000.0
 
 
-def run_tflite(path_or_bytes, images, batch_size=32, num_threads=None):
+def run_tflite(
+    path_or_bytes, images, batch_size: int = 32, num_threads: int | None = None
+) -> np.ndarray:
     """Float logits of a ``.tflite`` model on float ``images`` (see `TFLiteRunner`)."""
     return TFLiteRunner(path_or_bytes, num_threads=num_threads).predict(images, batch_size)
 

@@ -1,5 +1,7 @@
 """SavedModel export with a named serving signature: ``images`` in, ``logits`` out."""
 
+from __future__ import annotations
+
 import os
 
 import keras
@@ -159,7 +161,7 @@ def load_saved_model(path):
     return loaded
 
 
-def predict_saved_model(path, images, batch_size=256):
+def predict_saved_model(path, images, batch_size: int = 256) -> np.ndarray:
     """Logits of a SavedModel from `export_saved_model` on ``images``, batch by batch.
 
     Images holding a NaN or an infinity are refused (``ValueError``).

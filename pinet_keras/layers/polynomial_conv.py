@@ -1,5 +1,7 @@
 """`PolynomialConv1D`, `PolynomialConv2D`, `PolynomialConv3D`: polynomial convolutions."""
 
+from __future__ import annotations
+
 import math
 import numbers
 
@@ -368,20 +370,158 @@ def _document(cls, rank):
 
 @keras.saving.register_keras_serializable(package="pinet_keras")
 class PolynomialConv1D(BasePolynomialConv):
-    def __init__(self, filters, kernel_size, **kwargs):
-        super().__init__(1, filters, kernel_size, **kwargs)
+    def __init__(
+        self,
+        filters: int,
+        kernel_size: int | tuple[int, ...],
+        strides: int | tuple[int, ...] = 1,
+        padding: str | int | tuple = "valid",
+        data_format: str | None = None,
+        dilation_rate: int | tuple[int, ...] = 1,
+        degree: int = 2,
+        form: str = "product",
+        use_bias: bool = True,
+        kernel_initializer=None,
+        bias_initializer=None,
+        kernel_regularizer=None,
+        bias_regularizer=None,
+        kernel_constraint=None,
+        bias_constraint=None,
+        use_skip: bool | str = False,
+        normalization: str | None = None,
+        product_scale: float | None = None,
+        output_range: tuple[float, float] | None = None,
+        s_kernel_size: int = 1,
+        **kwargs,
+    ):
+        super().__init__(
+            1,
+            filters,
+            kernel_size,
+            strides=strides,
+            padding=padding,
+            data_format=data_format,
+            dilation_rate=dilation_rate,
+            degree=degree,
+            form=form,
+            use_bias=use_bias,
+            kernel_initializer=kernel_initializer,
+            bias_initializer=bias_initializer,
+            kernel_regularizer=kernel_regularizer,
+            bias_regularizer=bias_regularizer,
+            kernel_constraint=kernel_constraint,
+            bias_constraint=bias_constraint,
+            use_skip=use_skip,
+            normalization=normalization,
+            product_scale=product_scale,
+            output_range=output_range,
+            s_kernel_size=s_kernel_size,
+            **kwargs,
+        )
 
 
 @keras.saving.register_keras_serializable(package="pinet_keras")
 class PolynomialConv2D(BasePolynomialConv):
-    def __init__(self, filters, kernel_size, **kwargs):
-        super().__init__(2, filters, kernel_size, **kwargs)
+    def __init__(
+        self,
+        filters: int,
+        kernel_size: int | tuple[int, ...],
+        strides: int | tuple[int, ...] = 1,
+        padding: str | int | tuple = "valid",
+        data_format: str | None = None,
+        dilation_rate: int | tuple[int, ...] = 1,
+        degree: int = 2,
+        form: str = "product",
+        use_bias: bool = True,
+        kernel_initializer=None,
+        bias_initializer=None,
+        kernel_regularizer=None,
+        bias_regularizer=None,
+        kernel_constraint=None,
+        bias_constraint=None,
+        use_skip: bool | str = False,
+        normalization: str | None = None,
+        product_scale: float | None = None,
+        output_range: tuple[float, float] | None = None,
+        s_kernel_size: int = 1,
+        **kwargs,
+    ):
+        super().__init__(
+            2,
+            filters,
+            kernel_size,
+            strides=strides,
+            padding=padding,
+            data_format=data_format,
+            dilation_rate=dilation_rate,
+            degree=degree,
+            form=form,
+            use_bias=use_bias,
+            kernel_initializer=kernel_initializer,
+            bias_initializer=bias_initializer,
+            kernel_regularizer=kernel_regularizer,
+            bias_regularizer=bias_regularizer,
+            kernel_constraint=kernel_constraint,
+            bias_constraint=bias_constraint,
+            use_skip=use_skip,
+            normalization=normalization,
+            product_scale=product_scale,
+            output_range=output_range,
+            s_kernel_size=s_kernel_size,
+            **kwargs,
+        )
 
 
 @keras.saving.register_keras_serializable(package="pinet_keras")
 class PolynomialConv3D(BasePolynomialConv):
-    def __init__(self, filters, kernel_size, **kwargs):
-        super().__init__(3, filters, kernel_size, **kwargs)
+    def __init__(
+        self,
+        filters: int,
+        kernel_size: int | tuple[int, ...],
+        strides: int | tuple[int, ...] = 1,
+        padding: str | int | tuple = "valid",
+        data_format: str | None = None,
+        dilation_rate: int | tuple[int, ...] = 1,
+        degree: int = 2,
+        form: str = "product",
+        use_bias: bool = True,
+        kernel_initializer=None,
+        bias_initializer=None,
+        kernel_regularizer=None,
+        bias_regularizer=None,
+        kernel_constraint=None,
+        bias_constraint=None,
+        use_skip: bool | str = False,
+        normalization: str | None = None,
+        product_scale: float | None = None,
+        output_range: tuple[float, float] | None = None,
+        s_kernel_size: int = 1,
+        **kwargs,
+    ):
+        super().__init__(
+            3,
+            filters,
+            kernel_size,
+            strides=strides,
+            padding=padding,
+            data_format=data_format,
+            dilation_rate=dilation_rate,
+            degree=degree,
+            form=form,
+            use_bias=use_bias,
+            kernel_initializer=kernel_initializer,
+            bias_initializer=bias_initializer,
+            kernel_regularizer=kernel_regularizer,
+            bias_regularizer=bias_regularizer,
+            kernel_constraint=kernel_constraint,
+            bias_constraint=bias_constraint,
+            use_skip=use_skip,
+            normalization=normalization,
+            product_scale=product_scale,
+            output_range=output_range,
+            s_kernel_size=s_kernel_size,
+            **kwargs,
+        )
 
 
 for _rank, _cls in enumerate((PolynomialConv1D, PolynomialConv2D, PolynomialConv3D), 1):

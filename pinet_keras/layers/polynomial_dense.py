@@ -1,5 +1,7 @@
 """`PolynomialDense`: ``N`` dense maps of one input, combined."""
 
+from __future__ import annotations
+
 import numbers
 
 import keras
@@ -43,8 +45,40 @@ class PolynomialDense(PolynomialBase):
     (3, 4)
     """
 
-    def __init__(self, units, **kwargs):
-        super().__init__(**kwargs)
+    def __init__(
+        self,
+        units: int,
+        degree: int = 2,
+        form: str = "product",
+        use_bias: bool = True,
+        kernel_initializer=None,
+        bias_initializer=None,
+        kernel_regularizer=None,
+        bias_regularizer=None,
+        kernel_constraint=None,
+        bias_constraint=None,
+        use_skip: bool | str = False,
+        normalization: str | None = None,
+        product_scale: float | None = None,
+        output_range: tuple[float, float] | None = None,
+        **kwargs,
+    ):
+        super().__init__(
+            degree=degree,
+            form=form,
+            use_bias=use_bias,
+            kernel_initializer=kernel_initializer,
+            bias_initializer=bias_initializer,
+            kernel_regularizer=kernel_regularizer,
+            bias_regularizer=bias_regularizer,
+            kernel_constraint=kernel_constraint,
+            bias_constraint=bias_constraint,
+            use_skip=use_skip,
+            normalization=normalization,
+            product_scale=product_scale,
+            output_range=output_range,
+            **kwargs,
+        )
         if isinstance(units, bool) or not isinstance(units, numbers.Integral) or units <= 0:
             raise ValueError(f"Argument `units` must be a positive int. Received: units={units!r}")
         self.units = int(units)

@@ -1,5 +1,7 @@
 """`polynomial_degree`: the degree of a model as a polynomial of its input."""
 
+from __future__ import annotations
+
 import keras
 
 from pinet_keras import _compat
@@ -89,7 +91,7 @@ def model_degree(model):
     return max(tensor_degree(t) for t in keras.tree.flatten(model.outputs))
 
 
-def polynomial_degree(model_or_layer):
+def polynomial_degree(model_or_layer) -> int:
     """Returns the degree of a model (or layer) as a polynomial of its input.
 
     Polynomial layers contribute their ``degree`` attribute (``N`` for a

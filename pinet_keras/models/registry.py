@@ -1,7 +1,11 @@
 """Named model presets, for scripts and the tuner: ``get_model("polynet_bn", ...)``."""
 
+from __future__ import annotations
+
 import inspect
 import types
+
+import keras
 
 from pinet_keras.models.pi_resnet import PiResNet
 from pinet_keras.models.polynet import PolyNet
@@ -64,7 +68,7 @@ _PRESETS = types.MappingProxyType(
 MODELS = tuple(_PRESETS)
 
 
-def get_model(name, input_shape, num_classes, **overrides):
+def get_model(name: str, input_shape, num_classes: int, **overrides) -> keras.Model:
     """Builds the preset ``name`` for ``input_shape`` and ``num_classes``.
 
     Arguments whose value is ``None`` in ``overrides`` are ignored, so that

@@ -47,6 +47,9 @@ Traceback (most recent call last):
 ValueError: Unknown pretrained model 'resnet50'; available: pi_resnet_cifar10, ...
 """
 
+from __future__ import annotations
+
+import builtins
 import errno
 import hashlib
 import json
@@ -89,7 +92,7 @@ def _model_dir(name):
     return os.path.join(FILES_DIR, _check_name(name))
 
 
-def card(name):
+def card(name: str) -> dict:
     """The card of model ``name`` (a dict, the content of its ``card.json``)."""
     path = os.path.join(_model_dir(name), CARD_FILE)
     if not os.path.isfile(path):
@@ -101,12 +104,12 @@ def card(name):
         return json.load(f)
 
 
-def list():  # noqa: A001  (the name the issue asks for, as keras-hub's presets)
+def list() -> builtins.list[str]:  # noqa: A001  (the name the issue asks for, as keras-hub's presets)
     """``{name: card}`` for every shipped model."""
     return {name: card(name) for name in NAMES}
 
 
-def load(name, bounded=True):
+def load(name: str, bounded: bool = True) -> keras.Model:  # noqa: F821 (imported when called)
     """The pretrained Keras model ``name`` (float32, not compiled), raw pixels in, logits out.
 
     Args:
@@ -173,7 +176,7 @@ def _files_digest(name):
     return digest.hexdigest()[:12]
 
 
-def tflite_path(name, format="int8"):
+def tflite_path(name: str, format: str = "int8") -> str:
     """The path of model ``name``'s ``.tflite`` file in ``format`` (one of `FORMATS`).
 
     ``"int8"`` is shipped with the package. ``"float32"`` is converted from

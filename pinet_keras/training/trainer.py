@@ -1,5 +1,7 @@
 """`train`: one training run, from a dataset name to the files of its output folder."""
 
+from __future__ import annotations
+
 import contextlib
 import dataclasses
 import json
@@ -195,7 +197,7 @@ def compile_model(model, config, steps_per_epoch):
     return model
 
 
-def train(config):
+def train(config: TrainConfig) -> dict:
     """Trains ``config.model`` on ``config.dataset`` and writes into ``config.output_dir``:
 
     - ``model.keras``: the model of the best epoch on the validation split,

@@ -1,5 +1,7 @@
 """`tune`: one hyperparameter search, from a dataset name to the files of its output folder."""
 
+from __future__ import annotations
+
 import dataclasses
 import os
 import time
@@ -99,7 +101,7 @@ def _prepare_output_dir(config):
     return run.open(_settings(config), config.overwrite)
 
 
-def tune(config):
+def tune(config: TuneConfig) -> dict:
     """Searches PolyNet's hyperparameters on ``config.dataset``; writes into ``config.output_dir``:
 
     - ``best_hyperparameters.json``: the values of the best trial (by
