@@ -36,8 +36,10 @@ def test_readme_quickstart_runs_as_written(capsys):
 
 
 def test_functional_model():
-    model, accuracy = _example("functional_model").main(epochs=2)
-    assert accuracy > 0.3
+    # Two epochs leave the batch normalizations' moving statistics far from
+    # the batches' (0.1 to 0.4 test accuracy); six reach 0.9 (chance: 0.1).
+    model, accuracy = _example("functional_model").main(epochs=6)
+    assert accuracy > 0.5
 
 
 def test_polynomial_dense_tabular():

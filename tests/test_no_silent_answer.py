@@ -319,7 +319,15 @@ def test_read_only_cache_is_one_line(fake_convert, tmp_path, monkeypatch):
             raise PermissionError(errno.EROFS, "Read-only file system", str(path))
         return real_open(path, mode, *args, **kwargs)
 
+    real_os_open = os.open
+
+    def read_only_fd(path, flags, *args, **kwargs):
+        if str(path).startswith(cache) and flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT):
+            raise PermissionError(errno.EROFS, "Read-only file system", str(path))
+        return real_os_open(path, flags, *args, **kwargs)
+
     monkeypatch.setattr(builtins, "open", read_only)
+    monkeypatch.setattr(os, "open", read_only_fd)
     with pytest.raises(PermissionError) as error:
         pretrained.tflite_path("polynet_mnist", "float32")
     assert "Read-only file system" in _cache_message(error)

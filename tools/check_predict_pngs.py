@@ -1,4 +1,4 @@
-"""Does `predict_tflite.py`, given nothing but the file, agree with the Keras model on real PNGs?
+"""Does `pinet-keras predict`, given nothing but the file, agree with the Keras model on real PNGs?
 
 Writes `--num_images` test images of the model's data set as PNG files (a
 lossless copy of their pixels) into a temporary folder, runs
@@ -28,7 +28,7 @@ from pinet_keras.export.files import training_run
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model", None, "The trained `.keras` model.", required=True)
 flags.DEFINE_list(
-    "tflite", None, "The `.tflite` file(s) to run through predict_tflite.py.", required=True
+    "tflite", None, "The `.tflite` file(s) to run through `pinet-keras predict`.", required=True
 )
 boundary.define_model_data_flags()
 flags.DEFINE_integer("num_images", 50, "Test images to write as PNG.")
@@ -57,7 +57,6 @@ def main(_):
     model = export.load_keras_model(FLAGS.model)
     keras_top1 = model.predict(x_test, verbose=0).argmax(-1)
 
-    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "predict_tflite.py")
     with tempfile.TemporaryDirectory() as folder:
         paths = []
         for i, image in enumerate(x_test):
@@ -66,14 +65,22 @@ def main(_):
             paths.append(path)
         for tflite in FLAGS.tflite:
             result = subprocess.run(
-                [sys.executable, script, f"--model={tflite}", "--top_k=1", *paths],
+                [
+                    sys.executable,
+                    "-m",
+                    "pinet_keras",
+                    "predict",
+                    f"--model={tflite}",
+                    "--top_k=1",
+                    *paths,
+                ],
                 capture_output=True,
                 text=True,
             )
             if result.returncode:
                 errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
                 why = errors[-1][len("error: ") :] if errors else result.stderr.strip()[-500:]
-                raise RuntimeError(f"predict_tflite.py failed on --tflite={tflite}: {why}")
+                raise RuntimeError(f"pinet-keras predict failed on --tflite={tflite}: {why}")
             names = [
                 line.split(None, 1)[1].rsplit(" ", 1)[0]
                 for line in result.stdout.splitlines()

@@ -30,7 +30,21 @@ import typing
 from absl import app
 from absl import flags
 
-flags.DEFINE_bool("debug", False, "Show the full traceback of an error instead of one line.")
+DEBUG_HELP = "Show the full traceback of an error instead of one line."
+flags.DEFINE_bool("debug", False, DEBUG_HELP)
+
+
+def command_flags():
+    """A command's own flags (``absl.flags.FlagValues``), with ``--debug``.
+
+    Each ``pinet-keras`` command defines its flags there rather than in
+    absl's global ``FLAGS``, so that the commands live side by side in one
+    process (``--dataset`` means one thing to ``train``, another to ``export``).
+    """
+    flag_values = flags.FlagValues()
+    flags.DEFINE_bool("debug", False, DEBUG_HELP, flag_values=flag_values)
+    return flag_values
+
 
 # The help of the flags that several scripts share, defined once.
 HELP = {
@@ -77,13 +91,15 @@ _OS_ADVICE = {
 }
 
 
-def define_config_flags(config_class, help=None, choices=None, skip=()):
+def define_config_flags(config_class, help=None, choices=None, skip=(), flag_values=None):
     """Defines one flag per field of the dataclass ``config_class``; returns their names.
 
     A flag takes the field's name, type and default; its help is ``help[name]``
     or else `HELP`'s; a field in ``choices`` is an enum flag of those values.
-    Fields in ``skip`` get no flag.
+    Fields in ``skip`` get no flag. The flags go to ``flag_values`` (default:
+    absl's global ``FLAGS``).
     """
+    flag_values = flags.FLAGS if flag_values is None else flag_values
     help, choices = help or {}, choices or {}
     # The flags belong to the calling script, so that its --help lists them
     # (absl names the main module after sys.argv[0]).
@@ -97,7 +113,12 @@ def define_config_flags(config_class, help=None, choices=None, skip=()):
         text = help.get(field.name) or HELP[field.name]
         if field.name in choices:
             flags.DEFINE_enum(
-                field.name, field.default, list(choices[field.name]), text, module_name=module
+                field.name,
+                field.default,
+                list(choices[field.name]),
+                text,
+                module_name=module,
+                flag_values=flag_values,
             )
         else:
             define = {
@@ -105,7 +126,7 @@ def define_config_flags(config_class, help=None, choices=None, skip=()):
                 int: flags.DEFINE_integer,
                 float: flags.DEFINE_float,
             }.get(types[field.name], flags.DEFINE_string)
-            define(field.name, field.default, text, module_name=module)
+            define(field.name, field.default, text, module_name=module, flag_values=flag_values)
         names.append(field.name)
     return tuple(names)
 
@@ -120,17 +141,21 @@ def _field_types(config_class):
     return types
 
 
-def config_from_flags(config_class, names, **values):
+def config_from_flags(config_class, names, flag_values=None, **values):
     """``config_class`` from the parsed flags ``names`` (`define_config_flags`) and ``values``."""
-    return config_class(**{name: flags.FLAGS[name].value for name in names}, **values)
+    flag_values = flags.FLAGS if flag_values is None else flag_values
+    return config_class(**{name: flag_values[name].value for name in names}, **values)
 
 
-def define_model_data_flags():
+def define_model_data_flags(flag_values=None):
     """``--dataset`` and ``--data_dir`` of the scripts that take a trained model."""
+    flag_values = flags.FLAGS if flag_values is None else flag_values
     module = sys._getframe(1).f_globals.get("__name__")
     module = sys.argv[0] if module == "__main__" else module
-    flags.DEFINE_string("dataset", None, MODEL_DATA_HELP["dataset"], module_name=module)
-    flags.DEFINE_string("data_dir", None, MODEL_DATA_HELP["data_dir"], module_name=module)
+    for name in ("dataset", "data_dir"):
+        flags.DEFINE_string(
+            name, None, MODEL_DATA_HELP[name], module_name=module, flag_values=flag_values
+        )
 
 
 def known_errors():
@@ -179,33 +204,47 @@ def _exit_interrupted():
     os._exit(EXIT_INTERRUPTED)
 
 
-def _parse_flags(argv):
-    try:
-        return flags.FLAGS(argv)
-    except flags.Error as error:
-        print(f"error: {describe(error)}; see --help.", file=sys.stderr)
-        sys.exit(EXIT_ERROR)
+def _flags_parser(flag_values):
+    def parse(argv):
+        flag_values.unparse_flags()  # a second run in one process starts from the defaults
+        try:
+            rest = flag_values(argv)
+        except flags.Error as error:
+            print(f"error: {describe(error)}; see --help.", file=sys.stderr)
+            sys.exit(EXIT_ERROR)
+        if flag_values is not flags.FLAGS and not flags.FLAGS.is_parsed():
+            flags.FLAGS(argv[:1])  # absl's own (logging) flags keep their defaults
+        return rest
+
+    return parse
 
 
-def print_help(doc, module):
+def print_help(doc, module, flag_values=None):
     """``--help``: the command's docstring and its flags (``module``'s and ``--debug``)."""
+    flag_values = flags.FLAGS if flag_values is None else flag_values
     sys.stdout.write((doc or "").strip() + "\n\nflags:\n")
     for name in (module, __name__):
-        text = flags.FLAGS.module_help(name)
+        text = flag_values.module_help(name)
         if text:
             sys.stdout.write(text + "\n")
 
 
-def run(main, argv=None, doc=None, module=None):
+def run(main, argv=None, doc=None, module=None, flag_values=None):
     """``absl.app.run(main)`` with one error boundary (see the module's docstring).
 
     ``doc`` and ``module`` (the command's docstring and module name) make
-    ``--help`` print that command's flags. Exits (``SystemExit``) with the
-    status: 0, 2 for an error, 130 when interrupted.
+    ``--help`` print that command's flags; ``flag_values`` holds them
+    (`command_flags`; default: absl's global ``FLAGS``). Exits
+    (``SystemExit``) with the status: 0, 2 for an error, 130 when interrupted.
     """
+    flag_values = flags.FLAGS if flag_values is None else flag_values
     argv = list(sys.argv if argv is None else argv)
     if module is not None and any(a in ("-h", "--help", "-?", "--helpshort") for a in argv[1:]):
-        print_help(doc, module)
+        try:
+            print_help(doc, module, flag_values)
+            sys.stdout.flush()
+        except BrokenPipeError:  # `--help | head`: the reader has all it wanted
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(0)
 
     def guarded(argv):
@@ -213,7 +252,7 @@ def run(main, argv=None, doc=None, module=None):
         try:
             return main(argv)
         except KeyboardInterrupt as error:
-            if flags.FLAGS.debug:
+            if flag_values.debug:
                 raise
             reason = str(error) or "interrupted"
             print(
@@ -222,9 +261,9 @@ def run(main, argv=None, doc=None, module=None):
             )
             _exit_interrupted()
         except known_errors() as error:
-            if flags.FLAGS.debug:
+            if flag_values.debug:
                 raise
             print(f"error: {describe(error)}", file=sys.stderr)
             sys.exit(EXIT_ERROR)
 
-    app.run(guarded, argv=argv, flags_parser=_parse_flags)
+    app.run(guarded, argv=argv, flags_parser=_flags_parser(flag_values))

@@ -69,22 +69,31 @@ from pinet_keras.export.report import format_table
 
 FORMATS = export.FORMATS
 
-FLAGS = flags.FLAGS
-flags.DEFINE_string("model", None, "The trained `.keras` model.", required=True)
-flags.DEFINE_string("output_dir", None, "Folder for the exported files.", required=True)
-flags.DEFINE_list(
-    "formats", list(FORMATS), "Formats to export: saved_model and/or TFLite quantizations."
+FLAGS = boundary.command_flags()
+flags.DEFINE_string("model", None, "The trained `.keras` model.", required=True, flag_values=FLAGS)
+flags.DEFINE_string(
+    "output_dir", None, "Folder for the exported files.", required=True, flag_values=FLAGS
 )
-boundary.define_model_data_flags()
+flags.DEFINE_list(
+    "formats",
+    list(FORMATS),
+    "Formats to export: saved_model and/or TFLite quantizations.",
+    flag_values=FLAGS,
+)
+boundary.define_model_data_flags(FLAGS)
 flags.DEFINE_enum(
     "input_normalization",
     None,
     ["unit", "standardize"],
     "Only for a `.keras` model of pinet_keras 0.1.0 (which takes normalized images) without its "
     "metrics.json: what it was trained on.",
+    flag_values=FLAGS,
 )
 flags.DEFINE_bool(
-    "int8_output", False, "int8 logits (with scale and zero point) in the int8 model."
+    "int8_output",
+    False,
+    "int8 logits (with scale and zero point) in the int8 model.",
+    flag_values=FLAGS,
 )
 flags.DEFINE_enum(
     "split",
@@ -93,25 +102,37 @@ flags.DEFINE_enum(
     "Images for the checks: the test split, or the training run's validation split (to choose "
     "export settings without looking at the test split; the int8 model is then calibrated on "
     "images of the training part only).",
+    flag_values=FLAGS,
 )
-flags.DEFINE_integer("max_test_examples", 0, "Images for the checks (0: all).")
-flags.DEFINE_integer("num_representative", 200, "Training images to calibrate the int8 model.")
-flags.DEFINE_enum("calibration", "percentile", list(export.CALIBRATIONS), "int8 activation ranges.")
+flags.DEFINE_integer("max_test_examples", 0, "Images for the checks (0: all).", flag_values=FLAGS)
+flags.DEFINE_integer(
+    "num_representative", 200, "Training images to calibrate the int8 model.", flag_values=FLAGS
+)
+flags.DEFINE_enum(
+    "calibration",
+    "percentile",
+    list(export.CALIBRATIONS),
+    "int8 activation ranges.",
+    flag_values=FLAGS,
+)
 flags.DEFINE_bool(
     "fold",
     True,
     "Fold each polynomial layer to one product plus a constant before int8 conversion.",
+    flag_values=FLAGS,
 )
 flags.DEFINE_float(
     "percentile",
     export.DEFAULT_PERCENTILE,
     "Percentile of the ranges for --calibration=percentile.",
+    flag_values=FLAGS,
 )
 flags.DEFINE_float(
     "bound",
     100.0,
     "Clip every polynomial layer's output, in every format, to this percentile range of its "
     "values on the representative images (100: their min and max; 0: no clipping).",
+    flag_values=FLAGS,
 )
 flags.DEFINE_integer(
     "int8_finetune_epochs",
@@ -119,30 +140,37 @@ flags.DEFINE_integer(
     "Epochs of quantization-aware fine-tuning of the int8 file on the training images (0: "
     "none): the folded model is trained, with int8 rounding simulated, to give the Keras "
     "model's probabilities, so that the int8 file agrees with it on more images.",
+    flag_values=FLAGS,
 )
 flags.DEFINE_float(
-    "int8_finetune_learning_rate", 1e-5, "Adam's learning rate (cosine decay) of that fine-tuning."
+    "int8_finetune_learning_rate",
+    1e-5,
+    "Adam's learning rate (cosine decay) of that fine-tuning.",
+    flag_values=FLAGS,
 )
 flags.DEFINE_integer(
     "int8_finetune_recalibrate_every",
     0,
     "Calibrate the simulated int8 ranges again every N fine-tuning steps, as the weights move "
     "(0: once, before it).",
+    flag_values=FLAGS,
 )
-flags.DEFINE_integer("latency_runs", 50, "Runs at batch 1 for the mean latency.")
+flags.DEFINE_integer("latency_runs", 50, "Runs at batch 1 for the mean latency.", flag_values=FLAGS)
 flags.DEFINE_bool(
     "overwrite",
     False,
     "Replace an earlier export in --output_dir (all of it, at the end); "
     "a folder holding other files is refused.",
+    flag_values=FLAGS,
 )
-flags.DEFINE_integer("seed", 0, "Seed for the choice of representative images.")
+flags.DEFINE_integer("seed", 0, "Seed for the choice of representative images.", flag_values=FLAGS)
 flags.DEFINE_bool(
     "allow_dataset_mismatch",
     False,
     "Export even when --dataset is not the data set the model's run recorded (no metrics.json, "
     "or one naming another) and the model scores near chance on it (refused by default: the "
     "files would carry that data set's class names).",
+    flag_values=FLAGS,
 )
 
 
@@ -187,4 +215,4 @@ def main(argv):
 
 def run(argv=None):
     """Runs the command with ``argv`` (``[program, flags...]``); returns the exit status."""
-    return boundary.run(main, argv, doc=__doc__, module=__name__)
+    return boundary.run(main, argv, doc=__doc__, module=__name__, flag_values=FLAGS)

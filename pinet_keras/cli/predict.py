@@ -23,10 +23,14 @@ from absl import flags
 from pinet_keras.cli import boundary
 from pinet_keras.inference import predict
 
-FLAGS = flags.FLAGS
-flags.DEFINE_string("model", None, "A .tflite file, SavedModel folder or .keras file.")
-flags.DEFINE_string("labels", None, "Class names, one per line (default: the model's own).")
-flags.DEFINE_integer("top_k", 3, "How many classes to print per image.")
+FLAGS = boundary.command_flags()
+flags.DEFINE_string(
+    "model", None, "A .tflite file, SavedModel folder or .keras file.", flag_values=FLAGS
+)
+flags.DEFINE_string(
+    "labels", None, "Class names, one per line (default: the model's own).", flag_values=FLAGS
+)
+flags.DEFINE_integer("top_k", 3, "How many classes to print per image.", flag_values=FLAGS)
 
 
 def main(argv):
@@ -69,4 +73,4 @@ def require_file(path, prefix, advice):
 
 def run(argv=None):
     """Runs the command with ``argv`` (``[program, flags...]``); returns the exit status."""
-    return boundary.run(main, argv, doc=__doc__, module=__name__)
+    return boundary.run(main, argv, doc=__doc__, module=__name__, flag_values=FLAGS)

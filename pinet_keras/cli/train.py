@@ -44,7 +44,7 @@ from pinet_keras.training.optimizers import OPTIMIZERS
 from pinet_keras.training.optimizers import SCHEDULES
 from pinet_keras.training.trainer import MIXED_PRECISION
 
-FLAGS = flags.FLAGS
+FLAGS = boundary.command_flags()
 
 # One flag per TrainConfig field (its name, type and default), then the model
 # preset's overrides and the flags that are not part of the configuration.
@@ -84,26 +84,43 @@ CONFIG_FLAGS = boundary.define_config_flags(
         "pipeline": PIPELINES,
     },
     skip=("model_overrides", "verbose", "tensorboard"),
+    flag_values=FLAGS,
 )
 MODEL_OVERRIDES = ("width", "num_blocks", "dropout", "block", "stochastic_depth", "dropblock")
-flags.DEFINE_integer("width", None, "Filters of the first block (preset's default if unset).")
 flags.DEFINE_integer(
-    "num_blocks", None, "Number of polynomial blocks; the degree is 2**num_blocks."
+    "width", None, "Filters of the first block (preset's default if unset).", flag_values=FLAGS
 )
-flags.DEFINE_float("dropout", None, "Dropout before the head (preset's default if unset).")
+flags.DEFINE_integer(
+    "num_blocks",
+    None,
+    "Number of polynomial blocks; the degree is 2**num_blocks.",
+    flag_values=FLAGS,
+)
+flags.DEFINE_float(
+    "dropout", None, "Dropout before the head (preset's default if unset).", flag_values=FLAGS
+)
 flags.DEFINE_enum(
     "block",
     None,
     ["polynomial", "relu"],
     "PiResNet models: polynomial blocks, or relu for the ReLU twin (same widths, one "
     "convolution and a ReLU where each polynomial layer is).",
+    flag_values=FLAGS,
 )
 flags.DEFINE_float(
-    "stochastic_depth", None, "PiResNet models: drop rate of the last residual branch."
+    "stochastic_depth",
+    None,
+    "PiResNet models: drop rate of the last residual branch.",
+    flag_values=FLAGS,
 )
-flags.DEFINE_float("dropblock", None, "PiResNet models: DropBlock rate after stages 1 and 2.")
+flags.DEFINE_float(
+    "dropblock", None, "PiResNet models: DropBlock rate after stages 1 and 2.", flag_values=FLAGS
+)
 flags.DEFINE_integer(
-    "cpu_devices", 0, "Split the CPU into this many logical devices (--strategy=mirrored, no GPU)."
+    "cpu_devices",
+    0,
+    "Split the CPU into this many logical devices (--strategy=mirrored, no GPU).",
+    flag_values=FLAGS,
 )
 flags.DEFINE_string(
     "preset",
@@ -113,6 +130,7 @@ flags.DEFINE_string(
     "cifar10_cpu_plain without its regularizers), cifar10_authors (the R-PolyNets authors' "
     "recipe), cifar10_cpu_small. It sets every option whose flag is not given on the command "
     "line; the flags given win.",
+    flag_values=FLAGS,
 )
 
 # The TrainConfig field each flag sets, to tell which ones --preset may fill.
@@ -136,6 +154,7 @@ def main(argv):
     config = boundary.config_from_flags(
         TrainConfig,
         CONFIG_FLAGS,
+        FLAGS,
         model_overrides={name: FLAGS[name].value for name in MODEL_OVERRIDES},
     )
     if FLAGS.preset:
@@ -155,4 +174,4 @@ def main(argv):
 
 def run(argv=None):
     """Runs the command with ``argv`` (``[program, flags...]``); returns the exit status."""
-    return boundary.run(main, argv, doc=__doc__, module=__name__)
+    return boundary.run(main, argv, doc=__doc__, module=__name__, flag_values=FLAGS)

@@ -35,7 +35,7 @@ from pinet_keras.models import INPUT_NORMALIZATIONS
 from pinet_keras.tuning import TUNERS
 from pinet_keras.tuning import TuneConfig
 
-FLAGS = flags.FLAGS
+FLAGS = boundary.command_flags()
 
 # One flag per TuneConfig field (its name, type and default), the data set's
 # as in pinet-keras train.
@@ -58,11 +58,13 @@ CONFIG_FLAGS = boundary.define_config_flags(
     },
     choices={"dataset": DATASETS, "input_normalization": INPUT_NORMALIZATIONS, "tuner": TUNERS},
     skip=("fixed", "verbose"),
+    flag_values=FLAGS,
 )
 flags.DEFINE_multi_string(
     "fix",
     [],
     "Fix a hyperparameter instead of searching it, name=value (repeatable), e.g. --fix=width=16.",
+    flag_values=FLAGS,
 )
 
 
@@ -71,7 +73,9 @@ def main(argv):
     from pinet_keras.tuning import parse_fixed
     from pinet_keras.tuning import tune
 
-    config = boundary.config_from_flags(TuneConfig, CONFIG_FLAGS, fixed=parse_fixed(FLAGS.fix))
+    config = boundary.config_from_flags(
+        TuneConfig, CONFIG_FLAGS, FLAGS, fixed=parse_fixed(FLAGS.fix)
+    )
     metrics = tune(config)
     keys = (
         "dataset",
@@ -90,4 +94,4 @@ def main(argv):
 
 def run(argv=None):
     """Runs the command with ``argv`` (``[program, flags...]``); returns the exit status."""
-    return boundary.run(main, argv, doc=__doc__, module=__name__)
+    return boundary.run(main, argv, doc=__doc__, module=__name__, flag_values=FLAGS)

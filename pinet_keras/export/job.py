@@ -428,8 +428,7 @@ def _export(config):
                 path, x_test, y_test, reference, latency_runs=config.latency_runs
             )
         # labels.txt for an app, report.json for people.
-        with open(os.path.join(staging, "labels.txt"), "w", encoding="utf-8") as f:
-            f.write("\n".join(info.class_names) + "\n")
+        _io.write_text(os.path.join(staging, "labels.txt"), "\n".join(info.class_names) + "\n")
         report = {
             "model": os.path.abspath(config.model),
             "dataset": dataset,
@@ -462,6 +461,5 @@ def _export(config):
                 name: {"file": output_name(name), **result} for name, result in results.items()
             },
         }
-        with open(os.path.join(staging, "report.json"), "w", encoding="utf-8") as f:
-            f.write(json.dumps(report, indent=2) + "\n")
+        _io.write_text(os.path.join(staging, "report.json"), json.dumps(report, indent=2) + "\n")
     return report

@@ -278,10 +278,7 @@ def _prepare_cache_folder(folder):
     if os.path.lexists(root) and not os.path.isdir(root):
         raise NotADirectoryError(errno.ENOTDIR, "Not a directory", root)
     os.makedirs(folder, exist_ok=True)
-    probe = os.path.join(folder, f".write-probe-{os.getpid()}")
-    with open(probe, "wb"):
-        pass
-    os.remove(probe)
+    _io.check_writable_folder(folder, flag=CACHE_ENV)
     _io.remove_leftovers(folder, recursive=False)
 
 
