@@ -1,7 +1,7 @@
 """The private TensorFlow / LiteRT interfaces the package relies on, in one place.
 
 Each function wraps one interface that has no public equivalent in
-TensorFlow 2.21 / ai-edge-litert 2.x; `tests/test_compat.py` calls every one
+TensorFlow 2.21 / ai-edge-litert 2.x; `tests/export/test_compat.py` calls every one
 of them, so an upgrade that changes them fails there, loudly, and not in a
 user's export.
 
@@ -222,7 +222,7 @@ def ops_details(interpreter):
 
 
 # -- Keras: argument standardization of its layers, and its layer test case ------------
-# No public equivalent in Keras 3.15; `tests/test_polynomial_layers.py` calls each.
+# No public equivalent in Keras 3.15; `tests/layers/test_polynomial_layers.py` calls each.
 
 
 def standardize_tuple(value, n, name):

@@ -15,7 +15,11 @@ TRAIN = ("-m", "pinet_keras", "train")
 EXPORT = ("-m", "pinet_keras", "export")
 PREDICT = ("-m", "pinet_keras", "predict")
 TUNE = ("-m", "pinet_keras", "tune")
-SHARED_DATA = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data")
+# The repository, the stored test fixtures, and the real data sets beside the
+# repository (../shared/data; the tests that need them skip without them).
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FIXTURES = os.path.join(ROOT, "tests", "fixtures")
+SHARED_DATA = os.path.join(ROOT, "..", "shared", "data")
 
 tensorflow_only = pytest.mark.skipif(BACKEND != "tensorflow", reason="needs the TensorFlow backend")
 
@@ -24,7 +28,7 @@ def jax_env(*xla_flags, **extra):
     """``os.environ`` for a subprocess on Keras' JAX backend, on the CPU.
 
     XLA compiles at optimization level 0: a test compiles each function once
-    and runs it on a few images, so compiling is what costs (tests/test_polynet.py
+    and runs it on a few images, so compiling is what costs (tests/models/test_polynet.py
     on JAX: 105 s of CPU at the default level, 36 s at 0, 2-core Xeon). Further
     XLA flags go after it; ``extra`` adds or replaces variables.
     """

@@ -7,7 +7,7 @@ import re
 import numpy as np
 import pytest
 
-from tests.conftest import tensorflow_only
+from conftest import tensorflow_only
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -1,6 +1,6 @@
 """Headless Chromium driven through its DevTools protocol, with Python's standard library only.
 
-Used by ``screenshot.py`` and the browser test (tests/test_browser.py):
+Used by ``screenshot.py`` and the browser test (tests/lite/test_browser.py):
 
     with Chromium() as browser:
         page = browser.open("http://127.0.0.1:8000/")

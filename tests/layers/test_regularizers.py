@@ -4,7 +4,6 @@ the on-device pipeline and Keras' `DataParallel` on two virtual CPU devices (JAX
 
 import importlib.util
 import json
-import os
 import subprocess
 import sys
 
@@ -16,6 +15,9 @@ import pytest
 # 3.15's own tests, not in the public API.
 from keras.src import testing
 
+from conftest import ROOT
+from conftest import TRAIN
+from conftest import jax_env
 from pinet_keras.data.numpy_pipeline import NumpyDataset
 from pinet_keras.layers import DropBlock2D
 from pinet_keras.layers import InstanceBatchNormalization
@@ -25,10 +27,6 @@ from pinet_keras.models import get_model
 from pinet_keras.models import polynomial_degree
 from pinet_keras.training.evaluation import flip_averaged_accuracy
 from pinet_keras.training.optimizers import learning_rate_schedule
-from tests.conftest import TRAIN
-from tests.conftest import jax_env
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 class LayerTest(testing.TestCase):

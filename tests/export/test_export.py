@@ -11,6 +11,12 @@ import numpy as np
 import pytest
 from keras import ops
 
+from conftest import EXPORT
+from conftest import PREDICT
+from conftest import ROOT
+from conftest import SCRIPT_RUNNER
+from conftest import jax_env
+from conftest import tensorflow_only
 from pinet_keras import PolyNet
 from pinet_keras import _io
 from pinet_keras import export
@@ -23,15 +29,9 @@ from pinet_keras.export.runtime import tflite_ops
 from pinet_keras.export.tflite import representative_images
 from pinet_keras.layers import PixelRange
 from pinet_keras.models import pixel_preprocessing
-from tests.conftest import EXPORT
-from tests.conftest import PREDICT
-from tests.conftest import SCRIPT_RUNNER
-from tests.conftest import jax_env
-from tests.conftest import tensorflow_only
 
 pytestmark = tensorflow_only
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHAPE = (16, 16, 1)
 
 

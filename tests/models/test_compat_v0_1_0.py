@@ -12,13 +12,14 @@ import keras
 import numpy as np
 import pytest
 
+import conftest
 import pinet_keras
 from pinet_keras.data import dataset_info
 from pinet_keras.models import has_pixel_preprocessing
 from pinet_keras.models import pixel_preprocessing
 from pinet_keras.models import polynomial_degree
 
-FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "v0_1_0")
+FIXTURES = os.path.join(conftest.FIXTURES, "v0_1_0")
 NAMES = ("digits_unit", "digits_standardize")
 
 

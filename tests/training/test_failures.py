@@ -20,13 +20,13 @@ import keras
 import numpy as np
 import pytest
 
-from tests.conftest import TRAIN
-from tests.conftest import TUNE
-from tests.conftest import tensorflow_only
+from conftest import ROOT
+from conftest import TRAIN
+from conftest import TUNE
+from conftest import tensorflow_only
 
 pytestmark = tensorflow_only
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = ["--dataset=digits", "--width=2", "--num_blocks=2", "--batch_size=64", "--noaugment"]
 
 

@@ -11,7 +11,13 @@ import keras
 import numpy as np
 import pytest
 
+import conftest
 import pinet_keras
+from conftest import EXPORT
+from conftest import PREDICT
+from conftest import ROOT
+from conftest import SCRIPT_RUNNER
+from conftest import tensorflow_only
 from pinet_keras import PolyNet
 from pinet_keras import export
 from pinet_keras.data import load_arrays
@@ -22,15 +28,10 @@ from pinet_keras.export.precision import with_float_dtype
 from pinet_keras.models import pixel_preprocessing
 from pinet_keras.models import polynomial_layers
 from pinet_keras.models import set_output_ranges
-from tests.conftest import EXPORT
-from tests.conftest import PREDICT
-from tests.conftest import SCRIPT_RUNNER
-from tests.conftest import tensorflow_only
 
 pytestmark = tensorflow_only
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-FIXTURES = os.path.join(ROOT, "tests", "fixtures", "v0_1_0")
+FIXTURES = os.path.join(conftest.FIXTURES, "v0_1_0")
 # A shipped file of another data set (MNIST, 28x28) for the scripts to refuse.
 MNIST_INT8 = os.path.join(
     ROOT, "pinet_keras", "pretrained", "files", "polynet_mnist", "model_int8.tflite"

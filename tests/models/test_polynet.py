@@ -2,13 +2,13 @@ import keras
 import numpy as np
 import pytest
 
+from conftest import float64_images
+from conftest import homogeneity_rtol
+from conftest import random_images
 from pinet_keras import PolyNet
 from pinet_keras import PolynomialConv2D
 from pinet_keras import polynomial_degree
 from pinet_keras.models import ORIGINAL_BLOCKS
-from tests.conftest import float64_images
-from tests.conftest import homogeneity_rtol
-from tests.conftest import random_images
 
 
 def test_default_is_the_original_network():

@@ -10,17 +10,17 @@ import keras
 import numpy as np
 import pytest
 
+from conftest import BACKEND
+from conftest import ROOT
+from conftest import float64_images
+from conftest import gradients
+from conftest import random_images
+from conftest import tensorflow_only
 from pinet_keras import PiResNet
 from pinet_keras import PolynomialConv2D
 from pinet_keras import get_model
 from pinet_keras import polynomial_degree
-from tests.conftest import BACKEND
-from tests.conftest import float64_images
-from tests.conftest import gradients
-from tests.conftest import random_images
-from tests.conftest import tensorflow_only
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Two stages of one block: every kind of layer, a fraction of a second to build.
 TINY = dict(stage_widths=(4, 8), blocks_per_stage=(1, 1))
 

@@ -4,10 +4,10 @@ import keras
 import numpy as np
 import pytest
 
+from conftest import random_images
 from pinet_keras import PolyNet
 from pinet_keras import PolynomialConv2D
 from pinet_keras import PolynomialDense
-from tests.conftest import random_images
 
 
 def _sublayers(layer):

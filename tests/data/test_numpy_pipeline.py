@@ -10,13 +10,12 @@ import keras
 import numpy as np
 import pytest
 
+from conftest import ROOT
+from conftest import TRAIN
+from conftest import jax_env
 from pinet_keras.data import dataset_info
 from pinet_keras.data import make_datasets
 from pinet_keras.data.numpy_pipeline import NumpyDataset
-from tests.conftest import TRAIN
-from tests.conftest import jax_env
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def collect(dataset):

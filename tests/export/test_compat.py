@@ -7,11 +7,11 @@ here, loudly, rather than in a user's export.
 import numpy as np
 import pytest
 
+from conftest import tensorflow_only
 from pinet_keras import PolyNet
 from pinet_keras import _compat
 from pinet_keras import export
 from pinet_keras.models import pixel_preprocessing
-from tests.conftest import tensorflow_only
 
 pytestmark = tensorflow_only
 

@@ -3,15 +3,15 @@
 import keras
 import numpy as np
 import pytest
+from test_int8_calibration import _pixels
+from test_int8_calibration import _raw_pixel_polynet
+from test_int8_calibration import _trained_statistics
 
+from conftest import tensorflow_only
 from pinet_keras import export
 from pinet_keras.export import finetune
 from pinet_keras.export.fold import FoldedPolynomial
 from pinet_keras.export.fold import fold_polynomial_layers
-from tests.conftest import tensorflow_only
-from tests.test_int8_calibration import _pixels
-from tests.test_int8_calibration import _raw_pixel_polynet
-from tests.test_int8_calibration import _trained_statistics
 
 pytestmark = tensorflow_only
 

@@ -9,6 +9,8 @@ import tarfile
 import numpy as np
 import pytest
 
+from conftest import SHARED_DATA
+from conftest import tensorflow_only
 from pinet_keras import data
 from pinet_keras.data import DATASETS
 from pinet_keras.data import arrays as arrays_module
@@ -18,8 +20,6 @@ from pinet_keras.data import make_datasets
 from pinet_keras.data import pixel_statistics
 from pinet_keras.data import split_validation
 from pinet_keras.data.idx import read_idx
-from tests.conftest import SHARED_DATA
-from tests.conftest import tensorflow_only
 
 CIFAR_CLASSES = dataset_info("cifar10").class_names
 

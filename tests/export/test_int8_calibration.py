@@ -4,6 +4,7 @@ import keras
 import numpy as np
 import pytest
 
+from conftest import tensorflow_only
 from pinet_keras import PiResNet
 from pinet_keras import PolyNet
 from pinet_keras import PolynomialDense
@@ -12,7 +13,6 @@ from pinet_keras.export.calibration import set_ranges
 from pinet_keras.export.fold import FoldedPolynomial
 from pinet_keras.export.fold import fold_polynomial_layers
 from pinet_keras.models import pixel_preprocessing
-from tests.conftest import tensorflow_only
 
 pytestmark = tensorflow_only
 

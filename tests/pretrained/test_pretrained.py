@@ -6,6 +6,7 @@ import os
 import numpy as np
 import pytest
 
+from conftest import ROOT
 from conftest import SHARED_DATA
 from conftest import tensorflow_only
 from pinet_keras import pretrained
@@ -261,9 +262,7 @@ def test_shipped_files_are_the_measured_ones():
 def test_readme_table_matches_the_cards():
     # The documentation's table (docs/guides/pretrained.md includes it), which
     # scripts/results_tables.py makes from the cards.
-    readme = os.path.join(
-        os.path.dirname(__file__), "..", "docs", "results", "tables", "pretrained.md"
-    )
+    readme = os.path.join(ROOT, "docs", "results", "tables", "pretrained.md")
     with open(readme, encoding="utf-8") as f:
         rows = {line.split("`")[1]: line for line in f if line.startswith("| `")}
     for name, card in pretrained.list().items():
@@ -286,7 +285,7 @@ def test_make_pretrained_script_errors_are_one_line(tmp_path):
     import subprocess
     import sys
 
-    root = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+    root = ROOT
     # This checkout's package, whichever copy is installed.
     env = {
         **os.environ,

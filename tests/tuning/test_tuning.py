@@ -13,12 +13,12 @@ import numpy as np
 import pytest
 
 import pinet_keras
-from tests.conftest import TUNE
-from tests.conftest import tensorflow_only
+from conftest import ROOT
+from conftest import TUNE
+from conftest import tensorflow_only
 
 pytestmark = tensorflow_only
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Small models and few examples keep each trial to a few seconds on CPU; the
 # other hyperparameters are searched as usual.
 TINY = dict(

@@ -12,12 +12,12 @@ import keras
 import numpy as np
 import pytest
 
-from tests.conftest import TRAIN
-from tests.conftest import tensorflow_only
+from conftest import ROOT
+from conftest import TRAIN
+from conftest import tensorflow_only
 
 pytestmark = tensorflow_only
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = ["--dataset=digits", "--width=4", "--num_blocks=3"]
 
 

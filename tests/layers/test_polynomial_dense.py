@@ -2,11 +2,11 @@ import keras
 import numpy as np
 import pytest
 
+from conftest import float64_images
+from conftest import gradients
+from conftest import homogeneity_rtol
+from conftest import random_images
 from pinet_keras import PolynomialDense
-from tests.conftest import float64_images
-from tests.conftest import gradients
-from tests.conftest import homogeneity_rtol
-from tests.conftest import random_images
 
 
 def test_output_shape_and_product():

@@ -10,6 +10,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import EXPORT
+from conftest import PREDICT
+from conftest import ROOT
+from conftest import TRAIN
+from conftest import tensorflow_only
 from pinet_keras.data import dataset_info
 from pinet_keras.data import load_arrays
 from pinet_keras.data import load_folder
@@ -19,12 +24,6 @@ from pinet_keras.export import ExportConfig
 from pinet_keras.export import Int8Settings
 from pinet_keras.inference import predict
 from pinet_keras.training import TrainConfig
-from tests.conftest import EXPORT
-from tests.conftest import PREDICT
-from tests.conftest import TRAIN
-from tests.conftest import tensorflow_only
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def draw(folder, classes=("circle", "square"), count=12, sizes=(20, 23), colour=False, seed=0):

@@ -11,16 +11,16 @@ import sys
 import keras
 import pytest
 
-from tests.conftest import jax_env
+from conftest import ROOT
+from conftest import jax_env
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CORE_TESTS = [
-    "tests/test_polynomial_conv2d.py",
-    "tests/test_polynomial_dense.py",
-    "tests/test_polynomial_layers.py",
-    "tests/test_polynet.py",
-    "tests/test_precision.py",
-    "tests/test_losses.py",
+    "tests/layers/test_polynomial_conv2d.py",
+    "tests/layers/test_polynomial_dense.py",
+    "tests/layers/test_polynomial_layers.py",
+    "tests/models/test_polynet.py",
+    "tests/layers/test_precision.py",
+    "tests/layers/test_losses.py",
 ]
 
 

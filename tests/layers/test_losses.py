@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import pinet_keras
+from conftest import FIXTURES
 from pinet_keras import LabelSmoothingCrossentropy
 
 NUM_CLASSES = 5
@@ -91,8 +92,6 @@ def test_old_name_is_deprecated_but_loads():
 
 
 def test_model_of_version_0_1_0_loads_with_its_loss():
-    path = os.path.join(
-        os.path.dirname(__file__), "fixtures", "v0_1_0", "digits_unit", "model.keras"
-    )
+    path = os.path.join(FIXTURES, "v0_1_0", "digits_unit", "model.keras")
     model = keras.saving.load_model(path)
     assert isinstance(model.loss, LabelSmoothingCrossentropy) and model.loss.from_logits

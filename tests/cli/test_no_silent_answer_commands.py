@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.conftest import PREDICT
+from conftest import PREDICT
+from conftest import ROOT
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FILES = os.path.join(ROOT, "pinet_keras", "pretrained", "files")
 INT8 = os.path.join(FILES, "polynet_mnist", "model_int8.tflite")
 

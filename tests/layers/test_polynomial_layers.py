@@ -13,6 +13,10 @@ import numpy as np
 import pytest
 from absl.testing import parameterized
 
+import conftest
+from conftest import BACKEND
+from conftest import assert_float32_close
+from conftest import random_images
 from pinet_keras import BranchUniform
 from pinet_keras import PolyNet
 from pinet_keras import PolynomialConv1D
@@ -25,11 +29,8 @@ from pinet_keras.export.fold import FoldedPolynomial
 from pinet_keras.export.fold import fold_polynomial_layers
 from pinet_keras.layers import PolynomialBase
 from pinet_keras.models import ORIGINAL_BLOCKS
-from tests.conftest import BACKEND
-from tests.conftest import assert_float32_close
-from tests.conftest import random_images
 
-FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "v0_2_0")
+FIXTURES = os.path.join(conftest.FIXTURES, "v0_2_0")
 CONVOLUTIONS = {1: PolynomialConv1D, 2: PolynomialConv2D, 3: PolynomialConv3D}
 
 

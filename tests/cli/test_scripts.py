@@ -6,7 +6,8 @@ import subprocess
 import sys
 import tarfile
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from conftest import ROOT
+
 SCRIPTS = os.path.join(ROOT, "scripts")
 
 

@@ -13,7 +13,8 @@ import tarfile
 import numpy as np
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from conftest import ROOT
+
 LITE_SRC = os.path.join(ROOT, "lite", "src")
 SHARED_DATA = os.path.join(ROOT, "..", "shared", "data")
 PRETRAINED = os.path.join(ROOT, "pinet_keras", "pretrained", "files")

@@ -6,11 +6,12 @@ import keras
 import numpy as np
 import pytest
 
+from conftest import ROOT
+from conftest import float64_images
+from conftest import gradients
+from conftest import random_images
 from pinet_keras import BranchUniform
 from pinet_keras import PolynomialConv2D
-from tests.conftest import float64_images
-from tests.conftest import gradients
-from tests.conftest import random_images
 
 
 @pytest.mark.parametrize("padding", ["valid", "same"])
@@ -215,7 +216,7 @@ def test_saved_keras_file_round_trip_in_fresh_process(tmp_path):
         "np.testing.assert_array_equal(y, np.load(d + '/expected.npy'))\n"
         "print('IDENTICAL')\n"
     )
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    root = ROOT
     result = subprocess.run(
         [sys.executable, "-c", code, str(tmp_path)],
         capture_output=True,

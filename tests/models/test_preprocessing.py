@@ -11,6 +11,7 @@ import numpy as np
 from keras.src import testing
 
 import pinet_keras
+from conftest import float32_tolerance
 from pinet_keras.data import AUGMENTATIONS
 from pinet_keras.data import dataset_info
 from pinet_keras.data import load_arrays
@@ -24,7 +25,6 @@ from pinet_keras.models import has_pixel_preprocessing
 from pinet_keras.models import pixel_preprocessing
 from pinet_keras.models import polynomial_degree
 from pinet_keras.models import preprocessing_config
-from tests.conftest import float32_tolerance
 
 SHAPE = (8, 8, 1)
 # Per-channel statistics of raw pixels (digits' training split is near these).

@@ -30,14 +30,15 @@ import keras
 import numpy as np
 import pytest
 
+from conftest import FIXTURES
+from conftest import assert_float32_close
+from conftest import float64_images
 from pinet_keras import PolynomialConv1D
 from pinet_keras import PolynomialConv2D
 from pinet_keras import PolynomialDense
 from pinet_keras.layers import PolynomialBase
-from tests.conftest import assert_float32_close
-from tests.conftest import float64_images
 
-FIXTURE_030 = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "v0_3_0")
+FIXTURE_030 = os.path.join(FIXTURES, "v0_3_0")
 EPS = 1e-5  # PyTorch's BatchNorm and InstanceNorm default; Keras' BatchNormalization's is 1e-3
 
 
