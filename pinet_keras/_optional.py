@@ -31,12 +31,12 @@ _NAMES = {
 # What installs each optional module: the extra of setup.cfg, or the package.
 _INSTALL = {
     "tensorflow": "pip install tensorflow",
-    "tensorflow_datasets": 'pip install -e ".[data]"',
-    "ai_edge_litert": 'pip install -e ".[litert]"',
-    "matplotlib": 'pip install -e ".[examples]"',
-    "keras_tuner": 'pip install -e ".[tuning]"',
-    "PIL": 'pip install -e ".[data]"',
-    "sklearn": 'pip install -e ".[data]"',
+    "tensorflow_datasets": 'pip install "pinet_keras[data]"',
+    "ai_edge_litert": 'pip install "pinet_keras[litert]"',
+    "matplotlib": 'pip install "pinet_keras[examples]"',
+    "keras_tuner": 'pip install "pinet_keras[tuning]"',
+    "PIL": 'pip install "pinet_keras[data]"',
+    "sklearn": 'pip install "pinet_keras[data]"',
 }
 
 

@@ -58,5 +58,11 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    module = importlib.import_module(f"pinet_keras.cli.{name}")
+    try:
+        module = importlib.import_module(f"pinet_keras.cli.{name}")
+    except ImportError as error:  # an optional dependency of the command (keras-tuner...)
+        if "--debug" in args:
+            raise
+        print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
+        return 2
     return module.run([f"{PROGRAM} {name}", *args[1:]])

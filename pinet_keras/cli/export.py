@@ -53,7 +53,7 @@ The data set is the one of the training run (`metrics.json` beside the
 `--dataset` the run did not record on which the model scores near chance
 is refused, naming both data sets (`--allow_dataset_mismatch` insists).
 A second export into a folder another one is writing is refused at once. The LiteRT
-interpreter comes from `ai-edge-litert` (`pip install -e ".[litert]"`);
+interpreter comes from `ai-edge-litert` (`pip install "pinet_keras[litert]"`);
 without it the deprecated `tf.lite.Interpreter` runs the checks. Then
 classify your own images as an app would:
 

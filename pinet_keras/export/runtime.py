@@ -1,7 +1,7 @@
 """Running a ``.tflite`` model: the LiteRT interpreter, int8 input/output, ops, latency.
 
 Uses ``ai_edge_litert.interpreter.Interpreter`` (``pip install ai-edge-litert``,
-or ``pip install -e ".[litert]"``) when installed, otherwise
+or ``pip install "pinet_keras[litert]"``) when installed, otherwise
 ``tf.lite.Interpreter`` (deprecated in TensorFlow 2.20+ in favour of LiteRT).
 Nothing here needs TensorFlow when LiteRT is installed.
 """

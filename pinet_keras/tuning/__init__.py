@@ -19,7 +19,7 @@ Or piece by piece:
 >>> tuner.search(data.train, validation_data=data.validation, epochs=3)  # doctest: +SKIP
 
 Needs keras-tuner, tensorboard (KerasTuner imports it in every trial) and,
-for the Bayesian tuner, scipy and scikit-learn: ``pip install -e ".[tuning]"``.
+for the Bayesian tuner, scipy and scikit-learn: ``pip install "pinet_keras[tuning]"``.
 The rest of `pinet_keras` does not import this package.
 """
 
