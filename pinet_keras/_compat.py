@@ -12,8 +12,8 @@ user's export.
   calibrated activation ranges can be edited in between (percentile
   calibration, the raw-pixel input range), and some ops left in float
   (``benchmarks/int8_sensitivity.py``). The maintained public tool for
-  this, ``litert-quantizer`` (ai-edge-quantizer), is not used: see README,
-  "int8 of a deep product".
+  this, ``litert-quantizer`` (ai-edge-quantizer), is not used: see the documentation,
+  "The package's calibration against litert-quantizer" (results, int8).
 - `tflite_schema`, `flatbuffer_from_bytes`, `flatbuffer_to_bytes`: the TFLite
   flatbuffer schema's generated Python code (shipped by ai-edge-litert as
   ``ai_edge_litert.schema_py_generated``, and by TensorFlow), to read and

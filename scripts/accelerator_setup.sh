@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Prepares .accel/ (git-ignored) for training on the GPU machine, which has
-# JAX but no TensorFlow and no package index: the Keras wheels from
-# ../shared/wheels/accelerator, a pillow wheel (JPEG decoding) for its Python
-# 3.12, and a copy of one data set from ../shared/data. Name .accel in the
-# device run's `carry`; README.md ("GPU recipe") gives the command to run there.
+# Prepares .accel/ (git-ignored) for training on a GPU machine that has JAX
+# but no TensorFlow and no package index: the Keras wheels from
+# $SHARED/wheels/accelerator, a pillow wheel (JPEG decoding) for its Python
+# 3.12, and a copy of one data set from $SHARED/data. Copy .accel/ with the
+# repository to that machine; docs/guides/distributed.md gives the command to
+# run there.
 #   bash scripts/accelerator_setup.sh cifar10
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# README's CIFAR-10 ablation rows: the anchors' regularizers one at a time on a
+# The CIFAR-10 ablation rows (docs/results/cifar10.md): the anchors' regularizers one at a time on a
 # short budget (pi_resnet_small, 10 epochs on a 20,000-image subset of the
 # training split, the same 5,000 validation and 10,000 test images; every row
 # reports test-time flip averaging too). Each row is a train.py run into

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Proves README's GPU command (--preset=cifar10_fast, Keras on JAX, no
+# Proves the GPU command of docs/guides/distributed.md (--preset=cifar10_fast, Keras on JAX, no
 # TensorFlow) on this CPU: one epoch of the exact recipe on a 1,000-image
 # subset of CIFAR-10, with `import tensorflow` blocked. Writes
 # results/cifar10/cifar10_fast_cpu_check/ (metrics.json, history.csv).

@@ -1,8 +1,8 @@
 """Runs a Python script as if TensorFlow were not installed: ``import tensorflow`` raises.
 
-The GPU machine of this project has JAX but no TensorFlow; this proves on
-any machine that a command needs none (the test suite and README's GPU
-recipe check use it):
+A GPU machine may have JAX but no TensorFlow; this proves on any machine
+that a command needs none (the test suite and the GPU recipe check,
+scripts/gpu_recipe_check.sh, use it):
 
     KERAS_BACKEND=jax python scripts/without_tensorflow.py -m pinet_keras train --dataset=digits ...
 

@@ -1,12 +1,12 @@
-"""README's table of forms: one epoch of PolyNet on Fashion-MNIST per form, degree and seed.
+"""The table of forms: one epoch of PolyNet on Fashion-MNIST per form, degree and seed.
 
-Runs `tools/fashion_mnist_one_epoch.py` once per (form, degree, seed),
+(docs/results/forms.md.) Runs `tools/fashion_mnist_one_epoch.py` once per (form, degree, seed),
 each in its own process, and writes every result as it comes to one JSON
 file (a list of the runs' JSON lines). Runs already in the file are skipped,
 so an interrupted table resumes where it stopped (a file this script did not
 write is refused, never overwritten). Every flag is checked before the first
 run; a run that fails stops the script with the run's own error. At the end
-it prints README's Markdown table of the results in the file.
+it prints the Markdown table of the results in the file.
 
     python tools/fashion_mnist_forms.py --data_dir=../shared/data/fashion_mnist \\
         --output=results/fashion_mnist_forms.json

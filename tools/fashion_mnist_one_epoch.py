@@ -5,7 +5,7 @@ five-block, degree-32 PolyNet learn (Adam 1e-3, batch 128, pixels in [0, 1]).
 For comparison, ``--init=keras`` runs the literal port with Keras' default
 initializers (Glorot kernel, zero bias) and ``--init=torch`` PyTorch's.
 ``--form`` and ``--degree`` give every one of the five blocks that form and
-degree (README's table of forms; `tools/fashion_mnist_forms.py` runs it).
+degree (the table of forms, docs/results/forms.md; `tools/fashion_mnist_forms.py` runs it).
 
     python tools/fashion_mnist_one_epoch.py --data_dir=../shared/data/fashion_mnist
     python tools/fashion_mnist_one_epoch.py --form=ncp --degree=3 --seed=1

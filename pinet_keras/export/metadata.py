@@ -1,7 +1,7 @@
 """What an exported file says about itself: labels, input, data set, package version.
 
 Every file `pinet_keras.export` writes carries one JSON document, the same
-in each format (see README, "What the files carry"):
+in each format (the export guide, "What the files carry"):
 
 - TFLite: a metadata entry named ``"pinet_keras"`` in the model's
   flatbuffer (``Model.metadata``, the table the TFLite schema has for

@@ -148,12 +148,12 @@ class PolynomialBase(keras.layers.Layer):
     (small ``BranchUniform`` kernels, biases of ones, zeros for CCP,
     identity ``Sₙ`` and ``C``). Each layer then starts close to the linear
     map ``A₁(z)`` plus small higher-degree terms, so a stack of layers starts
-    as a well-conditioned linear network; README has the one-epoch
-    measurements.
+    as a well-conditioned linear network; the documentation's forms
+    results have the one-epoch measurements.
     """
 
     # Run the N branches as one convolution (or matmul) with N·F filters:
-    # slower on the CPU of README's measurements (benchmarks/experiments/fused_branches.py).
+    # slower on the CPU of the measurements (benchmarks/experiments/fused_branches.py).
     fuse_branches = False
 
     def __init__(

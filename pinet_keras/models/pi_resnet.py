@@ -241,7 +241,7 @@ def PiResNet(
     magnitude from one epoch to the next; read the accuracy). Give the model
     raw pixels through ``preprocessing`` (`pinet_keras.models.pixel_preprocessing`,
     whose `PixelRange` clips them to the pixel box) and export it bounded
-    (`pinet_keras.export`, ``bound``); README shows what this does.
+    (`pinet_keras.export`, ``bound``); the export guide shows what this does.
 
     Args:
         input_shape: ``(height, width, channels)``; 32×32×3 for CIFAR-10,
