@@ -2,8 +2,6 @@
 
 import json
 import os
-import subprocess
-import sys
 
 import keras
 import numpy as np
@@ -12,8 +10,8 @@ from PIL import Image
 
 from conftest import EXPORT
 from conftest import PREDICT
-from conftest import ROOT
 from conftest import TRAIN
+from conftest import run_command
 from conftest import tensorflow_only
 from pinet_keras.data import dataset_info
 from pinet_keras.data import load_arrays
@@ -134,21 +132,14 @@ def test_export_config_is_checked_once_and_serializable(tmp_path):
 # -- The command --------------------------------------------------------------------------
 
 
-def _run(args, cwd=ROOT, timeout=600):
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    return subprocess.run(
-        [sys.executable, *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=timeout
-    )
-
-
 def test_command_help_and_typos():
-    result = _run(["-m", "pinet_keras", "--help"])
+    result = run_command(["-m", "pinet_keras", "--help"])
     assert result.returncode == 0 and all(c in result.stdout for c in ("train", "export"))
-    result = _run(["-m", "pinet_keras", "trian"])
+    result = run_command(["-m", "pinet_keras", "trian"])
     assert result.returncode == 2
     assert "unknown command 'trian'; did you mean 'train'?" in result.stderr
     for command in ("train", "export", "predict", "tune"):
-        result = _run(["-m", "pinet_keras", command, "--help"])
+        result = run_command(["-m", "pinet_keras", command, "--help"])
         assert result.returncode == 0, result.stderr[-2000:]
         headers = [line for line in result.stdout.splitlines() if line.startswith("pinet_keras")]
         assert headers == [f"pinet_keras.cli.{command}:", "pinet_keras.cli.boundary:"], command
@@ -160,7 +151,7 @@ def test_train_export_predict_your_own_images(tmp_path):
     """The three commands on a folder of PNGs, as a user runs them (one process each)."""
     images = draw(tmp_path / "shapes", count=16)
     run, exported = tmp_path / "run", tmp_path / "export"
-    result = _run(
+    result = run_command(
         [
             *TRAIN,
             "--dataset=folder",
@@ -178,7 +169,7 @@ def test_train_export_predict_your_own_images(tmp_path):
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["dataset"] == "folder" and metrics["class_names"] == ["circle", "square"]
     assert metrics["config"]["image_size"] == "12"
-    result = _run(
+    result = run_command(
         [
             *EXPORT,
             f"--model={run / 'model.keras'}",
@@ -192,7 +183,7 @@ def test_train_export_predict_your_own_images(tmp_path):
     report = json.loads((exported / "report.json").read_text())
     assert report["dataset"] == "folder" and report["test_examples"] == 4
     image = os.path.join(images, "square", "000.png")
-    result = _run([*PREDICT, f"--model={exported / 'model_int8.tflite'}", image])
+    result = run_command([*PREDICT, f"--model={exported / 'model_int8.tflite'}", image])
     assert result.returncode == 0, result.stderr[-3000:]
     (line,) = result.stdout.strip().splitlines()
     assert line.startswith(image) and ("square" in line and "circle" in line)
@@ -243,7 +234,7 @@ def test_pretrained_model_saved_as_keras_loads_in_a_fresh_process(tmp_path):
         f"np.save({str(tmp_path / 'out.npy')!r}, model.predict(np.load("
         f"{str(tmp_path / 'images.npy')!r}), verbose=0))\n"
     )
-    result = _run(["-c", script])
+    result = run_command(["-c", script])
     assert result.returncode == 0, result.stderr[-3000:]
     np.testing.assert_array_equal(np.load(tmp_path / "out.npy"), model.predict(images, verbose=0))
     assert any(type(layer).__name__ == "FoldedPolynomial" for layer in model.layers)

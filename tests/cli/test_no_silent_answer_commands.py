@@ -5,8 +5,6 @@ command a user types, two processes at once.
 """
 
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -14,33 +12,20 @@ from PIL import Image
 
 from conftest import PREDICT
 from conftest import ROOT
+from conftest import finish_command
+from conftest import one_error_line
+from conftest import start_command
 
 FILES = os.path.join(ROOT, "pinet_keras", "pretrained", "files")
 INT8 = os.path.join(FILES, "polynet_mnist", "model_int8.tflite")
 
 
+# The package and pinet_lite (lite/src) from this repository.
+PYTHONPATH = os.pathsep.join([ROOT, os.path.join(ROOT, "lite", "src")])
+
+
 def _start(args):
-    env = {
-        **os.environ,
-        "TF_CPP_MIN_LOG_LEVEL": "2",
-        "PYTHONPATH": os.pathsep.join([ROOT, os.path.join(ROOT, "lite", "src")]),
-    }
-    return subprocess.Popen(
-        [sys.executable, *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-        cwd=ROOT,
-    )
-
-
-def _one_error_line(process):
-    stdout, stderr = process.communicate(timeout=300)
-    assert process.returncode == 2, stdout[-2000:] + stderr[-3000:]
-    lines = [line for line in stderr.splitlines() if line.startswith("error:")]
-    assert len(lines) == 1 and "Traceback" not in stderr, stderr[-3000:]
-    return lines[0]
+    return start_command(args, env={"PYTHONPATH": PYTHONPATH})
 
 
 @pytest.mark.slow  # two TensorFlow imports: 10 to 40 s on 2 cores
@@ -57,7 +42,7 @@ def test_predict_refuses_a_float_image_and_robustness_an_empty_export_dir(tmp_pa
             f"--output={tmp_path / 'sweep.json'}",
         ]
     )
-    line = _one_error_line(predict)
+    line = one_error_line(finish_command(predict, timeout=300))
     assert str(image) in line and "states no range" in line and "8-bit or 16-bit" in line
-    assert "--export_dir is empty" in _one_error_line(robustness)
+    assert "--export_dir is empty" in one_error_line(finish_command(robustness, timeout=300))
     assert sorted(os.listdir(tmp_path)) == ["floats.tif"]

@@ -2,11 +2,10 @@
 
 import io
 import os
-import subprocess
-import sys
 import tarfile
 
 from conftest import ROOT
+from conftest import run_command
 
 SCRIPTS = os.path.join(ROOT, "scripts")
 
@@ -24,27 +23,21 @@ def _archive(folder, per_class=3):
     return path
 
 
-def _run(*args):
-    return subprocess.run(
-        [sys.executable, *args], capture_output=True, text=True, timeout=120, cwd=ROOT
-    )
-
-
 def test_cifar10_subset(tmp_path):
     _archive(tmp_path)
     out = tmp_path / "subset"
     script = os.path.join(SCRIPTS, "cifar10_subset.py")
     args = (script, str(tmp_path), str(out), "--train_per_class=2", "--test_per_class=1")
-    result = _run(*args)
+    result = run_command(args, timeout=120)
     assert result.returncode == 0, result.stderr
     assert sorted(os.listdir(out / "train" / "cat")) == ["0000.jpg", "0001.jpg"]
     assert (out / "test" / "airplane" / "0000.jpg").read_bytes() == b"test-airplane-0"
     assert not os.path.exists(out / "test" / "airplane" / "0001.jpg")
     # An existing output folder is refused, untouched; so is a folder without the archive.
-    result = _run(*args)
+    result = run_command(args, timeout=120)
     assert result.returncode != 0 and "exists" in result.stderr
     assert sorted(os.listdir(out / "train" / "cat")) == ["0000.jpg", "0001.jpg"]
-    result = _run(script, str(out), str(tmp_path / "other"))
+    result = run_command([script, str(out), str(tmp_path / "other")], timeout=120)
     assert result.returncode != 0 and "no " in result.stderr
 
 
@@ -58,7 +51,9 @@ def test_without_tensorflow_blocks_the_import(tmp_path):
         "    print('blocked', sys.argv[1:])\n"
         "sys.exit(3)\n"
     )
-    result = _run(os.path.join(SCRIPTS, "without_tensorflow.py"), str(script), "--flag")
+    result = run_command(
+        [os.path.join(SCRIPTS, "without_tensorflow.py"), str(script), "--flag"], timeout=120
+    )
     assert result.returncode == 3, result.stderr
     assert "blocked ['--flag']" in result.stdout
     assert "tensorflow imported: False" in result.stdout

@@ -14,8 +14,8 @@ from keras import ops
 from conftest import EXPORT
 from conftest import PREDICT
 from conftest import ROOT
-from conftest import SCRIPT_RUNNER
 from conftest import jax_env
+from conftest import run_commands_in_parallel
 from conftest import tensorflow_only
 from pinet_keras import PolyNet
 from pinet_keras import _io
@@ -480,42 +480,6 @@ def test_jax_trained_model_exports_under_tensorflow(tmp_path):
 # -- The example scripts --------------------------------------------------------
 
 
-def _command(args, data_path=None):
-    return [sys.executable] + (["-c", SCRIPT_RUNNER, data_path] if data_path else []) + args
-
-
-def _env():
-    return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-
-
-def _run_script(args, data_path=None):
-    return subprocess.run(
-        _command(args, data_path), cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=600
-    )
-
-
-def _run_scripts(*runs):
-    """Runs ``(args, data_path)`` scripts side by side; their `CompletedProcess` in order."""
-    processes = [
-        subprocess.Popen(
-            _command(args, data_path),
-            cwd=ROOT,
-            env=_env(),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for args, data_path in runs
-    ]
-    results = []
-    for process in processes:
-        stdout, stderr = process.communicate(timeout=600)
-        results.append(
-            subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
-        )
-    return results
-
-
 @pytest.mark.slow
 def test_export_script_end_to_end(tmp_path):
     keras.utils.set_random_seed(2)
@@ -558,7 +522,7 @@ def test_export_script_end_to_end(tmp_path):
         "--int8_finetune_epochs=1",
         "--int8_finetune_recalibrate_every=2",
     ]
-    result, validation = _run_scripts((args, data_path), (validation_args, data_path))
+    result, validation = run_commands_in_parallel([(args, data_path), (validation_args, data_path)])
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "float32" in result.stdout and "top-1 agree" in result.stdout  # the table
 
@@ -619,18 +583,20 @@ def test_export_script_end_to_end(tmp_path):
 
     # A bad flag, and a second run without --overwrite, refuse before touching anything.
     before = {name: os.path.getmtime(out / name) for name in os.listdir(out)}
-    percentile, finetune, again = _run_scripts(
-        (
-            base_args + [f"--output_dir={tmp_path / 'other'}", "--percentile=40"],
-            data_path,
-        ),
-        (
-            base_args
-            + [f"--output_dir={tmp_path / 'other'}", "--int8_finetune_epochs=1", "--nofold"]
-            + ["--bound=0"],
-            data_path,
-        ),
-        (args + ["--formats=float32"], data_path),
+    percentile, finetune, again = run_commands_in_parallel(
+        [
+            (
+                base_args + [f"--output_dir={tmp_path / 'other'}", "--percentile=40"],
+                data_path,
+            ),
+            (
+                base_args
+                + [f"--output_dir={tmp_path / 'other'}", "--int8_finetune_epochs=1", "--nofold"]
+                + ["--bound=0"],
+                data_path,
+            ),
+            (args + ["--formats=float32"], data_path),
+        ]
     )
     assert percentile.returncode == 2 and "percentile" in percentile.stderr
     assert finetune.returncode == 2 and "drop --nofold" in finetune.stderr
@@ -661,30 +627,32 @@ def test_predict_tflite_script(exported, tmp_path):
 
     binary_labels = model_dir / "labels.bin"
     binary_labels.write_bytes(b"\xff\xfe\x00 not text")
-    result, relabeled, bad_labels = _run_scripts(
-        (
-            [
-                *PREDICT,
-                f"--model={model_path}",
-                "--top_k=2",
-                str(gray),
-                str(color),
-            ],
-            None,
-        ),
-        (
-            [
-                *PREDICT,
-                f"--model={model_path}",
-                f"--labels={other_labels}",
-                str(gray),
-            ],
-            None,
-        ),
-        (
-            [*PREDICT, f"--model={model_path}", f"--labels={binary_labels}"] + [str(gray)],
-            None,
-        ),
+    result, relabeled, bad_labels = run_commands_in_parallel(
+        [
+            (
+                [
+                    *PREDICT,
+                    f"--model={model_path}",
+                    "--top_k=2",
+                    str(gray),
+                    str(color),
+                ],
+                None,
+            ),
+            (
+                [
+                    *PREDICT,
+                    f"--model={model_path}",
+                    f"--labels={other_labels}",
+                    str(gray),
+                ],
+                None,
+            ),
+            (
+                [*PREDICT, f"--model={model_path}", f"--labels={binary_labels}"] + [str(gray)],
+                None,
+            ),
+        ]
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     lines = [line for line in result.stdout.splitlines() if line.strip()]

@@ -14,6 +14,7 @@ import pytest
 
 from conftest import ROOT
 from conftest import TRAIN
+from conftest import run_command
 from conftest import tensorflow_only
 
 pytestmark = tensorflow_only
@@ -35,13 +36,6 @@ def _config(tmp_path, **kwargs):
     )
     defaults.update(kwargs)
     return TrainConfig(**defaults)
-
-
-def _run_script(args, env=None, **kwargs):
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": ROOT, **(env or {})}
-    return subprocess.run(
-        [sys.executable, *TRAIN, *args], capture_output=True, text=True, env=env, **kwargs
-    )
 
 
 def test_train_writes_every_output(tmp_path):
@@ -116,7 +110,7 @@ def test_killed_run_resumes_from_last_epoch(tmp_path):
     done = json.loads(metadata.read_text())["epoch"]
     assert 2 <= done < 6
 
-    result = _run_script(args, timeout=300)
+    result = run_command([*TRAIN, *args], timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"Resuming {out} after epoch {done} of 6" in result.stdout
     from pinet_keras.training import HistoryCSV
@@ -177,8 +171,9 @@ def test_divergence_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
 @pytest.mark.slow
 def test_mirrored_strategy_on_two_cpu_devices(tmp_path):
     out = tmp_path / "run"
-    result = _run_script(
-        TINY + ["--epochs=1", "--strategy=mirrored", "--cpu_devices=2", f"--output_dir={out}"],
+    result = run_command(
+        [*TRAIN, *TINY, "--epochs=1", "--strategy=mirrored", "--cpu_devices=2"]
+        + [f"--output_dir={out}"],
         timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
