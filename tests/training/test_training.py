@@ -16,6 +16,7 @@ from conftest import ROOT
 from conftest import TRAIN
 from conftest import run_command
 from conftest import tensorflow_only
+from conftest import tiny_train_config
 
 pytestmark = tensorflow_only
 
@@ -23,19 +24,9 @@ TINY = ["--dataset=digits", "--width=4", "--num_blocks=3"]
 
 
 def _config(tmp_path, **kwargs):
-    from pinet_keras.training import TrainConfig
-
-    defaults = dict(
-        dataset="digits",
-        model_overrides=dict(width=4, num_blocks=3),
-        epochs=2,
-        batch_size=64,
-        output_dir=str(tmp_path / "run"),
-        verbose="0",
-        tensorboard=False,
-    )
-    defaults.update(kwargs)
-    return TrainConfig(**defaults)
+    """`conftest.tiny_train_config` of a width-4, three-block PolyNet in ``tmp_path/run``."""
+    kwargs.setdefault("model_overrides", dict(width=4, num_blocks=3))
+    return tiny_train_config(tmp_path / "run", **kwargs)
 
 
 def test_train_writes_every_output(tmp_path):
