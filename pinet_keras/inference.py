@@ -70,8 +70,19 @@ def image_files(paths) -> list[str]:
     return files
 
 
-def read_image(path: str, height: int, width: int, channels: int) -> np.ndarray:
-    """A uint8 array ``(height, width, channels)`` of the image file at ``path``."""
+def read_image(
+    path: str,
+    height: int,
+    width: int,
+    channels: int,
+    float_range: tuple[float, float] | None = None,
+) -> np.ndarray:
+    """A uint8 array ``(height, width, channels)`` of the image file at ``path``.
+
+    ``float_range=(low, high)``: the values of black and white in a
+    floating-point image (PIL mode ``F``, e.g. a float TIFF) that states no
+    range of its own (`pinet_keras.data.image_folder.image_pixels`).
+    """
     from pinet_keras import _optional
 
     Image = _optional.require("PIL.Image", "Reading images")
@@ -88,7 +99,7 @@ def read_image(path: str, height: int, width: int, channels: int) -> np.ndarray:
         ) from error
     with image:
         try:
-            return image_pixels(image, channels, size=(height, width))
+            return image_pixels(image, channels, size=(height, width), float_range=float_range)
         except ValueError as error:
             raise ValueError(f"{path} is {error}") from error
 
@@ -198,7 +209,13 @@ class _Model:
         return np.asarray(self.model.predict(images.astype("float32"), verbose=0))
 
 
-def predict(model, images, top_k: int = 3, labels: list[str] | None = None) -> list[Prediction]:
+def predict(
+    model,
+    images,
+    top_k: int = 3,
+    labels: list[str] | None = None,
+    float_range: tuple[float, float] | None = None,
+) -> list[Prediction]:
     """The ``top_k`` classes of each image, with probabilities (softmax of the logits).
 
     Args:
@@ -207,6 +224,8 @@ def predict(model, images, top_k: int = 3, labels: list[str] | None = None) -> l
             a NaN or infinite pixel is refused with a ``ValueError``).
         top_k: how many classes per image.
         labels: class names overriding the model's own.
+        float_range: ``(low, high)``, the values of black and white in
+            floating-point image files that state no range (otherwise refused).
 
     Returns:
         A `Prediction` per image, in order (a folder's images sorted by name).
@@ -225,7 +244,9 @@ def predict(model, images, top_k: int = 3, labels: list[str] | None = None) -> l
         pixels, sources = images, [f"image {i}" for i in range(len(images))]
     else:
         sources = image_files(images)
-        pixels = np.stack([read_image(path, height, width, channels) for path in sources])
+        pixels = np.stack(
+            [read_image(path, height, width, channels, float_range) for path in sources]
+        )
     names = list(labels) if labels is not None else loaded.class_names
     logits = np.asarray(loaded.logits(pixels), dtype=np.float64)
     if names is not None and len(names) != logits.shape[-1]:

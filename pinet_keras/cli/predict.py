@@ -6,8 +6,10 @@
 The model is a `.tflite` file, a SavedModel folder (both written by
 `pinet-keras export`) or a `.keras` file (written by `pinet-keras train`).
 Images are files or folders of them (PNG, JPEG, ...), read as a viewer shows
-them (16-bit grey scaled to 8 bits, transparent pixels white), converted to
-the model's channels and resized to its input; each line gives the top-k
+them (16-bit grey scaled to 8 bits, transparent pixels white; 32-bit float
+images, like a float TIFF, scaled from the range they state or from
+`--float_range=low,high`, else refused), converted to the model's channels
+and resized to its input; each line gives the top-k
 classes with their probabilities (the softmax of the logits).
 
 Nothing about the model needs to be given: an exported file takes raw pixels
@@ -31,6 +33,29 @@ flags.DEFINE_string(
     "labels", None, "Class names, one per line (default: the model's own).", flag_values=FLAGS
 )
 flags.DEFINE_integer("top_k", 3, "How many classes to print per image.", flag_values=FLAGS)
+flags.DEFINE_list(
+    "float_range",
+    None,
+    "low,high: the values of black and white in floating-point images (a float TIFF) that "
+    "state no range of their own, like 0,1 (default: such images are refused).",
+    flag_values=FLAGS,
+)
+
+
+def float_range(values):
+    """``(low, high)`` of ``--float_range`` (``None`` when not given)."""
+    if values is None:
+        return None
+    try:
+        low, high = (float(v) for v in values)
+    except ValueError:
+        low = high = float("nan")
+    if not (low < high and abs(low) < float("inf") and abs(high) < float("inf")):
+        raise ValueError(
+            f"--float_range={','.join(values)}: pass two finite numbers low,high with "
+            "low < high, like --float_range=0,1"
+        )
+    return low, high
 
 
 def main(argv):
@@ -42,7 +67,13 @@ def main(argv):
     if FLAGS.top_k < 1:
         raise ValueError(f"--top_k must be at least 1, got {FLAGS.top_k}")
     labels = read_labels(FLAGS.labels) if FLAGS.labels else None
-    results = predict(FLAGS.model, files, top_k=FLAGS.top_k, labels=labels)
+    results = predict(
+        FLAGS.model,
+        files,
+        top_k=FLAGS.top_k,
+        labels=labels,
+        float_range=float_range(FLAGS.float_range),
+    )
     name_width = max(len(result.source) for result in results)
     for result in results:
         classes = "  ".join(f"{name} {p:.3f}" for name, p in result.top)

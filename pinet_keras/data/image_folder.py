@@ -12,7 +12,7 @@ import numpy as np
 from pinet_keras import _optional
 
 SPLITS = ("train", "test")
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".ppm", ".webp")
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".ppm", ".webp", ".tif", ".tiff")
 ARCHIVE_EXTENSIONS = (".tar.gz", ".tgz", ".tar", ".tar.bz2", ".tar.xz")
 
 
@@ -259,8 +259,8 @@ def _float_grey(image, float_range):
         raise ValueError(
             f"a floating-point image (values {low_value:.4g}..{high_value:.4g}) that states no "
             "range, so how bright it is is unknown; save it as an 8-bit or 16-bit image (PNG), "
-            "or state its range (TIFF SMinSampleValue and SMaxSampleValue), or pass "
-            "float_range=(low, high) (like (0, 1)) to image_pixels"
+            "or state its range (TIFF SMinSampleValue and SMaxSampleValue), or pass its range: "
+            "float_range=(low, high) (like (0, 1)), --float_range=0,1 on the command line"
         )
     low, high = (float(v) for v in value_range)
     if not (np.isfinite([low, high]).all() and low < high):

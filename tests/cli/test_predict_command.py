@@ -102,3 +102,40 @@ def test_predict_tflite_script(
     assert "not a readable image" in one_error_line(results["text_image"])
     folder_error = one_error_line(results["folder"])
     assert "is a folder" in folder_error and os.path.basename(unit_files["int8"]) in folder_error
+
+
+def test_float_tiff_is_read_with_its_range_or_refused(unit_files, digits, tmp_path, capsys):
+    """A float TIFF that states no range: refused in one line, or read with --float_range."""
+    from PIL import Image
+
+    from pinet_keras.cli import main
+    from pinet_keras.inference import predict
+
+    (x_train, _), _ = digits
+    pixels = x_train[:3, :, :, 0]  # uint8 0..255
+    tiffs, pngs = [], []
+    for i, image in enumerate(pixels):
+        tiffs.append(str(tmp_path / f"{i}.tif"))
+        Image.fromarray(image.astype(np.float32) / 255, "F").save(tiffs[-1])
+        pngs.append(str(tmp_path / f"{i}.png"))
+        Image.fromarray(image).save(pngs[-1])
+    model = unit_files["float32"]
+    with pytest.raises(ValueError, match="states no range.*--float_range=0,1"):
+        predict(model, tiffs)
+    as_floats = predict(model, tiffs, float_range=(0, 1))
+    as_pngs = predict(model, pngs)
+    for a, b in zip(as_floats, as_pngs):
+        np.testing.assert_array_equal(a.logits, b.logits)
+    # A folder takes .tif files too.
+    assert len(predict(model, [str(tmp_path)], float_range=(0, 1))) == 6
+
+    command = ["pinet-keras", "predict", f"--model={model}"]
+    with pytest.raises(SystemExit) as exit:
+        main([*command, "--float_range=1,0", tiffs[0]])
+    assert exit.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--float_range=1,0: pass two finite numbers" in err[0], err
+    with pytest.raises(SystemExit) as exit:
+        main([*command, "--float_range=0,1", "--top_k=1", tiffs[0]])
+    assert not exit.value.code
+    assert capsys.readouterr().out.startswith(tiffs[0])
