@@ -23,6 +23,7 @@ import os
 from absl import flags
 
 from pinet_keras.cli import boundary
+from pinet_keras.data.image_folder import value_range
 from pinet_keras.inference import predict
 
 FLAGS = boundary.command_flags()
@@ -46,16 +47,13 @@ def float_range(values):
     """``(low, high)`` of ``--float_range`` (``None`` when not given)."""
     if values is None:
         return None
-    try:
-        low, high = (float(v) for v in values)
-    except ValueError:
-        low = high = float("nan")
-    if not (low < high and abs(low) < float("inf") and abs(high) < float("inf")):
+    checked = value_range(*values) if len(values) == 2 else None
+    if checked is None:
         raise ValueError(
             f"--float_range={','.join(values)}: pass two finite numbers low,high with "
             "low < high, like --float_range=0,1"
         )
-    return low, high
+    return checked
 
 
 def main(argv):

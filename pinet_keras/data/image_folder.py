@@ -236,6 +236,11 @@ def stated_range(image):
         return None
     low = min(low) if isinstance(low, (tuple, list)) else low
     high = max(high) if isinstance(high, (tuple, list)) else high
+    return value_range(low, high)
+
+
+def value_range(low, high):
+    """``(low, high)`` as floats when both are finite numbers and ``low < high``, else None."""
     try:
         low, high = float(low), float(high)
     except (TypeError, ValueError):
@@ -254,17 +259,21 @@ def _float_grey(image, float_range):
         )
     low_value = float(values.min()) if values.size else 0.0
     high_value = float(values.max()) if values.size else 0.0
-    value_range = float_range if float_range is not None else stated_range(image)
-    if value_range is None:
+    given = float_range if float_range is not None else stated_range(image)
+    if given is None:
         raise ValueError(
             f"a floating-point image (values {low_value:.4g}..{high_value:.4g}) that states no "
             "range, so how bright it is is unknown; save it as an 8-bit or 16-bit image (PNG), "
             "or state its range (TIFF SMinSampleValue and SMaxSampleValue), or pass its range: "
             "float_range=(low, high) (like (0, 1)), --float_range=0,1 on the command line"
         )
-    low, high = (float(v) for v in value_range)
-    if not (np.isfinite([low, high]).all() and low < high):
-        raise ValueError(f"float_range must be two finite numbers low < high, got {value_range}")
+    try:
+        checked = value_range(*given)
+    except TypeError:  # not two values
+        checked = None
+    if checked is None:
+        raise ValueError(f"float_range must be two finite numbers low < high, got {given}")
+    low, high = checked
     if low_value < low or high_value > high:
         raise ValueError(
             f"a floating-point image with values {low_value:.4g}..{high_value:.4g} outside its "
