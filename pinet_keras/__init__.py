@@ -21,6 +21,7 @@ from pinet_keras.layers import PolynomialConv3D
 from pinet_keras.layers import PolynomialDense
 from pinet_keras.losses import Accuracy
 from pinet_keras.losses import LabelSmoothingCrossentropy
+from pinet_keras.models import FastNet
 from pinet_keras.models import PiResNet
 from pinet_keras.models import PolyNet
 from pinet_keras.models import get_model
@@ -35,6 +36,7 @@ __version__ = "0.3.0"
 __all__ = [
     "Accuracy",
     "BranchUniform",
+    "FastNet",
     "LabelSmoothingCrossentropy",
     "PiResNet",
     "PixelRange",

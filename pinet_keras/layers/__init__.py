@@ -14,6 +14,7 @@ from pinet_keras.layers.polynomial_conv import PolynomialConv3D
 from pinet_keras.layers.polynomial_dense import PolynomialDense
 from pinet_keras.layers.regularization import DropBlock2D
 from pinet_keras.layers.regularization import StochasticDepth
+from pinet_keras.layers.whitening import PatchWhitening
 
 __all__ = [
     "DropBlock2D",
@@ -21,6 +22,7 @@ __all__ = [
     "FoldedPolynomial",
     "InstanceBatchNormalization",
     "PRODUCT_NORMALIZATIONS",
+    "PatchWhitening",
     "PixelRange",
     "PolynomialBase",
     "PolynomialConv1D",

@@ -3,6 +3,8 @@
 from pinet_keras.models.bounds import polynomial_layers
 from pinet_keras.models.bounds import set_output_ranges
 from pinet_keras.models.degree import polynomial_degree
+from pinet_keras.models.fast_net import FastNet
+from pinet_keras.models.fast_net import adapt_whitening
 from pinet_keras.models.pi_resnet import PiResNet
 from pinet_keras.models.polynet import DEFAULT_BLOCKS
 from pinet_keras.models.polynet import ORIGINAL_BLOCKS
@@ -16,11 +18,13 @@ from pinet_keras.models.registry import get_model
 
 __all__ = [
     "DEFAULT_BLOCKS",
+    "FastNet",
     "ORIGINAL_BLOCKS",
     "INPUT_NORMALIZATIONS",
     "MODELS",
     "PiResNet",
     "PolyNet",
+    "adapt_whitening",
     "get_model",
     "has_pixel_preprocessing",
     "pixel_preprocessing",

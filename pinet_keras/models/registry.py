@@ -7,6 +7,7 @@ import types
 
 import keras
 
+from pinet_keras.models.fast_net import FastNet
 from pinet_keras.models.pi_resnet import PiResNet
 from pinet_keras.models.polynet import PolyNet
 
@@ -62,6 +63,10 @@ _PRESETS = types.MappingProxyType(
                 "dropblock": 0.1,
             },
         ),
+        # The fast CIFAR network (whitened first layer, three groups of two 3x3
+        # convolutions, 2x2 average pooling), every convolution polynomial:
+        # degree 2**6 at inference. `--block=relu` is its ReLU reference.
+        "fast_net": (FastNet, {}),
     }
 )
 # The preset names, for `get_model` and the scripts' --model flag.

@@ -4,6 +4,7 @@ import csv
 import json
 import math
 import os
+import time
 
 import keras
 
@@ -139,12 +140,21 @@ class HistoryCSV(keras.callbacks.Callback):
     """Appends one row per epoch to a CSV file (``epoch`` counted from 1).
 
     Unlike ``keras.callbacks.CSVLogger`` it is made for resumed runs:
-    `truncate` drops the rows of epochs that will be trained again.
+    `truncate` drops the rows of epochs that will be trained again. Each row
+    has ``seconds``, the training time from the start of the run to the end
+    of the epoch (its validation included); a resumed run goes on from the
+    last row's.
     """
 
     def __init__(self, path):
         super().__init__()
         self.path = path
+        self._start = self._offset = None
+
+    def on_train_begin(self, logs=None):
+        rows = self.read(self.path)
+        self._offset = rows[-1].get("seconds", 0.0) if rows else 0.0
+        self._start = time.time()
 
     @staticmethod
     def read(path):
@@ -170,4 +180,7 @@ class HistoryCSV(keras.callbacks.Callback):
         learning_rate = self.model.optimizer.learning_rate
         row["learning_rate"] = float(keras.ops.convert_to_numpy(learning_rate))
         rows = self.read(self.path)
+        if self._start is not None and (not rows or "seconds" in rows[0]):
+            # (A run begun before this column keeps its columns.)
+            row["seconds"] = round(self._offset + time.time() - self._start, 1)
         self._write(rows + [row])

@@ -20,8 +20,10 @@ from pinet_keras import _run
 from pinet_keras.data import augmentation_policy
 from pinet_keras.data.mixing import mix_batches
 from pinet_keras.data.pipeline import PIPELINES
+from pinet_keras.layers import PatchWhitening
 from pinet_keras.losses import Accuracy
 from pinet_keras.losses import LabelSmoothingCrossentropy
+from pinet_keras.models import adapt_whitening
 from pinet_keras.models import get_model
 from pinet_keras.models import pixel_preprocessing
 from pinet_keras.models.bounds import polynomial_layers
@@ -45,6 +47,8 @@ CPUINFO = "/proc/cpuinfo"
 BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16", "bf16")
 # Training images whose outputs set each polynomial layer's output range.
 OUTPUT_RANGE_IMAGES = 2000
+# Training images a whitened first layer (`PatchWhitening`) is adapted to.
+WHITENING_IMAGES = 5000
 OUTPUTS = ("model.keras", "history.csv", "curves.png", "metrics.json", "logs", "backup")
 RUN_CONFIG = "run_config.json"
 # Fields a resumed run may change: where the data and the run are, how much it prints.
@@ -264,6 +268,22 @@ def train(config: TrainConfig) -> dict:
             keras.distribution.set_distribution(None)
 
 
+def cpu_name(path=None):
+    """The CPU's model name and the cores this process may use, e.g. ``"AMD EPYC, 2 cores"``."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    name = "unknown CPU"
+    try:
+        with open(path or CPUINFO) as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key.strip() == "model name" and value.strip():
+                    name = value.strip()
+                    break
+    except OSError:
+        pass
+    return f"{name}, {cores} cores"
+
+
 def cpu_flags(path=None):
     """The CPU's feature flags from ``path`` (``/proc/cpuinfo``), or None where unknown."""
     try:
@@ -363,6 +383,9 @@ def _build(config, strategy):
             preprocessing=preprocessing,
             **config.model_overrides,
         )
+        # A whitened first layer (FastNet) is set from training images.
+        if any(isinstance(layer, PatchWhitening) for layer in model.layers):
+            adapt_whitening(model, _first_images(data.train, WHITENING_IMAGES))
         compile_model(model, config, steps_per_epoch)
     return data, model, steps_per_epoch
 
@@ -464,6 +487,8 @@ def _finish(config, strategy, is_chief, output_dir, data, model, paths, train_se
         "package_version": pinet_keras.__version__,
         "backend": keras.backend.backend(),
         "devices": _devices(config.strategy, strategy),
+        # What train_seconds was measured on.
+        "cpu": cpu_name(),
         "config": dataclasses.asdict(config),
     }
     if is_chief:

@@ -290,7 +290,10 @@ def test_presets_are_valid_configs():
         config.validate()
         assert config.model in MODELS
         assert config.dataset == "cifar10" and config.augment
-        assert config.label_smoothing == 0.1 and config.weight_decay > 0
+        # The fast recipes' label smoothing is 0.2, the others' 0.1.
+        fast_family = config.model == "fast_net"
+        assert config.label_smoothing == (0.2 if fast_family else 0.1)
+        assert config.weight_decay > 0
         assert config.input_normalization == "standardize"
         if name != "cifar10_authors":
             assert config.lr_schedule == "cosine" and config.warmup_epochs > 0
@@ -315,6 +318,13 @@ def test_presets_are_valid_configs():
     # The GPU recipe keeps its data on the device and needs no TensorFlow pipeline.
     fast = apply_preset(TrainConfig(), "cifar10_fast")
     assert fast.pipeline == "device" and fast.mixed_precision == "bf16" and fast.tta_flip
+    # The one-hour CPU pair: the polynomial FastNet and its ReLU reference.
+    poly, relu = (apply_preset(TrainConfig(), n) for n in ("cifar10_cpu_fast", "cifar10_cpu_relu"))
+    assert polynomial_degree(get_model(poly.model, (32, 32, 3), 10, **poly.model_overrides)) == 64
+    assert relu.model == "fast_net" and relu.model_overrides["block"] == "relu"
+    assert (
+        poly.tta_flip and relu.tta_flip and poly.mixed_precision == relu.mixed_precision == "none"
+    )
 
 
 def test_apply_preset_explicit_fields_win():
