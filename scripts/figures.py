@@ -8,6 +8,7 @@
 |---|---|
 | `training_curves.png` | `history.csv` of the README recipes (MNIST, Fashion-MNIST, CIFAR-10) |
 | `cifar10_accuracy_time.png` | `results/cifar10/<run>/metrics.json` (Π-nets and the ReLU twin) |
+| `cifar10_hour.png` | `results/cifar10/<run>/history.csv` and `metrics.json` of the one-hour runs |
 | `int8_agreement.png` | the export reports, `results/<run>/export_report.json` |
 | `polynomial_degrees.png` | the package's own `PolynomialDense` on a 2-D grid (degree 2, 3, 4) |
 | `browser.png` | a copy of `web/screenshot.png` (made by `web/screenshot.py`) |
@@ -34,7 +35,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
 
+from results_tables import CIFAR10_HOUR_RUNS  # noqa: E402
 from results_tables import CIFAR10_RUNS  # noqa: E402
+from results_tables import HOUR_MARKS  # noqa: E402
 from results_tables import MODELS  # noqa: E402
 
 OUT = os.path.join(ROOT, "docs", "img")
@@ -109,6 +112,36 @@ def cifar10_accuracy_time(folder):
     _save(fig, folder, "cifar10_accuracy_time.png")
 
 
+def cifar10_hour(folder):
+    """Validation accuracy against training time of the one-hour runs; a star at the test."""
+    fig, ax = plt.subplots(figsize=(7, 4.2), constrained_layout=True)
+    for run in CIFAR10_HOUR_RUNS:
+        path = f"results/cifar10/{run}"
+        m = _read_json(f"{path}/metrics.json")
+        relu = m["config"].get("model_overrides", {}).get("block") == "relu"
+        color = "tab:red" if relu else "tab:blue"
+        label = "ReLU reference" if relu else "Π-net (polynomial)"
+        h = _history(path)
+        if "seconds" in h:
+            ax.plot(h["seconds"] / 60, 100 * h["val_accuracy"], "o-", color=color, ms=3)
+        ax.scatter(
+            m["train_seconds"] / 60,
+            100 * m["test_accuracy"],
+            marker="*",
+            s=120,
+            color=color,
+            label=f"{label}: {run}, test {100 * m['test_accuracy']:.2f}%",
+        )
+    for mark in HOUR_MARKS:
+        ax.axvline(mark, color="grey", lw=0.8, ls=":")
+    ax.set_xlabel("training time, model.fit (min)")
+    ax.set_ylabel("CIFAR-10 accuracy (%): validation per epoch, test ★")
+    ax.set_xlim(0, 65)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    _save(fig, folder, "cifar10_hour.png")
+
+
 def int8_agreement(folder):
     formats = ["saved_model", "float32", "float16", "dynamic", "int16x8", "int8"]
     fig, ax = plt.subplots(figsize=(8, 3.8), constrained_layout=True)
@@ -170,6 +203,7 @@ def browser(folder):
 FIGURES = {
     "training_curves.png": training_curves,
     "cifar10_accuracy_time.png": cifar10_accuracy_time,
+    "cifar10_hour.png": cifar10_hour,
     "int8_agreement.png": int8_agreement,
     "polynomial_degrees.png": polynomial_degrees,
     "browser.png": browser,

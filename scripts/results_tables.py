@@ -58,6 +58,20 @@ CIFAR10_RUNS = {
         "--optimizer=adamw --learning_rate=1e-3 --weight_decay=0.05`",
     ),
 }
+# The one-hour CPU recipes (FastNet), Π-net and ReLU reference: run, what,
+# the flags after `pinet-keras train --dataset=cifar10 --data_dir=DIR`.
+CIFAR10_HOUR_RUNS = {
+    "fast_net_w32_s0": (
+        "`FastNet` 32-128-128, polynomial, degree 64",
+        "`--preset=cifar10_cpu_fast --seed=0`",
+    ),
+    "fast_net_relu_w48_s0": (
+        "`FastNet` 48-192-192 with ReLUs and max pooling (the reference)",
+        "`--preset=cifar10_cpu_relu --seed=0`",
+    ),
+}
+# Training minutes at which the one-hour runs' validation accuracy is read.
+HOUR_MARKS = (15, 30, 60)
 ABLATION = {
     "baseline": "—",
     "no_label_smoothing": "`--label_smoothing=0`",
@@ -259,6 +273,52 @@ def cifar10():
         )
     return table(header, rows) + source_note(
         "results/cifar10/<run>/metrics.json", "results/cifar10/<run>/export_report.json"
+    )
+
+
+def accuracy_by(rows, seconds):
+    """The best validation accuracy of the epochs ended within ``seconds`` of training."""
+    if not rows or "seconds" not in rows[0]:
+        return None
+    done = [float(r["val_accuracy"]) for r in rows if float(r["seconds"]) <= seconds]
+    return max(done) if done else float("nan")
+
+
+def cifar10_hour():
+    header = [
+        "run (`results/cifar10/`)",
+        "model",
+        "params",
+        "epochs",
+        "flags",
+        "CPU",
+        *(f"validation, {m} min" for m in HOUR_MARKS),
+        "training",
+        "test accuracy",
+        "TTA flip",
+    ]
+    rows = []
+    for run, (model, flags) in CIFAR10_HOUR_RUNS.items():
+        path = f"results/cifar10/{run}"
+        m = read(f"{path}/metrics.json")
+        history = history_rows(f"{path}/history.csv")
+        marks = [accuracy_by(history, 60 * mark) for mark in HOUR_MARKS]
+        rows.append(
+            [
+                f"`{run}`",
+                model,
+                f"{m['params']:,}",
+                m["epochs"],
+                flags,
+                m.get("cpu", "—"),
+                *("—" if a is None or a != a else pct(a) for a in marks),
+                minutes(m["train_seconds"]),
+                f"**{pct(m['test_accuracy'])}**",
+                pct(m["test_accuracy_tta_flip"]) if "test_accuracy_tta_flip" in m else "",
+            ]
+        )
+    return table(header, rows) + source_note(
+        "results/cifar10/<run>/metrics.json", "results/cifar10/<run>/history.csv"
     )
 
 
@@ -576,6 +636,7 @@ TABLES = {
     "export": export,
     "robustness": robustness,
     "cifar10": cifar10,
+    "cifar10_hour": cifar10_hour,
     "ablation": ablation,
     "label_smoothing": label_smoothing,
     "forms": forms,
