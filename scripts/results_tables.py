@@ -70,6 +70,15 @@ CIFAR10_HOUR_RUNS = {
         "`--preset=cifar10_cpu_relu --seed=0`",
     ),
 }
+# The 30-minute CPU recipes of the 28x28 data sets: run folder under results/,
+# data set, the flags after `pinet-keras train --data_dir=DIR`.
+DIGITS_CPU_RUNS = {
+    "mnist_cpu_s0": ("MNIST", "`--dataset=mnist --preset=mnist_cpu --seed=0`"),
+    "fashion_mnist_cpu_s0": (
+        "Fashion-MNIST",
+        "`--dataset=fashion_mnist --preset=fashion_mnist_cpu --seed=0`",
+    ),
+}
 # Training minutes at which the one-hour runs' validation accuracy is read.
 HOUR_MARKS = (15, 30, 60)
 ABLATION = {
@@ -626,6 +635,39 @@ def throughput_xeon():
     return throughput_table("benchmarks/results/cpu_xeon_tensorflow_3rounds.json")
 
 
+def digits_cpu():
+    header = [
+        "run (`results/`)",
+        "data set",
+        "flags",
+        "params",
+        "epochs",
+        "CPU",
+        "training",
+        "validation",
+        "test accuracy",
+        "TTA flip",
+    ]
+    rows = []
+    for run, (dataset, flags) in DIGITS_CPU_RUNS.items():
+        m = read(f"results/{run}/metrics.json")
+        rows.append(
+            [
+                f"`{run}`",
+                dataset,
+                flags,
+                f"{m['params']:,}",
+                m["epochs"],
+                m.get("cpu", "—"),
+                minutes(m["train_seconds"]),
+                pct(m["val_accuracy"]),
+                f"**{pct(m['test_accuracy'])}**",
+                pct(m["test_accuracy_tta_flip"]) if "test_accuracy_tta_flip" in m else "",
+            ]
+        )
+    return table(header, rows) + source_note("results/<run>/metrics.json")
+
+
 def history_rows(path):
     with open(os.path.join(ROOT, path), encoding="utf-8") as f:
         return list(csv.DictReader(f))
@@ -637,6 +679,7 @@ TABLES = {
     "robustness": robustness,
     "cifar10": cifar10,
     "cifar10_hour": cifar10_hour,
+    "digits_cpu": digits_cpu,
     "ablation": ablation,
     "label_smoothing": label_smoothing,
     "forms": forms,

@@ -12,9 +12,10 @@ import keras
 
 from pinet_keras.layers import PolynomialConv2D
 from pinet_keras.layers.whitening import PatchWhitening
-from pinet_keras.models.pi_resnet import _positive_ints
 from pinet_keras.models.validation import check_input_shape
 from pinet_keras.models.validation import positive_int
+from pinet_keras.models.validation import positive_ints
+from pinet_keras.models.validation import rate
 
 BLOCKS = ("polynomial", "relu")
 POOLINGS = ("average", "max")
@@ -125,7 +126,7 @@ def FastNet(
     """
     positive_int(num_classes, "num_classes")
     check_input_shape(input_shape)
-    group_widths = _positive_ints(group_widths, "group_widths")
+    group_widths = positive_ints(group_widths, "group_widths")
     if len(group_widths) != 3:
         raise ValueError(
             f"Argument `group_widths` must have 3 values. Received: group_widths={group_widths!r}"
@@ -149,8 +150,7 @@ def FastNet(
     for arg, value in (("product_scale", product_scale), ("logit_scale", logit_scale)):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
             raise ValueError(f"Argument `{arg}` must be a number > 0. Received: {arg}={value!r}")
-    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
-        raise ValueError(f"Argument `dropout` must be in [0, 1). Received: dropout={dropout!r}")
+    rate(dropout, "dropout")
 
     input_dtype = keras.dtype_policies.get(dtype).variable_dtype if dtype is not None else None
     inputs = keras.Input(shape=tuple(input_shape), dtype=input_dtype, name="image")
@@ -181,8 +181,9 @@ def adapt_whitening(model, images, batch_size=256):
     the number of layers adapted.
     """
     layers = [layer for layer in model.layers if isinstance(layer, PatchWhitening)]
+    inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
     for layer in layers:
-        features = keras.Model(model.inputs, layer.input).predict(
+        features = keras.Model(inputs, layer.input).predict(
             images, batch_size=batch_size, verbose=0
         )
         layer.adapt(features)

@@ -7,7 +7,6 @@ Built from the block functions below (`apply_stem`, `apply_residual_block`,
 import dataclasses
 
 import keras
-import numpy as np
 
 from pinet_keras.layers import DropBlock2D
 from pinet_keras.layers import InstanceBatchNormalization
@@ -15,23 +14,12 @@ from pinet_keras.layers import PolynomialConv2D
 from pinet_keras.layers import StochasticDepth
 from pinet_keras.models.validation import check_input_shape
 from pinet_keras.models.validation import positive_int
+from pinet_keras.models.validation import positive_ints
+from pinet_keras.models.validation import rate
 
 STEMS = ("poly", "conv")
 BLOCKS = ("polynomial", "relu")
 NORMALIZATIONS = ("batch", "instance_batch")
-
-
-def _positive_ints(values, name):
-    given = values
-    values = tuple(values) if isinstance(values, (list, tuple)) else None
-    if not values or any(
-        isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v <= 0 for v in values
-    ):
-        raise ValueError(
-            f"Argument `{name}` must be a non-empty sequence of positive ints, like (16, 32). "
-            f"Received: {name}={given!r}"
-        )
-    return tuple(int(v) for v in values)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -292,11 +280,11 @@ def PiResNet(
     positive_int(num_classes, "num_classes")
     positive_int(convs_per_block, "convs_per_block")
     check_input_shape(input_shape)
-    stage_widths = _positive_ints(stage_widths, "stage_widths")
+    stage_widths = positive_ints(stage_widths, "stage_widths")
     if num_blocks is not None:
         positive_int(num_blocks, "num_blocks")
         blocks_per_stage = (num_blocks,) * len(stage_widths)
-    blocks_per_stage = _positive_ints(blocks_per_stage, "blocks_per_stage")
+    blocks_per_stage = positive_ints(blocks_per_stage, "blocks_per_stage")
     if len(blocks_per_stage) != len(stage_widths):
         raise ValueError(
             "Arguments `stage_widths` and `blocks_per_stage` must have the same length. "
@@ -321,8 +309,7 @@ def PiResNet(
         ("dropblock", dropblock),
         ("stochastic_depth", stochastic_depth),
     ):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
-            raise ValueError(f"Argument `{arg}` must be in [0, 1). Received: {arg}={value!r}")
+        rate(value, arg)
     positive_int(dropblock_size, "dropblock_size")
     if block not in BLOCKS:
         raise ValueError(f"Argument `block` must be one of {BLOCKS}. Received: block={block!r}")

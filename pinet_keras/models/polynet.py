@@ -8,6 +8,7 @@ from pinet_keras.layers import PolynomialConv2D
 from pinet_keras.layers.polynomial_conv import standardize_padding
 from pinet_keras.models.validation import check_input_shape
 from pinet_keras.models.validation import positive_int
+from pinet_keras.models.validation import rate
 
 # (filters as a multiple of width, kernel, stride, padding) of the original
 # network with PyTorch's symmetric integer paddings: its exact layers at any
@@ -140,8 +141,7 @@ def PolyNet(
                 f"Received: num_blocks={num_blocks}"
             )
         blocks = blocks[:num_blocks]
-    if not 0.0 <= dropout < 1.0:
-        raise ValueError(f"Argument `dropout` must be in [0, 1). Received: dropout={dropout!r}")
+    rate(dropout, "dropout")
 
     model = keras.Sequential(name=name)
     # The input takes the policy's variable dtype: float64 for "float64",

@@ -288,8 +288,10 @@ def test_presets_are_valid_configs():
     for name in PRESETS:
         config = apply_preset(TrainConfig(), name)
         config.validate()
-        assert config.model in MODELS
-        assert config.dataset == "cifar10" and config.augment
+        assert config.model in MODELS and config.augment
+        if not name.startswith("cifar10"):
+            continue
+        assert config.dataset == "cifar10"
         # The fast recipes' label smoothing is 0.2, the others' 0.1.
         fast_family = config.model == "fast_net"
         assert config.label_smoothing == (0.2 if fast_family else 0.1)
@@ -325,6 +327,20 @@ def test_presets_are_valid_configs():
     assert (
         poly.tta_flip and relu.tta_flip and poly.mixed_precision == relu.mixed_precision == "none"
     )
+    # The digits recipe: the seed network with BN and skips, within 1.3M parameters,
+    # translated but never mirrored.
+    digits = apply_preset(TrainConfig(), "mnist_cpu")
+    assert digits.dataset == "mnist" and not digits.tta_flip
+    fashion = apply_preset(TrainConfig(), "fashion_mnist_cpu")
+    assert fashion.dataset == "fashion_mnist" and fashion.tta_flip
+    for config in (digits, fashion):
+        model = get_model(config.model, (28, 28, 1), 10, **(config.model_overrides or {}))
+        assert model.count_params() <= 1_300_000 and polynomial_degree(model) == 32
+    assert model.get_layer("dropout").rate == 0.1
+    # The GPU recipe: the fast layout at the widths of the fastest ReLU recipe.
+    model = get_model(fast.model, (32, 32, 3), 10, **fast.model_overrides)
+    assert fast.model == "fast_net" and fast.label_smoothing == 0.2
+    assert model.get_layer("group1_conv1").filters == 64 and polynomial_degree(model) == 64
 
 
 def test_apply_preset_explicit_fields_win():
