@@ -65,6 +65,10 @@ CIFAR10_HOUR_RUNS = {
         "`FastNet` 32-128-128, polynomial, degree 64",
         "`--preset=cifar10_cpu_fast --seed=0`",
     ),
+    "fast_net_w32_lr02_s0": (
+        "`FastNet` 32-128-128, polynomial, degree 64, learning rate 0.2",
+        "`--preset=cifar10_cpu_fast --learning_rate=0.2 --seed=0`",
+    ),
     "fast_net_relu_w48_s0": (
         "`FastNet` 48-192-192 with ReLUs and max pooling (the reference)",
         "`--preset=cifar10_cpu_relu --seed=0`",
