@@ -252,6 +252,12 @@ def int8_of(run):
     return "; ".join(cells)
 
 
+def accuracy_cells(m):
+    """The test accuracy (bold) and flip-averaged test accuracy ("" if not measured) of a run."""
+    tta = m.get("test_accuracy_tta_flip")
+    return [f"**{pct(m['test_accuracy'])}**", "" if tta is None else pct(tta)]
+
+
 def cifar10():
     header = [
         "run (`results/cifar10/`)",
@@ -269,7 +275,6 @@ def cifar10():
     for run, (model, flags) in CIFAR10_RUNS.items():
         m = read(f"results/cifar10/{run}/metrics.json")
         precision = m["config"].get("mixed_precision", "none")
-        tta = m.get("test_accuracy_tta_flip")
         rows.append(
             [
                 f"`{run}`",
@@ -279,8 +284,7 @@ def cifar10():
                 flags,
                 "float32" if precision == "none" else precision,
                 minutes(m["train_seconds"]),
-                f"**{pct(m['test_accuracy'])}**",
-                pct(tta) if tta else "",
+                *accuracy_cells(m),
                 int8_of(run),
             ]
         )
@@ -326,8 +330,7 @@ def cifar10_hour():
                 m.get("cpu", "—"),
                 *("—" if a is None or a != a else pct(a) for a in marks),
                 minutes(m["train_seconds"]),
-                f"**{pct(m['test_accuracy'])}**",
-                pct(m["test_accuracy_tta_flip"]) if "test_accuracy_tta_flip" in m else "",
+                *accuracy_cells(m),
             ]
         )
     return table(header, rows) + source_note(
@@ -665,8 +668,7 @@ def digits_cpu():
                 m.get("cpu", "—"),
                 minutes(m["train_seconds"]),
                 pct(m["val_accuracy"]),
-                f"**{pct(m['test_accuracy'])}**",
-                pct(m["test_accuracy_tta_flip"]) if "test_accuracy_tta_flip" in m else "",
+                *accuracy_cells(m),
             ]
         )
     return table(header, rows) + source_note("results/<run>/metrics.json")
