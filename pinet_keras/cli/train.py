@@ -56,12 +56,16 @@ HELP = {
     "mixup": "MixUp alpha (0: off); with --cutmix too, batches alternate.",
     "cutmix": "CutMix factor, the Beta parameter of the pasted area (0: off).",
     "tta_flip": "Also report the test accuracy averaged over each image and its mirror.",
+    "tta_translate": "Also report the validation and test accuracies averaged over the images "
+    "moved by +-N pixels diagonally (and their mirrors with --tta_flip); 0: off.",
     "max_train_examples": "Train on a seeded subset of this many examples (quick runs).",
     "learning_rate": "Peak learning rate.",
     "lr_schedule": "Learning-rate schedule.",
     "warmup_epochs": "Linear warm-up, with --lr_schedule=cosine.",
     "weight_decay": "Decoupled weight decay (not on biases and norms).",
     "label_smoothing": "Label smoothing.",
+    "translate": "With --augment: random translations by up to this many pixels (default: the "
+    "data set's, 4 for cifar10, 2 for mnist and fashion_mnist).",
     "clipnorm": "Clip each gradient to this norm.",
     "mixed_precision": "Mixed precision policy.",
     "steps_per_execution": "Training steps per compiled call.",

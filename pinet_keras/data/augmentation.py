@@ -20,10 +20,15 @@ AUGMENTATIONS = {
 }
 
 
-def augmentation_policy(name, input_shape=None):
-    """The `AugmentationPolicy` of data set ``name`` (a folder's from its ``input_shape``)."""
+def augmentation_policy(name, input_shape=None, padding=None):
+    """The `AugmentationPolicy` of data set ``name`` (a folder's from its ``input_shape``).
+
+    ``padding``, if given, replaces the policy's translation (0: none).
+    """
     if name == "folder":
         from pinet_keras.data.folder import folder_augmentation
 
-        return folder_augmentation(input_shape)
-    return AUGMENTATIONS[name]
+        policy = folder_augmentation(input_shape)
+    else:
+        policy = AUGMENTATIONS[name]
+    return policy if padding is None else policy._replace(padding=padding)

@@ -33,6 +33,7 @@ from pinet_keras.training.callbacks import BestModelCheckpoint
 from pinet_keras.training.callbacks import DivergenceGuard
 from pinet_keras.training.callbacks import HistoryCSV
 from pinet_keras.training.evaluation import flip_averaged_accuracy
+from pinet_keras.training.evaluation import tta_accuracy
 from pinet_keras.training.optimizers import OPTIMIZERS
 from pinet_keras.training.optimizers import SCHEDULES
 from pinet_keras.training.optimizers import build_optimizer
@@ -83,10 +84,12 @@ class TrainConfig(RunSettings):
     warmup_epochs: float = 0.0
     weight_decay: float = 0.0
     label_smoothing: float = 0.0
+    translate: int | None = None
     clipnorm: float = None
     mixup: float = 0.0
     cutmix: float = 0.0
     tta_flip: bool = False
+    tta_translate: int = 0
     pipeline: str = "auto"
     mixed_precision: str = "none"
     strategy: str = "default"
@@ -114,6 +117,19 @@ class TrainConfig(RunSettings):
             "warmup_epochs",
             f"must be in [0, epochs={self.epochs})",
             lambda v: 0 <= v < self.epochs,
+        )
+        if self.translate is not None:
+            _run.check_number(
+                self,
+                "translate",
+                "must be an int >= 0 (or unset)",
+                lambda v: isinstance(v, int) and v >= 0,
+            )
+        _run.check_number(
+            self,
+            "tta_translate",
+            "must be an int >= 0 (0: off)",
+            lambda v: isinstance(v, int) and v >= 0,
         )
         if self.clipnorm is not None:
             _run.check_number(
@@ -371,7 +387,9 @@ def _build(config, strategy):
             config.input_normalization,
             mean=info.pixel_mean,
             variance=info.pixel_variance,
-            augmentation=augmentation_policy(config.dataset, info.input_shape)
+            augmentation=augmentation_policy(
+                config.dataset, info.input_shape, padding=config.translate
+            )
             if config.augment
             else None,
             seed=config.seed,
@@ -462,6 +480,15 @@ def _finish(config, strategy, is_chief, output_dir, data, model, paths, train_se
     test_loss, test_accuracy = best_model.evaluate(data.test, verbose=0)
     if config.tta_flip:
         test_tta = flip_averaged_accuracy(best_model, data.test)
+    translated = {}
+    if config.tta_translate:
+        # Flips too if --tta_flip; on the validation split as well, to choose by.
+        for split, dataset in (("val", data.validation), ("test", data.test)):
+            if dataset is None:  # --validation_split=0
+                continue
+            translated[f"{split}_accuracy_tta_translate"] = tta_accuracy(
+                best_model, dataset, flip=config.tta_flip, translate=config.tta_translate
+            )
     rows = HistoryCSV.read(paths["history.csv"])
     best_row = max(rows, key=lambda r: r["val_accuracy"])
     metrics = {
@@ -475,6 +502,7 @@ def _finish(config, strategy, is_chief, output_dir, data, model, paths, train_se
         "test_loss": float(test_loss),
         "output_range_images": range_images,
         **({"test_accuracy_tta_flip": test_tta} if config.tta_flip else {}),
+        **translated,
         # Time of this invocation only: a resumed run reports its last part.
         "train_seconds": round(train_seconds, 1),
         "num_train": info.num_train,

@@ -26,6 +26,9 @@ from pinet_keras.models import PiResNet
 from pinet_keras.models import get_model
 from pinet_keras.models import polynomial_degree
 from pinet_keras.training.evaluation import flip_averaged_accuracy
+from pinet_keras.training.evaluation import shifted
+from pinet_keras.training.evaluation import tta_accuracy
+from pinet_keras.training.evaluation import tta_views
 from pinet_keras.training.optimizers import learning_rate_schedule
 
 
@@ -206,6 +209,38 @@ def test_flip_averaged_accuracy():
     weights = np.array([1.0] * 30 + [0.0] * 20 + [1.0, 0.0])
     padded = (np.concatenate([images, nan]), np.concatenate([labels, [0, 0]]), weights)
     assert flip_averaged_accuracy(model, [padded]) == pytest.approx(30 / 31)
+
+
+def test_shifted_moves_and_fills_black():
+    images = np.arange(1, 17, dtype="float32").reshape(1, 4, 4, 1)
+    down_right = shifted(images, 1, 2)[0, :, :, 0]
+    np.testing.assert_array_equal(down_right[1:, 2:], images[0, :3, :2, 0])
+    assert (down_right[0] == 0).all() and (down_right[:, :2] == 0).all()
+    up = shifted(images, -1, 0)[0, :, :, 0]
+    np.testing.assert_array_equal(up[:3], images[0, 1:, :, 0])
+    assert (up[3] == 0).all()
+    assert not shifted(images, 4, 0).any() and not shifted(images, 0, -9).any()
+
+
+def test_tta_accuracy_averages_the_translated_and_mirrored_views():
+    rng = np.random.default_rng(1)
+    inputs = keras.Input((6, 6, 1))
+    outputs = keras.layers.Dense(3)(keras.layers.Flatten()(inputs))
+    model = keras.Model(inputs, outputs)
+    images = rng.normal(size=(40, 6, 6, 1)).astype("float32")
+    views = tta_views(images, flip=True, translate=1)
+    assert len(views) == 6 and len(tta_views(images, flip=False, translate=2)) == 3
+    np.testing.assert_array_equal(views[1], shifted(images, 1, 1))
+    np.testing.assert_array_equal(views[5], shifted(images, -1, -1)[:, :, ::-1])
+    probabilities = sum(keras.ops.softmax(model.predict(v, verbose=0)) for v in views)
+    averaged = keras.ops.convert_to_numpy(probabilities).argmax(-1)
+    assert (averaged != model.predict(images, verbose=0).argmax(-1)).any()
+    labels = np.where(np.arange(40) < 25, averaged, (averaged + 1) % 3)
+    assert tta_accuracy(model, [(images, labels)], translate=1) == pytest.approx(25 / 40)
+    # translate=0, flip=False: the plain accuracy.
+    plain = model.predict(images, verbose=0).argmax(-1)
+    expected = np.mean(plain == labels)
+    assert tta_accuracy(model, [(images, labels)], flip=False) == pytest.approx(expected)
 
 
 def test_device_pipeline_pads_for_the_devices():

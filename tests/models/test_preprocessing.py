@@ -13,6 +13,7 @@ from keras.src import testing
 import pinet_keras
 from conftest import float32_tolerance
 from pinet_keras.data import AUGMENTATIONS
+from pinet_keras.data import augmentation_policy
 from pinet_keras.data import dataset_info
 from pinet_keras.data import load_arrays
 from pinet_keras.data import pixel_statistics
@@ -330,7 +331,12 @@ class AugmentationTest(testing.TestCase):
         self.assertAllClose(model(pixels), logits, rtol=1e-5, atol=1e-5 * np.abs(logits).max())
 
     def test_active_in_training_as_the_policy_says(self):
-        for name, policy in sorted(AUGMENTATIONS.items()):
+        # The data sets' policies, and one with its translation replaced (--translate).
+        cases = [
+            *sorted(AUGMENTATIONS.items()),
+            ("cifar10", augmentation_policy("cifar10", padding=2)),
+        ]
+        for name, policy in cases:
             shape = dataset_info(name).input_shape
             stack = keras.Sequential(
                 [keras.Input(shape), *pixel_preprocessing(shape, augmentation=policy, seed=5)]

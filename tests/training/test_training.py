@@ -34,7 +34,12 @@ def test_train_writes_every_output(tmp_path):
     from pinet_keras.training import train
 
     config = _config(
-        tmp_path, tensorboard=True, label_smoothing=0.1, lr_schedule="cosine", warmup_epochs=0.5
+        tmp_path,
+        tensorboard=True,
+        label_smoothing=0.1,
+        lr_schedule="cosine",
+        warmup_epochs=0.5,
+        tta_translate=1,
     )
     metrics = train(config)
     out = tmp_path / "run"
@@ -65,6 +70,28 @@ def test_train_writes_every_output(tmp_path):
     assert saved["output_range_images"] == saved["num_train"]  # digits: fewer than 2,000
     ranges = [layer.output_range for layer in polynomial_layers(model)]
     assert len(ranges) == 3 and all(low < 0 < high for low, high in ranges), ranges
+    # --tta_translate: the bounded model's accuracy over translated views, both splits.
+    from pinet_keras.data import make_datasets
+    from pinet_keras.training.evaluation import tta_accuracy
+
+    data = make_datasets("digits", batch_size=64, seed=config.seed, shuffle=False)
+    for split, dataset in (("val", data.validation), ("test", data.test)):
+        expected = tta_accuracy(model, dataset, flip=False, translate=1)
+        assert saved[f"{split}_accuracy_tta_translate"] == pytest.approx(expected)
+    assert "test_accuracy_tta_flip" not in saved
+    # scripts/tta_eval.py measures the same views of the finished run.
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "tta_eval", os.path.join(ROOT, "scripts", "tta_eval.py")
+    )
+    tta_eval = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tta_eval)
+    views = tta_eval.evaluate(str(out), None, 1)["views"]
+    assert set(views) == {"none", "translate"}  # digits are not flipped
+    assert views["translate"]["test"] == pytest.approx(saved["test_accuracy_tta_translate"])
+    assert views["none"]["test"] == pytest.approx(saved["test_accuracy"], abs=1e-6)
+    assert json.loads((out / "tta.json").read_text())["views"] == views
 
 
 @pytest.mark.slow
