@@ -17,6 +17,7 @@ Needs matplotlib, and Keras for `polynomial_degrees.png` (any backend).
 """
 
 import csv
+import itertools
 import json
 import os
 import shutil
@@ -115,11 +116,13 @@ def cifar10_accuracy_time(folder):
 def cifar10_hour(folder):
     """Validation accuracy against training time of the one-hour runs; a star at the test."""
     fig, ax = plt.subplots(figsize=(7, 4.2), constrained_layout=True)
+    # Polynomial runs in blues, the later (the preset's) darker.
+    blues = itertools.cycle(plt.cm.Blues([0.4, 0.55, 0.75, 0.9, 1.0]))
     for run in CIFAR10_HOUR_RUNS:
         path = f"results/cifar10/{run}"
         m = _read_json(f"{path}/metrics.json")
         relu = m["config"].get("model_overrides", {}).get("block") == "relu"
-        color = "tab:red" if relu else "tab:blue"
+        color = "tab:red" if relu else next(blues)
         label = "ReLU reference" if relu else "Π-net (polynomial)"
         h = _history(path)
         if "seconds" in h:

@@ -62,15 +62,23 @@ CIFAR10_RUNS = {
 # the flags after `pinet-keras train --dataset=cifar10 --data_dir=DIR`.
 CIFAR10_HOUR_RUNS = {
     "fast_net_w32_s0": (
+        "`FastNet` 32-128-128, polynomial, degree 64, learning rate 0.1, translations 4",
+        "`--preset=cifar10_cpu_fast --learning_rate=0.1 --translate=4 --seed=0`",
+    ),
+    "fast_net_w32_lr02_s0": (
+        "`FastNet` 32-128-128, polynomial, degree 64, translations 4",
+        "`--preset=cifar10_cpu_fast --translate=4 --seed=0`",
+    ),
+    "fast_net_w32_lr02_t2_s0": (
         "`FastNet` 32-128-128, polynomial, degree 64",
         "`--preset=cifar10_cpu_fast --seed=0`",
     ),
-    "fast_net_w32_lr02_s0": (
-        "`FastNet` 32-128-128, polynomial, degree 64, learning rate 0.2",
-        "`--preset=cifar10_cpu_fast --learning_rate=0.2 --seed=0`",
+    "fast_net_w32_lr02_t2_s1": (
+        "`FastNet` 32-128-128, polynomial, degree 64",
+        "`--preset=cifar10_cpu_fast --seed=1`",
     ),
     "fast_net_relu_w48_s0": (
-        "`FastNet` 48-192-192 with ReLUs and max pooling (the reference)",
+        "`FastNet` 48-192-192 with ReLUs and max pooling (the reference), translations 4",
         "`--preset=cifar10_cpu_relu --seed=0`",
     ),
 }
@@ -258,6 +266,15 @@ def accuracy_cells(m):
     return [f"**{pct(m['test_accuracy'])}**", "" if tta is None else pct(tta)]
 
 
+def tta_cell(folder):
+    """The test accuracy of the test-time views chosen on validation (`scripts/tta_eval.py`)."""
+    if not os.path.exists(os.path.join(ROOT, folder, "tta.json")):
+        return "—"
+    views = read(f"{folder}/tta.json")["views"]
+    name, best = max(views.items(), key=lambda item: item[1]["val"])
+    return f"{pct(best['test'])} ({name.replace('_', '+')}; val {pct(best['val'])})"
+
+
 def cifar10():
     header = [
         "run (`results/cifar10/`)",
@@ -313,6 +330,7 @@ def cifar10_hour():
         "training",
         "test accuracy",
         "TTA flip",
+        "TTA chosen on validation",
     ]
     rows = []
     for run, (model, flags) in CIFAR10_HOUR_RUNS.items():
@@ -331,10 +349,13 @@ def cifar10_hour():
                 *("—" if a is None or a != a else pct(a) for a in marks),
                 minutes(m["train_seconds"]),
                 *accuracy_cells(m),
+                tta_cell(path),
             ]
         )
     return table(header, rows) + source_note(
-        "results/cifar10/<run>/metrics.json", "results/cifar10/<run>/history.csv"
+        "results/cifar10/<run>/metrics.json",
+        "results/cifar10/<run>/history.csv",
+        "results/cifar10/<run>/tta.json",
     )
 
 
@@ -654,6 +675,7 @@ def digits_cpu():
         "validation",
         "test accuracy",
         "TTA flip",
+        "TTA chosen on validation",
     ]
     rows = []
     for run, (dataset, flags) in DIGITS_CPU_RUNS.items():
@@ -669,9 +691,10 @@ def digits_cpu():
                 minutes(m["train_seconds"]),
                 pct(m["val_accuracy"]),
                 *accuracy_cells(m),
+                tta_cell(f"results/{run}"),
             ]
         )
-    return table(header, rows) + source_note("results/<run>/metrics.json")
+    return table(header, rows) + source_note("results/<run>/metrics.json", "results/<run>/tta.json")
 
 
 def history_rows(path):

@@ -83,13 +83,17 @@ is what ``"cifar10_authors"`` uses for the authors' 5e-4.
     a whitened, frozen 2×2 first convolution, three groups of two 3×3
     polynomial convolutions with 2×2 average pooling, batch normalization
     without learned scale; widths 32-128-128, a polynomial of degree 64),
-    8 epochs of batch 256 at 0.1 (1 warm-up epoch), label smoothing 0.2,
-    float32, test-time flip averaging reported.
+    8 epochs of batch 256 at 0.2 (1 warm-up epoch), label smoothing 0.2,
+    random translations by up to 2 pixels (as the fast recipes; the other
+    CIFAR-10 recipes translate by 4) and flips, float32, test-time flip
+    averaging reported. Chosen on the validation split over 0.1 and over
+    4-pixel translations (the one-hour table of the CIFAR-10 results).
 
 ``"cifar10_cpu_relu"``
     Its ReLU reference (the anchor it is measured against): ``fast_net``
     with ``block="relu"`` (ReLUs, max pooling) at widths 48-192-192, which
-    trains at about the same speed, 10 epochs at 0.2, otherwise the same.
+    trains at about the same speed, 10 epochs at 0.2, otherwise the same
+    but for 4-pixel translations (what it was measured with).
 
 ``"cifar10_cpu_small"``
     The earlier CPU recipe: ``pi_resnet_small`` (widths 16-32-64, 154,554
@@ -137,6 +141,7 @@ _CIFAR10_CPU_FAST = dict(
     batch_size=256,
     learning_rate=0.2,
     label_smoothing=0.2,
+    translate=2,
     warmup_epochs=1.0,
     mixed_precision="none",
     tta_flip=True,
@@ -199,11 +204,10 @@ PRESETS = {
         tta_flip=True,
     ),
     "cifar10_cpu_plain": _CIFAR10_CPU_PLAIN,
-    "cifar10_cpu_fast": dict(
-        _CIFAR10_CPU_FAST, model_overrides=dict(width=32), learning_rate=0.1, epochs=8
-    ),
+    "cifar10_cpu_fast": dict(_CIFAR10_CPU_FAST, model_overrides=dict(width=32), epochs=8),
+    # Measured with the 4-pixel translations of the other CIFAR-10 recipes.
     "cifar10_cpu_relu": dict(
-        _CIFAR10_CPU_FAST, model_overrides=dict(width=48, block="relu"), epochs=10
+        _CIFAR10_CPU_FAST, model_overrides=dict(width=48, block="relu"), translate=4, epochs=10
     ),
     "cifar10_cpu_small": dict(
         _CIFAR10_COMMON,

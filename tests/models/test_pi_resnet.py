@@ -460,3 +460,36 @@ def test_train_script_preset_flag(train_script, capsys):
     module.FLAGS(["train.py", "--epochs=4"])  # no preset: the flags' defaults, as before
     assert module.main([]) == 0
     assert (seen[-1].model, seen[-1].optimizer, seen[-1].epochs) == ("polynet", "adam", 4)
+
+
+def test_results_rows_are_made_by_their_flags(train_script):
+    # Each one-hour and 30-minute row of the results tables gives the flags of
+    # `pinet-keras train` it was made with: they must give its stored settings.
+    from pinet_keras.data import augmentation_policy
+    from pinet_keras.training import TrainConfig
+
+    spec = importlib.util.spec_from_file_location(
+        "results_tables", os.path.join(ROOT, "scripts", "results_tables.py")
+    )
+    tables = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tables)
+    module, seen = train_script
+    rows = [
+        (f"results/cifar10/{run}", flags) for run, (_, flags) in tables.CIFAR10_HOUR_RUNS.items()
+    ]
+    rows += [(f"results/{run}", flags) for run, (_, flags) in tables.DIGITS_CPU_RUNS.items()]
+    defaults = TrainConfig().settings()
+    for folder, flags in rows:
+        module.FLAGS.unparse_flags()
+        module.FLAGS(["train.py", *flags.strip("`").split()])
+        assert module.main([]) == 0
+        made = json.loads(json.dumps(seen[-1].settings()))
+        with open(os.path.join(ROOT, folder, "metrics.json")) as f:
+            stored = json.load(f)["config"]
+        # Fields added since a run was made have their default in it.
+        stored = {k: stored.get(k, json.loads(json.dumps(defaults[k]))) for k in made}
+        # An unset --translate is the data set's translation.
+        for settings in (made, stored):
+            if settings["translate"] is None:
+                settings["translate"] = augmentation_policy(settings["dataset"]).padding
+        assert made == stored, folder
