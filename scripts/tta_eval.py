@@ -16,39 +16,29 @@ import os
 
 import keras
 import numpy as np
-from keras import ops
 
 from pinet_keras.data import augmentation_policy
 from pinet_keras.data import make_datasets
-from pinet_keras.training.evaluation import shifted
+from pinet_keras.training.evaluation import correct_predictions
+from pinet_keras.training.evaluation import view_probabilities
+
+# The views of `view_probabilities(..., translate=N)`, in its order, that each
+# reported combination averages over (the mirrors, 3 to 5, only with flip=True).
+COMBINATIONS = {"none": (0,), "translate": (0, 1, 2), "flip": (0, 3), "flip_translate": range(6)}
 
 
-def view_probabilities(model, dataset, translate):
-    """``{view: class probabilities}`` of each single view, and the labels, of a split."""
-    names = ("image", "up", "down")
-    probabilities, labels = {}, []
+def split_accuracies(model, dataset, translate, names, flip):
+    """``{combination: accuracy}`` on one split, each view predicted once."""
+    correct = dict.fromkeys(names, 0)
+    total = 0
     for batch in dataset:
-        images = np.asarray(batch[0])
-        labels.append(np.asarray(batch[1]).reshape(-1))
-        moved = (
-            images,
-            shifted(images, translate, translate),
-            shifted(images, -translate, -translate),
-        )
-        for name, view in zip(names, moved):
-            for flipped, pixels in ((False, view), (True, view[:, :, ::-1])):
-                logits = ops.convert_to_tensor(model.predict_on_batch(pixels), "float32")
-                p = ops.convert_to_numpy(ops.softmax(logits, axis=-1))
-                probabilities.setdefault((name, flipped), []).append(p)
-    return {k: np.concatenate(v) for k, v in probabilities.items()}, np.concatenate(labels)
-
-
-def accuracy(probabilities, labels, views):
-    """Top-1 accuracy of the averaged probabilities of ``views``; non-finite counts as wrong."""
-    average = sum(probabilities[view] for view in views)
-    finite = np.isfinite(average).all(axis=-1)
-    predicted = np.argmax(np.nan_to_num(average, nan=-1.0), axis=-1)
-    return float(np.mean(finite & (predicted == labels)))
+        images, labels = np.asarray(batch[0]), np.asarray(batch[1]).reshape(-1)
+        views = view_probabilities(model, images, flip=flip, translate=translate)
+        for name in names:
+            averaged = sum(views[i] for i in COMBINATIONS[name])
+            correct[name] += int(np.sum(correct_predictions(averaged, labels)))
+        total += len(labels)
+    return {name: count / max(total, 1) for name, count in correct.items()}
 
 
 def evaluate(run_dir, data_dir, translate):
@@ -65,20 +55,15 @@ def evaluate(run_dir, data_dir, translate):
         image_size=config.get("image_size"),
     )
     model = keras.saving.load_model(os.path.join(run_dir, "model.keras"))
+    # Flips only where training flips (not digits).
     flip = augmentation_policy(config["dataset"], metrics["input_shape"]).flip
-    moves = {"none": ("image",), "translate": ("image", "up", "down")}
-    views = {name: [(m, False) for m in moved] for name, moved in moves.items()}
-    if flip:
-        for name, moved in moves.items():
-            both = [(m, f) for m in moved for f in (False, True)]
-            views["flip" if name == "none" else "flip_translate"] = both
-    result = {"translate": translate, "views": {name: {} for name in views}}
+    names = [name for name in COMBINATIONS if flip or "flip" not in name]
+    result = {"translate": translate, "views": {name: {} for name in names}}
     for split, dataset in (("val", data.validation), ("test", data.test)):
         if dataset is None:
             continue
-        probabilities, labels = view_probabilities(model, dataset, translate)
-        for name, chosen in views.items():
-            result["views"][name][split] = accuracy(probabilities, labels, chosen)
+        for name, value in split_accuracies(model, dataset, translate, names, flip).items():
+            result["views"][name][split] = value
     print(run_dir, json.dumps(result["views"]), flush=True)
     path = os.path.join(run_dir, "tta.json")
     with open(path + ".tmp", "w") as f:

@@ -36,6 +36,22 @@ def tta_views(images, flip=True, translate=0):
     return views
 
 
+def view_probabilities(model, images, flip=True, translate=0):
+    """Class probabilities (softmax of the logits) of each of `tta_views`, in its order."""
+    probabilities = []
+    for view in tta_views(images, flip, translate):
+        logits = ops.convert_to_tensor(model.predict_on_batch(view), "float32")
+        probabilities.append(ops.convert_to_numpy(ops.softmax(logits, axis=-1)))
+    return probabilities
+
+
+def correct_predictions(probabilities, labels):
+    """Whether the top class of each row of ``probabilities`` is its label; non-finite is wrong."""
+    finite = np.isfinite(probabilities).all(axis=-1)
+    predicted = np.argmax(np.nan_to_num(probabilities, nan=-1.0), axis=-1)
+    return finite & (predicted == labels)
+
+
 def tta_accuracy(model, dataset, flip=True, translate=0):
     """Top-1 accuracy of ``model`` with its class probabilities averaged over `tta_views`.
 
@@ -57,13 +73,8 @@ def tta_accuracy(model, dataset, flip=True, translate=0):
     for batch in dataset:
         images, labels = np.asarray(batch[0]), np.asarray(batch[1]).reshape(-1)
         counted = np.asarray(batch[2]) > 0 if len(batch) > 2 else np.ones(len(labels), bool)
-        probabilities = 0.0
-        for view in tta_views(images, flip, translate):
-            logits = ops.convert_to_tensor(model.predict_on_batch(view), "float32")
-            probabilities = probabilities + ops.convert_to_numpy(ops.softmax(logits, axis=-1))
-        finite = np.isfinite(probabilities).all(axis=-1)
-        predicted = np.argmax(np.nan_to_num(probabilities, nan=-1.0), axis=-1)
-        correct += int(np.sum(counted & finite & (predicted == labels)))
+        probabilities = sum(view_probabilities(model, images, flip, translate))
+        correct += int(np.sum(counted & correct_predictions(probabilities, labels)))
         total += int(np.sum(counted))
     return correct / max(total, 1)
 

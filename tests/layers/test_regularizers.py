@@ -186,12 +186,16 @@ def test_multistep_schedule():
     np.testing.assert_allclose(values, [0.1, 0.1, 0.01, 1e-3, 1e-4, 1e-5], rtol=1e-5)
 
 
-def test_flip_averaged_accuracy():
-    rng = np.random.default_rng(0)
-    inputs = keras.Input((4, 4, 1))
+def linear_classifier_and_images(size, count, seed):
+    """A dense 3-class model of ``size``×``size`` images, and ``count`` random images."""
+    inputs = keras.Input((size, size, 1))
     outputs = keras.layers.Dense(3)(keras.layers.Flatten()(inputs))
-    model = keras.Model(inputs, outputs)
-    images = rng.normal(size=(50, 4, 4, 1)).astype("float32")
+    images = np.random.default_rng(seed).normal(size=(count, size, size, 1)).astype("float32")
+    return keras.Model(inputs, outputs), images
+
+
+def test_flip_averaged_accuracy():
+    model, images = linear_classifier_and_images(4, 50, seed=0)
 
     def softmax(z):
         e = np.exp(z - z.max(-1, keepdims=True))
@@ -223,11 +227,7 @@ def test_shifted_moves_and_fills_black():
 
 
 def test_tta_accuracy_averages_the_translated_and_mirrored_views():
-    rng = np.random.default_rng(1)
-    inputs = keras.Input((6, 6, 1))
-    outputs = keras.layers.Dense(3)(keras.layers.Flatten()(inputs))
-    model = keras.Model(inputs, outputs)
-    images = rng.normal(size=(40, 6, 6, 1)).astype("float32")
+    model, images = linear_classifier_and_images(6, 40, seed=1)
     views = tta_views(images, flip=True, translate=1)
     assert len(views) == 6 and len(tta_views(images, flip=False, translate=2)) == 3
     np.testing.assert_array_equal(views[1], shifted(images, 1, 1))
