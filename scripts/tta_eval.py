@@ -48,7 +48,7 @@ def evaluate(run_dir, data_dir, translate):
     data = make_datasets(
         config["dataset"],
         data_dir=data_dir or config["data_dir"],
-        batch_size=500,
+        batch_size=config["batch_size"],  # the run's batches, as its own evaluation
         validation_split=config["validation_split"],
         seed=config["seed"],
         shuffle=False,
