@@ -14,13 +14,14 @@ import argparse
 import json
 import os
 
-import keras
 import numpy as np
 
 from pinet_keras.data import augmentation_policy
 from pinet_keras.data import make_datasets
+from pinet_keras.export import load_keras_model
 from pinet_keras.training.evaluation import correct_predictions
 from pinet_keras.training.evaluation import view_probabilities
+from pinet_keras.training.settings import write_json
 
 # The views of `view_probabilities(..., translate=N)`, in its order, that each
 # reported combination averages over (the mirrors, 3 to 5, only with flip=True).
@@ -45,6 +46,7 @@ def evaluate(run_dir, data_dir, translate):
     with open(os.path.join(run_dir, "metrics.json")) as f:
         metrics = json.load(f)
     config = metrics["config"]
+    model = load_keras_model(os.path.join(run_dir, "model.keras"))
     data = make_datasets(
         config["dataset"],
         data_dir=data_dir or config["data_dir"],
@@ -54,7 +56,6 @@ def evaluate(run_dir, data_dir, translate):
         shuffle=False,
         image_size=config.get("image_size"),
     )
-    model = keras.saving.load_model(os.path.join(run_dir, "model.keras"))
     # Flips only where training flips (not digits).
     flip = augmentation_policy(config["dataset"], metrics["input_shape"]).flip
     names = [name for name in COMBINATIONS if flip or "flip" not in name]
@@ -65,10 +66,7 @@ def evaluate(run_dir, data_dir, translate):
         for name, value in split_accuracies(model, dataset, translate, names, flip).items():
             result["views"][name][split] = value
     print(run_dir, json.dumps(result["views"]), flush=True)
-    path = os.path.join(run_dir, "tta.json")
-    with open(path + ".tmp", "w") as f:
-        json.dump(result, f, indent=2)
-    os.replace(path + ".tmp", path)
+    write_json(os.path.join(run_dir, "tta.json"), result)
     return result
 
 
@@ -83,7 +81,11 @@ def main():
     for run_dir in args.run_dirs:
         if not os.path.isfile(os.path.join(run_dir, "metrics.json")):
             parser.error(f"{run_dir} has no metrics.json: pass the folder of a finished run.")
-        evaluate(run_dir, args.data_dir, args.translate)
+        try:
+            evaluate(run_dir, args.data_dir, args.translate)
+        except (OSError, ValueError, KeyError) as error:
+            detail = f"no {error} in metrics.json" if isinstance(error, KeyError) else error
+            parser.exit(2, f"tta_eval.py: error: {run_dir}: {detail}\n")
 
 
 if __name__ == "__main__":

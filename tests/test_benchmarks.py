@@ -8,6 +8,7 @@ import pytest
 BENCHMARKS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks")
 sys.path.insert(0, BENCHMARKS)
 
+import epoch_time  # noqa: E402
 from throughput import report  # noqa: E402
 from throughput import roofline  # noqa: E402
 from train_throughput import parse_args  # noqa: E402
@@ -77,6 +78,30 @@ def test_bad_arguments_stop_with_one_line(argv, capsys):
     with pytest.raises(SystemExit):
         parse_args(argv)
     assert "error:" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv, named", [(["--recipes=mnist_cpu,mnits_cpu"], "mnits_cpu"), (["--images=0"], "--images")]
+)
+def test_epoch_time_bad_arguments_stop_with_one_line(argv, named, capsys):
+    with pytest.raises(SystemExit):
+        epoch_time.parse_args(argv)
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "error:" in last and named in last, last
+
+
+def test_epoch_time_recipes_are_the_presets():
+    from pinet_keras.training import TrainConfig
+    from pinet_keras.training.presets import apply_preset
+
+    airbench = epoch_time.config_of("airbench94_network")
+    assert airbench.model == "fast_net" and airbench.batch_size == 1024
+    assert airbench.model_overrides == {"width": 64, "block": "relu"}
+    for name in ("cifar10_cpu_relu", "cifar10_cpu_fast", "mnist_cpu"):
+        assert epoch_time.config_of(name) == apply_preset(TrainConfig(), name)
+    plain = epoch_time.config_of("cifar10_cpu_plain_float32")
+    assert plain.mixed_precision == "none" and plain.model == "pi_resnet_small"
+    assert epoch_time.build(epoch_time.config_of("mnist_cpu")).count_params() == 1_222_346
 
 
 @pytest.mark.parametrize("method", ["tf", "slices", "s2d", "halves"])

@@ -94,6 +94,29 @@ def test_train_writes_every_output(tmp_path):
     assert json.loads((out / "tta.json").read_text())["views"] == views
 
 
+def test_tta_eval_of_a_broken_run_is_one_line(tmp_path, monkeypatch, capsys):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "tta_eval", os.path.join(ROOT, "scripts", "tta_eval.py")
+    )
+    tta_eval = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tta_eval)
+    run = tmp_path / "run"
+    run.mkdir()
+    config = {"dataset": "digits", "data_dir": None, "batch_size": 64}
+    config.update(validation_split=0.1, seed=0, image_size=None)
+    (run / "metrics.json").write_text(json.dumps({"config": config, "input_shape": [8, 8, 1]}))
+    (run / "model.keras").write_text("not a model")
+    monkeypatch.setattr(sys, "argv", ["tta_eval.py", str(run)])
+    with pytest.raises(SystemExit) as exit:
+        tta_eval.main()
+    assert exit.value.code == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "model.keras" in error, error
+    assert sorted(os.listdir(run)) == ["metrics.json", "model.keras"]
+
+
 @pytest.mark.slow
 def test_finished_run_is_not_overwritten(tmp_path):
     from pinet_keras.training import train
