@@ -2,13 +2,14 @@
 
 Each recipe's network is built as `pinet-keras train` builds it (its preset:
 model, width, augmentation inside the model, optimizer, schedule, loss, batch
-size, precision) and trained by `model.fit` on synthetic raw pixels in memory,
-at least ``--images`` images in whole batches after ``--warmup_steps`` untimed
-steps. The input pipeline and the validation passes are left out: an
-estimate of a real epoch, within about 15% on the recipes measured
-(benchmarks/README.md). The seconds per epoch are for the recipe's training
-split (45,000 images for CIFAR-10, 54,000 for the 28x28 sets), and the
-epochs per ``--budget_minutes`` follow from them.
+size, precision) and trained by `model.fit` on synthetic raw pixels in memory:
+``--rounds`` passes over at least ``--images`` images in whole batches after
+``--warmup_steps`` untimed steps; the median pass is reported. The input
+pipeline and the validation passes are left out: an estimate of a real
+epoch, within about 20% on the recipes measured (benchmarks/README.md). The
+seconds per epoch are for the recipe's training split (45,000 images for
+CIFAR-10, 54,000 for the 28x28 sets), and the epochs per
+``--budget_minutes`` follow from them.
 
 ``airbench94_network`` is the network of the fastest published ReLU recipe at
 its widths (`FastNet` 64-256-256 with ``block="relu"``, batch 1024): about ten
@@ -29,7 +30,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from throughput.common import cpu_count  # noqa: E402
 from throughput.common import cpu_name  # noqa: E402
+from throughput.common import cpu_times  # noqa: E402
 from throughput.common import loadavg  # noqa: E402
+from throughput.common import steal_share  # noqa: E402
 
 # name: (preset, model overrides, other TrainConfig fields)
 RECIPES = {
@@ -51,6 +54,7 @@ def parse_args(argv=None):
     p.add_argument("--recipes", default=",".join(RECIPES), help="Comma-separated subset.")
     p.add_argument("--images", type=int, default=5120, help="Timed images per recipe, at least.")
     p.add_argument("--warmup_steps", type=int, default=2, help="Untimed steps first.")
+    p.add_argument("--rounds", type=int, default=3, help="Timed passes; the median is reported.")
     p.add_argument("--budget_minutes", type=float, default=60.0)
     p.add_argument("--output", default=None, help="JSON file for the results.")
     args = p.parse_args(argv)
@@ -58,8 +62,8 @@ def parse_args(argv=None):
     unknown = [r for r in args.recipes if r not in RECIPES]
     if unknown or not args.recipes:
         p.error(f"--recipes: unknown {unknown or 'none'}; choose among {', '.join(RECIPES)}")
-    if args.images < 1 or args.warmup_steps < 1 or args.budget_minutes <= 0:
-        p.error("--images and --warmup_steps must be at least 1, --budget_minutes positive")
+    if min(args.images, args.warmup_steps, args.rounds) < 1 or args.budget_minutes <= 0:
+        p.error("--images, --warmup_steps and --rounds must be at least 1, --budget_minutes > 0")
     return args
 
 
@@ -120,11 +124,14 @@ def measure(name, args):
     y = rng.integers(0, 10, size=(count,))
     warm = batch * args.warmup_steps
     model.fit(x[:warm], y[:warm], batch_size=batch, epochs=1, verbose=0)
-    cpu0, start = time.process_time(), time.perf_counter()
-    model.fit(x, y, batch_size=batch, epochs=1, verbose=0)
-    seconds = time.perf_counter() - start
-    cpu = time.process_time() - cpu0
-    images_per_second = len(x) / seconds
+    rounds = []  # (images/s, cores busy, steal share) of each timed pass over x
+    for _ in range(args.rounds):
+        machine, cpu0, start = cpu_times(), time.process_time(), time.perf_counter()
+        model.fit(x, y, batch_size=batch, epochs=1, verbose=0)
+        seconds = time.perf_counter() - start
+        busy = (time.process_time() - cpu0) / seconds
+        rounds.append((len(x) / seconds, busy, steal_share(machine, cpu_times())))
+    images_per_second, cores_busy, _ = sorted(rounds)[len(rounds) // 2]  # the median round
     epoch_seconds = TRAIN_IMAGES[config.dataset] / images_per_second
     return {
         "preset": RECIPES[name][0],
@@ -134,8 +141,11 @@ def measure(name, args):
         "batch_size": batch,
         "mixed_precision": config.mixed_precision,
         "timed_images": len(x),
+        "rounds_images_per_second": [round(r[0], 1) for r in rounds],
+        # CPU time the host gave to other machines during each round (None: not counted).
+        "rounds_steal_share": [None if r[2] is None else round(r[2], 3) for r in rounds],
         "images_per_second": round(images_per_second, 1),
-        "cores_busy": round(cpu / seconds, 2),
+        "cores_busy": round(cores_busy, 2),
         "train_images": TRAIN_IMAGES[config.dataset],
         "seconds_per_epoch": round(epoch_seconds, 1),
         "epochs_in_budget": round(60 * args.budget_minutes / epoch_seconds, 2),

@@ -81,13 +81,28 @@ def test_bad_arguments_stop_with_one_line(argv, capsys):
 
 
 @pytest.mark.parametrize(
-    "argv, named", [(["--recipes=mnist_cpu,mnits_cpu"], "mnits_cpu"), (["--images=0"], "--images")]
+    "argv, named",
+    [
+        (["--recipes=mnist_cpu,mnits_cpu"], "mnits_cpu"),
+        (["--images=0"], "--images"),
+        (["--rounds=0"], "--rounds"),
+    ],
 )
 def test_epoch_time_bad_arguments_stop_with_one_line(argv, named, capsys):
     with pytest.raises(SystemExit):
         epoch_time.parse_args(argv)
     last = capsys.readouterr().err.strip().splitlines()[-1]
     assert "error:" in last and named in last, last
+
+
+def test_steal_share_is_the_stolen_part_of_the_cpu_time():
+    from throughput.common import steal_share
+
+    before = [100, 0, 50, 800, 0, 0, 0, 10, 5, 0]  # guest time (index 8) is inside user
+    after = [160, 0, 70, 900, 10, 0, 0, 20, 9, 0]
+    assert steal_share(before, after) == pytest.approx(10 / 200)
+    assert steal_share(before, before) == 0.0
+    assert steal_share(None, after) is None and steal_share(before[:4], after[:4]) is None
 
 
 def test_epoch_time_recipes_are_the_presets():

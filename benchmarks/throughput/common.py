@@ -36,6 +36,25 @@ def loadavg():
         return None
 
 
+def cpu_times():
+    """The machine's CPU time counters (Linux ``/proc/stat``: user, nice, system, idle,
+    iowait, irq, softirq, steal, ...), or None elsewhere."""
+    try:
+        with open("/proc/stat") as f:
+            return [int(v) for v in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+
+
+def steal_share(before, after):
+    """Share of the CPU time between two `cpu_times` readings that the host gave to other
+    machines (steal), or None where it is not counted."""
+    if before is None or after is None or len(before) < 8 or len(after) < 8:
+        return None
+    total = sum(after[:8]) - sum(before[:8])
+    return (after[7] - before[7]) / total if total > 0 else 0.0
+
+
 def rss_mb():
     """Current resident set size of this process (Linux), else None."""
     try:
