@@ -62,6 +62,9 @@ def parse_args(argv=None):
     unknown = [r for r in args.recipes if r not in RECIPES]
     if unknown or not args.recipes:
         p.error(f"--recipes: unknown {unknown or 'none'}; choose among {', '.join(RECIPES)}")
+    folder = os.path.dirname(os.path.abspath(args.output or "."))
+    if not os.path.isdir(folder):
+        p.error(f"--output: no folder {folder}; make it first")
     if min(args.images, args.warmup_steps, args.rounds) < 1 or args.budget_minutes <= 0:
         p.error("--images, --warmup_steps and --rounds must be at least 1, --budget_minutes > 0")
     return args
@@ -175,12 +178,20 @@ def main(argv=None):
             f"{r['seconds_per_epoch']:>8.0f} {r['epochs_in_budget']:>6.2f} "
             f"in {args.budget_minutes:g} min"
         )
+        if args.output:  # after each recipe: an interrupted run keeps what it measured
+            write(args.output, results)
     if args.output:
-        with open(args.output, "w") as f:
-            json.dump(results, f, indent=2)
-            f.write("\n")
         print(f"wrote {args.output}")
     return results
+
+
+def write(path, results):
+    """Writes ``results`` to ``path`` whole (a temporary file beside it, then renamed)."""
+    temporary = f"{path}.{os.getpid()}.tmp"
+    with open(temporary, "w") as f:
+        json.dump(results, f, indent=2)
+        f.write("\n")
+    os.replace(temporary, path)
 
 
 if __name__ == "__main__":

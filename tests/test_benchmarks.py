@@ -86,6 +86,7 @@ def test_bad_arguments_stop_with_one_line(argv, capsys):
         (["--recipes=mnist_cpu,mnits_cpu"], "mnits_cpu"),
         (["--images=0"], "--images"),
         (["--rounds=0"], "--rounds"),
+        (["--output=no_such_folder/epoch_time.json"], "no_such_folder"),
     ],
 )
 def test_epoch_time_bad_arguments_stop_with_one_line(argv, named, capsys):
