@@ -25,6 +25,7 @@ import json
 import os
 import sys
 import time
+import types
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -43,7 +44,6 @@ RECIPES = {
     "mnist_cpu": ("mnist_cpu", {}, {}),
 }
 TRAIN_IMAGES = {"cifar10": 45_000, "mnist": 54_000, "fashion_mnist": 54_000}
-INPUT_SHAPES = {"cifar10": (32, 32, 3), "mnist": (28, 28, 1), "fashion_mnist": (28, 28, 1)}
 
 
 def parse_args(argv=None):
@@ -81,37 +81,26 @@ def config_of(name):
 
 
 def build(config):
-    """The compiled model of ``config``, raw pixels in, as the trainer builds it."""
+    """The compiled model of ``config``, raw pixels in, as `pinet-keras train` builds it."""
     import keras
     import numpy as np
 
-    from pinet_keras.data.augmentation import augmentation_policy
-    from pinet_keras.models import get_model
-    from pinet_keras.models.fast_net import adapt_whitening
-    from pinet_keras.models.preprocessing import pixel_preprocessing
-    from pinet_keras.training import compile_model
+    from pinet_keras.data import dataset_info
+    from pinet_keras.training import build_model
 
-    shape = INPUT_SHAPES[config.dataset]
+    known = dataset_info(config.dataset)
+    info = types.SimpleNamespace(
+        input_shape=known.input_shape,
+        num_classes=known.num_classes,
+        pixel_mean=255 * np.asarray(known.mean),
+        pixel_variance=(255 * np.asarray(known.std)) ** 2,
+    )
     keras.config.set_dtype_policy(
         "mixed_bfloat16" if config.mixed_precision == "bf16" else "float32"
     )
-    preprocessing = pixel_preprocessing(
-        shape,
-        config.input_normalization,
-        mean=np.full(shape[-1], 120.0),
-        variance=np.full(shape[-1], 4000.0),
-        augmentation=augmentation_policy(config.dataset, shape, padding=config.translate)
-        if config.augment
-        else None,
-        seed=0,
-    )
-    model = get_model(
-        config.model, shape, 10, preprocessing=preprocessing, **config.model_overrides
-    )
-    images = np.random.default_rng(0).integers(0, 256, size=(512, *shape), dtype=np.uint8)
-    adapt_whitening(model, images)
-    compile_model(model, config, -(-TRAIN_IMAGES[config.dataset] // config.batch_size))
-    return model
+    images = np.random.default_rng(0).integers(0, 256, (512, *info.input_shape), dtype=np.uint8)
+    steps_per_epoch = -(-TRAIN_IMAGES[config.dataset] // config.batch_size)
+    return build_model(config, info, [(images,)], steps_per_epoch)
 
 
 def measure(name, args):
@@ -120,7 +109,7 @@ def measure(name, args):
     config = config_of(name)
     model = build(config)
     batch = config.batch_size
-    shape = INPUT_SHAPES[config.dataset]
+    shape = model.input_shape[1:]
     rng = np.random.default_rng(1)
     count = batch * -(-args.images // batch)
     x = rng.integers(0, 256, size=(count, *shape), dtype=np.uint8)

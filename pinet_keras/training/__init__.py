@@ -13,6 +13,7 @@ from pinet_keras.training.callbacks import TrainingDiverged
 from pinet_keras.training.optimizers import build_optimizer
 from pinet_keras.training.settings import RunSettings
 from pinet_keras.training.trainer import TrainConfig
+from pinet_keras.training.trainer import build_model
 from pinet_keras.training.trainer import compile_model
 from pinet_keras.training.trainer import train
 
@@ -24,6 +25,7 @@ __all__ = [
     "SettingsMismatch",
     "TrainConfig",
     "TrainingDiverged",
+    "build_model",
     "build_optimizer",
     "compile_model",
     "train",

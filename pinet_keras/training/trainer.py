@@ -377,35 +377,47 @@ def _build(config, strategy):
         batch_multiple=multiple,
         image_size=config.image_size,
     )
-    info = data.info
-    steps_per_epoch = -(-info.num_train // config.batch_size)
+    steps_per_epoch = -(-data.info.num_train // config.batch_size)
     with strategy.scope():
-        # The model takes raw pixels: the guard, augmentation and
-        # normalization are its first layers (the data are uint8 pixels).
-        preprocessing = pixel_preprocessing(
-            info.input_shape,
-            config.input_normalization,
-            mean=info.pixel_mean,
-            variance=info.pixel_variance,
-            augmentation=augmentation_policy(
-                config.dataset, info.input_shape, padding=config.translate
-            )
-            if config.augment
-            else None,
-            seed=config.seed,
-        )
-        model = get_model(
-            config.model,
-            info.input_shape,
-            info.num_classes,
-            preprocessing=preprocessing,
-            **config.model_overrides,
-        )
-        # A whitened first layer (FastNet) is set from training images.
-        if any(isinstance(layer, PatchWhitening) for layer in model.layers):
-            adapt_whitening(model, _first_images(data.train, WHITENING_IMAGES))
-        compile_model(model, config, steps_per_epoch)
+        model = build_model(config, data.info, data.train, steps_per_epoch)
     return data, model, steps_per_epoch
+
+
+def build_model(config, info, train, steps_per_epoch):
+    """The compiled model of ``config``, raw pixels in, as `train` builds it.
+
+    The pixel guard, the augmentation and the normalization are its first
+    layers; a whitened first layer (`FastNet`) is adapted to the first
+    training images of ``train``, which is read only then.
+
+    Args:
+        config: a `TrainConfig`.
+        info: the data's ``input_shape``, ``num_classes`` and per-channel
+            ``pixel_mean`` and ``pixel_variance`` of the raw training pixels
+            (the ``info`` of `pinet_keras.data.make_datasets`).
+        train: batches ``(images, labels, ...)`` of raw training pixels.
+        steps_per_epoch: for the learning-rate schedule.
+    """
+    preprocessing = pixel_preprocessing(
+        info.input_shape,
+        config.input_normalization,
+        mean=info.pixel_mean,
+        variance=info.pixel_variance,
+        augmentation=augmentation_policy(config.dataset, info.input_shape, padding=config.translate)
+        if config.augment
+        else None,
+        seed=config.seed,
+    )
+    model = get_model(
+        config.model,
+        info.input_shape,
+        info.num_classes,
+        preprocessing=preprocessing,
+        **config.model_overrides,
+    )
+    if any(isinstance(layer, PatchWhitening) for layer in model.layers):
+        adapt_whitening(model, _first_images(train, WHITENING_IMAGES))
+    return compile_model(model, config, steps_per_epoch)
 
 
 def _fit(config, strategy, is_chief, output_dir, run, data, model, paths):
