@@ -78,9 +78,11 @@ def main():
     args = parser.parse_args()
     if args.translate < 1:
         parser.error(f"--translate must be an int >= 1, got {args.translate}.")
+    # Every folder checked before the first (minutes-long) evaluation.
     for run_dir in args.run_dirs:
         if not os.path.isfile(os.path.join(run_dir, "metrics.json")):
             parser.error(f"{run_dir} has no metrics.json: pass the folder of a finished run.")
+    for run_dir in args.run_dirs:
         try:
             evaluate(run_dir, args.data_dir, args.translate)
         except (OSError, ValueError, KeyError) as error:
